@@ -1,0 +1,62 @@
+/*
+ * backend.h: the client for the backing DynamoDB endpoint.
+ *
+ * One struct backend per worker thread: a libcurl multi handle driven by that
+ * thread's libuv loop (socket and timer callbacks; the loop never blocks).
+ * Connections are kept alive and reused across requests. Every request is
+ * re-signed with SigV4 using ddbx's own credentials (the client's signature
+ * covers ddbx's host, so it cannot be forwarded).
+ */
+#ifndef DDBX_BACKEND_BACKEND_H
+#define DDBX_BACKEND_BACKEND_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "util/buf.h"
+
+enum backend_outcome {
+    BACKEND_ANSWERED = 0, /* an HTTP status came back */
+    BACKEND_TIMEOUT,      /* connect or total timeout */
+    BACKEND_UNREACHABLE,  /* could not connect (refused, no route, DNS) */
+    BACKEND_IO_ERROR,     /* connection reset, garbled answer, shutting down */
+};
+
+struct backend_result {
+    enum backend_outcome outcome;
+    int status;           /* HTTP status when ANSWERED, else 0 */
+    struct buf body;      /* owned by the result; a callback may buf_move() it */
+    char request_id[128]; /* x-amzn-RequestId, or "" */
+    uint64_t elapsed_ns;
+    const char *error;    /* curl's description when not ANSWERED */
+};
+
+/* Called on the loop's thread, once per backend_call. `res` is valid during
+ * the call only (except its body, which the callback may take). */
+typedef void (*backend_cb)(struct backend_result *res, void *arg);
+
+struct backend;
+
+/* Resolves the endpoint, region and credentials for all threads. Returns 0 or
+ * -1 (logged). Call once before backend_create. */
+int backend_setup(const struct config *cfg);
+void backend_teardown(void);
+/* The endpoint URL and region in use (valid until backend_teardown). */
+const char *backend_url(void);
+const char *backend_region(void);
+
+struct backend *backend_create(uv_loop_t *loop);
+/* Closes the multi handle's connections and libuv handles. In-flight calls
+ * are finished first with BACKEND_IO_ERROR. The struct is freed once its
+ * handles have closed (run the loop afterwards). */
+void backend_destroy(struct backend *b);
+
+/* Sends `body` (taken: the buffer is emptied) as X-Amz-Target `target`
+ * ("DynamoDB_20120810.GetItem"). cb always runs later, never inside this call. */
+void backend_call(struct backend *b, const char *target, struct buf *body, backend_cb cb,
+                  void *arg);
+/* Calls sent and not yet answered. */
+int backend_inflight(const struct backend *b);
+
+#endif

@@ -1,0 +1,13 @@
+/*
+ * handler.h: what the handler files share: forwarding to the backend and
+ * (later) the cache-aware helpers. Only handler files include it.
+ */
+#ifndef DDBX_HANDLER_HANDLER_H
+#define DDBX_HANDLER_HANDLER_H
+
+#include "handler/request.h"
+
+/* Sends a copy of body[0..len) to the backend as r's operation. */
+void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * request.c: sending replies, the per-operation dispatch table built from
+ * proto/operations.tsv, per-operation metrics, and the thread mailbox.
+ */
+#include "handler/request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "metrics/metrics.h"
+#include "proto/json.h"
+#include "util/clock.h"
+#include "util/common.h"
+#include "util/log.h"
+
+_Thread_local struct handler_thread *handler_current;
+
+typedef void (*handler_fn)(struct request *r);
+
+static const handler_fn handlers[OP_COUNT] = {
+#define OP(prefix, name, cls, handler, note) handler_##handler,
+#include "operations.def"
+#undef OP
+};
+
+static int fam_requests, fam_errors;
+
+void handler_setup(void)
+{
+    fam_requests = metrics_family_define("ddbx_requests_total", "requests by operation",
+                                         "operation", ops_names, OP_COUNT);
+    fam_errors = metrics_family_define("ddbx_errors_total",
+                                       "requests answered with an error status, by operation",
+                                       "operation", ops_names, OP_COUNT);
+}
+
+void handler_teardown(void) {}
+
+void handler_dispatch(struct request *r)
+{
+    r->magic = REQUEST_MAGIC;
+    handlers[r->op->id](r);
+}
+
+/* ---- request ids ---- */
+
+static _Thread_local uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+    if (!rng_state) {
+        if (getrandom(&rng_state, sizeof(rng_state), 0) != sizeof(rng_state))
+            rng_state = clock_mono_ns();
+        rng_state |= 1;
+    }
+    /* xorshift64*: ids need to be unique, not unpredictable */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ull;
+}
+
+void request_make_id(char *out, size_t outlen)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t n = MIN(outlen - 1, 52);
+    uint64_t bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 10 == 0) bits = rng_next();
+        out[i] = alphabet[bits % 36];
+        bits /= 36;
+    }
+    out[n] = '\0';
+}
+
+/* ---- replies ---- */
+
+void request_send(struct request *r, int status)
+{
+    if (r->replied) {
+        log_error("request replied twice (%s)", r->op ? r->op->name : "admin");
+        abort();
+    }
+    r->replied = true;
+    r->status = status;
+    if (!r->request_id[0]) request_make_id(r->request_id, sizeof(r->request_id));
+    if (r->op) {
+        metrics_family_incr(fam_requests, r->op->id);
+        if (status >= 400) metrics_family_incr(fam_errors, r->op->id);
+        metrics_hist_observe(HIST_REQUEST, clock_mono_ns() - r->start_ns);
+    }
+    r->done(r);
+}
+
+void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ...)
+{
+    char msg[512];
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+    }
+    buf_reset(&r->reply);
+    r->crc_set = false;
+    ddb_error_compose(&r->reply, e, fmt ? msg : NULL);
+    request_send(r, ddb_error_desc(e)->status);
+}
+
+void request_send_backend(struct request *r, struct backend_result *res)
+{
+    switch (res->outcome) {
+    case BACKEND_ANSWERED:
+        if (json_validate_object(res->body.data, res->body.len) != JSON_OK) {
+            log_warn("backend answered %d with a body that is not a JSON object", res->status);
+            if (res->status == 503)
+                request_send_error(r, DDB_ServiceUnavailable, "The backend is unavailable");
+            else
+                request_send_error(r, DDB_InternalServerError,
+                                   "The backend answered %d without a DynamoDB body",
+                                   res->status);
+            return;
+        }
+        buf_move(&r->reply, &res->body);
+        r->crc_set = false;
+        snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+        request_send(r, res->status);
+        return;
+    case BACKEND_TIMEOUT:
+        request_send_error(r, DDB_InternalServerError, "The backend did not answer in time");
+        return;
+    case BACKEND_UNREACHABLE:
+        request_send_error(r, DDB_ServiceUnavailable, "The backend cannot be reached");
+        return;
+    case BACKEND_IO_ERROR:
+        request_send_error(r, DDB_InternalServerError, "The backend connection failed");
+        return;
+    }
+}
+
+const char *request_header(const struct request *r, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < r->nheaders; i++) {
+        const struct http_header *h = &r->headers[i];
+        if (h->name_len == n && strncasecmp(h->name, name, n) == 0) {
+            if (len) *len = h->value_len;
+            return h->value;
+        }
+    }
+    return NULL;
+}
+
+/* ---- the thread mailbox ---- */
+
+struct post {
+    void (*fn)(void *);
+    void *arg;
+    struct post *next;
+};
+
+static void on_async(uv_async_t *a)
+{
+    struct handler_thread *t = a->data;
+    pthread_mutex_lock(&t->lock);
+    struct post *p = t->posts;
+    t->posts = NULL;
+    t->posts_tail = &t->posts;
+    pthread_mutex_unlock(&t->lock);
+    while (p) {
+        struct post *next = p->next;
+        p->fn(p->arg);
+        free(p);
+        p = next;
+    }
+}
+
+void handler_thread_init(struct handler_thread *t, uv_loop_t *loop, int index)
+{
+    memset(t, 0, sizeof(*t));
+    t->loop = loop;
+    t->index = index;
+    t->backend = backend_create(loop);
+    pthread_mutex_init(&t->lock, NULL);
+    t->posts_tail = &t->posts;
+    uv_async_init(loop, &t->async, on_async);
+    t->async.data = t;
+    handler_current = t;
+}
+
+void handler_thread_post(struct handler_thread *t, void (*fn)(void *), void *arg)
+{
+    struct post *p = xmalloc(sizeof(*p));
+    p->fn = fn;
+    p->arg = arg;
+    p->next = NULL;
+    pthread_mutex_lock(&t->lock);
+    *t->posts_tail = p;
+    t->posts_tail = &p->next;
+    pthread_mutex_unlock(&t->lock);
+    uv_async_send(&t->async);
+}
+
+void handler_thread_close(struct handler_thread *t)
+{
+    on_async(&t->async); /* run what was posted before closing */
+    uv_close((uv_handle_t *)&t->async, NULL);
+    backend_destroy(t->backend);
+    t->backend = NULL;
+}

@@ -1,0 +1,101 @@
+/*
+ * request.h: one DynamoDB request as the handlers see it, and the thread
+ * context they run in.
+ *
+ * The network layer fills a struct request (operation, headers, body), calls
+ * handler_dispatch(), and is called back through r->done exactly once, when a
+ * handler calls request_send*(). Between the two, the handler owns the
+ * request; the body and headers stay valid until the reply is sent.
+ *
+ *   net (conn) -> handler_dispatch -> handler_<op> -> [cache | backend] -> request_send -> r->done
+ */
+#ifndef DDBX_HANDLER_REQUEST_H
+#define DDBX_HANDLER_REQUEST_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "backend/backend.h"
+#include "proto/errors.h"
+#include "proto/ops.h"
+#include "util/arena.h"
+#include "util/buf.h"
+
+#define REQUEST_MAGIC 0x71657272u
+
+/* Per worker thread: its loop, its backend client and a mailbox other
+ * threads post work to (cache fills completing for waiters on this thread). */
+struct handler_thread {
+    uv_loop_t *loop;
+    struct backend *backend;
+    int index;
+    uv_async_t async;
+    pthread_mutex_t lock;
+    struct post *posts; /* guarded by lock; FIFO via posts_tail */
+    struct post **posts_tail;
+};
+
+/* The calling thread's context (set by handler_thread_init). */
+extern _Thread_local struct handler_thread *handler_current;
+
+void handler_thread_init(struct handler_thread *t, uv_loop_t *loop, int index);
+/* Closes the async handle and destroys the backend; run the loop afterwards. */
+void handler_thread_close(struct handler_thread *t);
+/* Thread-safe: runs fn(arg) on t's loop soon. */
+void handler_thread_post(struct handler_thread *t, void (*fn)(void *), void *arg);
+
+struct http_header {
+    const char *name; /* lower-case */
+    const char *value;
+    uint32_t name_len, value_len;
+};
+
+struct request {
+    uint32_t magic;
+    const struct op *op;             /* NULL for non-API requests (admin) */
+    struct handler_thread *thread;
+    const char *body;                /* borrowed, valid until the reply */
+    size_t body_len;
+    const struct http_header *headers; /* borrowed, valid until the reply */
+    int nheaders;
+    struct arena *arena;             /* scratch, reset after the reply */
+    uint64_t start_ns;
+
+    /* the reply, filled by the handler */
+    int status;
+    struct buf reply;
+    const char *content_type;        /* NULL: application/x-amz-json-1.0 */
+    uint32_t crc;                    /* CRC-32 of reply when crc_set */
+    bool crc_set;
+    bool replied;
+    char request_id[128];            /* "" : generated when sent */
+
+    void (*done)(struct request *r); /* set by the network layer */
+    void *owner;
+};
+
+/* Finishes the request: r->reply holds the body. */
+void request_send(struct request *r, int status);
+/* Finishes with a DynamoDB error body; fmt NULL: the table's message. */
+void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Finishes with what the backend answered, or a 5xx if it did not answer. */
+void request_send_backend(struct request *r, struct backend_result *res);
+/* Case-insensitive header lookup; NULL when absent. *len gets its length. */
+const char *request_header(const struct request *r, const char *name, size_t *len);
+/* Writes a fresh DynamoDB-style request id (52 upper-case alphanumerics). */
+void request_make_id(char *out, size_t outlen);
+
+void handler_setup(void);
+void handler_teardown(void);
+/* Runs the operation's handler (r->op must be set). */
+void handler_dispatch(struct request *r);
+
+/* The handlers, named in proto/operations.tsv. */
+#define OP(prefix, name, cls, handler, note) void handler_##handler(struct request *r);
+#include "operations.def"
+#undef OP
+
+#endif

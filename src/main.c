@@ -1,0 +1,96 @@
+/*
+ * main.c: ddbx's entry point. Parses options, sets every module up in
+ * dependency order (util, config, metrics, proto, cache, backend, handler,
+ * net), runs the main loop (signals, admin port) while the workers serve, and
+ * tears down in reverse on SIGTERM/SIGINT.
+ *
+ *   main thread: signals, admin port, shutdown deadline
+ *   worker threads (--threads): listener, connections, handlers, backend client
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <uv.h>
+
+#include "backend/backend.h"
+#include "config/config.h"
+#include "handler/request.h"
+#include "metrics/metrics.h"
+#include "net/server.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "version.h"
+
+extern char **environ;
+
+static struct config cfg;
+static uv_loop_t *loop;
+static uv_signal_t sigterm, sigint;
+static uv_timer_t shutdown_timer;
+static uint64_t shutdown_deadline_ms;
+static int exit_code;
+
+static void on_shutdown_tick(uv_timer_t *t)
+{
+    if (server_stopped()) {
+        server_join();
+        log_info("stopped cleanly");
+    } else if (clock_mono_ms() < shutdown_deadline_ms) {
+        return;
+    } else {
+        log_warn("requests still in flight after --shutdown-timeout; exiting anyway");
+        exit(exit_code); /* workers may still hold the loop; skip teardown */
+    }
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+    admin_stop();
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    if (shutdown_deadline_ms) {
+        log_warn("second signal: exiting now");
+        exit(exit_code);
+    }
+    log_info("%s: no new connections; finishing in-flight requests (up to %llums)",
+             signum == SIGTERM ? "SIGTERM" : "SIGINT", (unsigned long long)cfg.shutdown_timeout);
+    shutdown_deadline_ms = clock_mono_ms() + cfg.shutdown_timeout;
+    server_stop();
+    uv_timer_start(&shutdown_timer, on_shutdown_tick, 10, 10);
+}
+
+int main(int argc, char **argv)
+{
+    char err[512];
+    switch (config_parse(&cfg, argc, argv, environ, stdout, err, sizeof(err))) {
+    case CONFIG_OK: break;
+    case CONFIG_ERROR: fprintf(stderr, "ddbx: %s\n", err); return 2;
+    default: return 0;
+    }
+    if (log_set_level_name(cfg.log_level) < 0) {
+        fprintf(stderr, "ddbx: --log-level must be error, warn, info or debug\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    log_info("ddbx %s starting", DDBX_VERSION);
+    loop = uv_default_loop();
+    metrics_setup();
+    metrics_thread_register();
+    if (backend_setup(&cfg) < 0) return 1;
+    handler_setup();
+    if (server_start(&cfg) < 0 || admin_start(loop, &cfg) < 0) return 1;
+    uv_signal_init(loop, &sigterm);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &sigint);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_timer_init(loop, &shutdown_timer);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    handler_teardown();
+    backend_teardown();
+    metrics_teardown();
+    config_free(&cfg);
+    return exit_code;
+}

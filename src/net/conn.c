@@ -1,0 +1,410 @@
+/*
+ * conn.c: the connection state machine.
+ *
+ *   accept -> read -> http_request_feed -+- NEED_MORE: (100 Continue), wait for bytes
+ *                                        +- error: 400/413/431 reply, close
+ *                                        '- READY: serve -> ... -> reply -> write
+ *   write done -> next pipelined request, or idle (keep-alive), or close
+ *
+ * A connection holds references: its TCP handle, its timer, and the request
+ * being served. It is freed when all three are gone, so a client that hangs
+ * up while its request waits on the backend never leaves the handler with a
+ * dangling request.
+ */
+#include "net/conn.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "metrics/metrics.h"
+#include "util/clock.h"
+#include "util/common.h"
+#include "util/log.h"
+
+#define CONN_MAGIC 0x6e6e6f63u
+#define READ_PAUSE_BYTES (HTTP_MAX_BODY + 1024 * 1024)
+
+enum timer_mode { T_NONE, T_IDLE, T_HEADER };
+
+struct conn {
+    uint32_t magic;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct conn_pool *pool;
+    struct conn *prev, *next;
+    struct http_request http;
+    struct buf in;   /* received, not yet framed */
+    struct buf head; /* status line and headers of the reply being written */
+    struct request req;
+    struct arena arena;
+    uv_write_t wr;
+    int refs;
+    enum timer_mode timer_mode;
+    bool busy;          /* a request is being served or its reply written */
+    bool writing;
+    bool closing;
+    bool eof;
+    bool close_after;   /* close once the current reply is written */
+    bool continue_sent;
+    bool read_paused;
+    bool in_process;    /* conn_process is on the stack: replies must not recurse */
+};
+
+static atomic_int open_total;
+
+int conn_open_total(void) { return atomic_load(&open_total); }
+
+static void conn_process(struct conn *c);
+static void conn_close(struct conn *c);
+static void start_reading(struct conn *c);
+
+void conn_pool_init(struct conn_pool *pool, const struct service *svc,
+                    struct handler_thread *thread, const struct config *cfg)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->svc = svc;
+    pool->thread = thread;
+    pool->idle_timeout_ms = cfg->idle_timeout;
+    pool->header_timeout_ms = cfg->header_timeout;
+    pool->max_header = cfg->max_header_size;
+    struct buf body = BUF_INIT;
+    ddb_error_compose(&body, DDB_ServiceUnavailable, "ddbx: too many open connections");
+    snprintf(pool->busy_reply, sizeof(pool->busy_reply),
+             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.0\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+             body.len, body.data);
+    buf_free(&body);
+}
+
+static void conn_unref(struct conn *c)
+{
+    if (--c->refs > 0) return;
+    http_request_free(&c->http);
+    buf_free(&c->in);
+    buf_free(&c->head);
+    buf_free(&c->req.reply);
+    arena_free(&c->arena);
+    c->magic = 0;
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h) { conn_unref(h->data); }
+
+static void on_timer(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    METRIC_INCR(client_timeouts);
+    log_debug("closing connection: %s timeout", c->timer_mode == T_HEADER ? "header" : "idle");
+    conn_close(c);
+}
+
+static void arm_timer(struct conn *c)
+{
+    if (c->closing) return;
+    enum timer_mode want = T_IDLE;
+    if (c->busy) want = T_NONE;
+    else if (c->http.started && !c->http.headers_done) want = T_HEADER;
+    if (want == T_NONE) {
+        uv_timer_stop(&c->timer);
+    } else if (want == T_IDLE) {
+        uv_timer_start(&c->timer, on_timer, c->pool->idle_timeout_ms, 0);
+    } else if (c->timer_mode != T_HEADER) { /* measured from the request's first byte */
+        uv_timer_start(&c->timer, on_timer, c->pool->header_timeout_ms, 0);
+    }
+    c->timer_mode = want;
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    struct conn_pool *pool = c->pool;
+    if (c->prev) c->prev->next = c->next;
+    else pool->head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    pool->count--;
+    if (pool->max_connections) {
+        atomic_fetch_sub(&open_total, 1);
+        METRIC_DECR(client_connections);
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    if (pool->stopping && pool->count == 0 && pool->on_empty) pool->on_empty(pool);
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Server Error";
+    }
+}
+
+static const char *http_date(struct conn_pool *pool)
+{
+    uint64_t sec = clock_wall_ms() / 1000;
+    if (sec != pool->date_sec) {
+        clock_http_date(pool->date, sizeof(pool->date), (int64_t)sec);
+        pool->date_sec = sec;
+    }
+    return pool->date;
+}
+
+static void write_done(struct conn *c)
+{
+    c->writing = false;
+    c->busy = false;
+    arena_reset(&c->arena);
+    http_request_next(&c->http);
+    c->continue_sent = false;
+    if (c->closing) {
+        conn_unref(c);
+        return;
+    }
+    c->refs--; /* the request's reference; the tcp handle and timer still hold it */
+    if (c->close_after || (c->eof && c->in.len == 0)) {
+        conn_close(c);
+        return;
+    }
+    if (!c->in_process) conn_process(c); /* else its loop takes the next request */
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct conn *c = w->data;
+    if (status < 0 && !c->closing) {
+        log_debug("write failed: %s", uv_strerror(status));
+        c->close_after = true;
+    }
+    write_done(c);
+}
+
+/* Writes bufs: directly when the socket takes them all (the common case),
+ * else queues the rest with uv_write. Completion runs write_done. */
+static void write_bufs(struct conn *c, uv_buf_t *bufs, unsigned n)
+{
+    c->writing = true;
+    int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    size_t done = w > 0 ? (size_t)w : 0;
+    if (w < 0 && w != UV_EAGAIN) {
+        c->close_after = true;
+        write_done(c);
+        return;
+    }
+    unsigned i = 0;
+    while (i < n && done >= bufs[i].len) done -= bufs[i++].len;
+    if (i == n) {
+        write_done(c);
+        return;
+    }
+    bufs[i].base += done;
+    bufs[i].len -= done;
+    c->wr.data = c;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, bufs + i, n - i, on_write) < 0) {
+        c->close_after = true;
+        write_done(c);
+    }
+}
+
+/* r->done for requests of this connection: composes headers and writes. */
+static void on_reply(struct request *r)
+{
+    struct conn *c = r->owner;
+    if (c->closing) { /* the client left while the request was served */
+        c->busy = false;
+        conn_unref(c);
+        return;
+    }
+    struct conn_pool *pool = c->pool;
+    if (!c->http.keep_alive || pool->stopping) c->close_after = true;
+    struct buf *h = &c->head;
+    buf_reset(h);
+    buf_printf(h, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+               r->status, reason(r->status), http_date(pool),
+               r->content_type ? r->content_type : "application/x-amz-json-1.0", r->reply.len);
+    if (pool->svc->amz_headers) {
+        uint32_t crc = r->crc_set ? r->crc
+                                  : (uint32_t)crc32(0, (const Bytef *)r->reply.data, (uInt)r->reply.len);
+        buf_printf(h, "x-amzn-RequestId: %s\r\nx-amz-crc32: %u\r\n", r->request_id, crc);
+    }
+    if (c->close_after) buf_append_str(h, "Connection: close\r\n");
+    buf_append_str(h, "\r\n");
+    uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len),
+                        uv_buf_init(r->reply.data, (unsigned)r->reply.len)};
+    write_bufs(c, bufs, r->reply.len ? 2 : 1);
+}
+
+static void start_request(struct conn *c)
+{
+    struct request *r = &c->req;
+    struct buf reply = r->reply; /* keep the reply buffer's memory across requests */
+    memset(r, 0, sizeof(*r));
+    r->reply = reply;
+    buf_reset(&r->reply);
+    r->thread = c->pool->thread;
+    r->body = c->http.body.data ? c->http.body.data : "";
+    r->body_len = c->http.body.len;
+    r->headers = c->http.headers;
+    r->nheaders = c->http.nheaders;
+    r->arena = &c->arena;
+    r->start_ns = clock_mono_ns();
+    r->done = on_reply;
+    r->owner = c;
+    c->busy = true;
+    c->refs++;
+    arm_timer(c);
+    c->pool->svc->serve(c, r, &c->http);
+}
+
+/* Replies to a request the framer refused, then closes. */
+static void refuse(struct conn *c, int status)
+{
+    METRIC_INCR(http_errors);
+    struct request *r = &c->req;
+    buf_reset(&r->reply);
+    enum ddb_error e = status == 413 ? DDB_RequestEntityTooLarge : DDB_SerializationException;
+    ddb_error_compose(&r->reply, e,
+                      status == 431 ? "Request header block too large" :
+                      status == 400 ? "Malformed HTTP request" : NULL);
+    r->status = status;
+    r->crc_set = false;
+    r->content_type = NULL;
+    request_make_id(r->request_id, sizeof(r->request_id));
+    c->busy = true;
+    c->refs++;
+    c->close_after = true;
+    on_reply(r);
+}
+
+static void conn_process(struct conn *c)
+{
+    c->in_process = true;
+    while (!c->busy && !c->closing) {
+        if (c->pool->stopping && !c->http.started) {
+            conn_close(c);
+            break;
+        }
+        size_t used = 0;
+        int st = c->in.len ? http_request_feed(&c->http, c->in.data, c->in.len, &used)
+                           : HTTP_NEED_MORE;
+        buf_consume(&c->in, used);
+        if (st == HTTP_READY) {
+            start_request(c);
+            continue;
+        }
+        if (st < 0) {
+            refuse(c, st == HTTP_EBODY ? 413 : st == HTTP_EHEADERS ? 431 : 400);
+            break;
+        }
+        if (c->eof) {
+            conn_close(c);
+            break;
+        }
+        if (c->http.expect_continue && !c->continue_sent) {
+            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* 25 bytes fit any socket buffer */
+            c->continue_sent = true;
+        }
+        arm_timer(c);
+        break;
+    }
+    c->in_process = false;
+    if (c->read_paused && c->in.len < READ_PAUSE_BYTES && !c->closing) {
+        c->read_paused = false;
+        start_reading(c);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct conn *c = h->data;
+    buf_reserve(&c->in, 64 * 1024);
+    *out = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len - 1));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    if (n > 0) {
+        c->in.len += (size_t)n;
+        c->in.data[c->in.len] = '\0';
+        if (c->busy && c->in.len >= READ_PAUSE_BYTES) {
+            uv_read_stop(s);
+            c->read_paused = true;
+        }
+        if (!c->busy) conn_process(c);
+        return;
+    }
+    if (n == 0) return;
+    uv_read_stop(s);
+    if (n != UV_EOF) {
+        conn_close(c);
+        return;
+    }
+    c->eof = true;
+    if (!c->busy) conn_process(c); /* frames what is left, then closes */
+}
+
+static void start_reading(struct conn *c)
+{
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void conn_accept(struct conn_pool *pool, uv_stream_t *server)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->magic = CONN_MAGIC;
+    c->pool = pool;
+    uv_tcp_init(server->loop, &c->tcp);
+    c->tcp.data = c;
+    uv_timer_init(server->loop, &c->timer);
+    c->timer.data = c;
+    c->refs = 2;
+    http_request_init(&c->http, pool->max_header, HTTP_MAX_BODY);
+    arena_init(&c->arena);
+    c->next = pool->head;
+    if (pool->head) pool->head->prev = c;
+    pool->head = c;
+    pool->count++;
+    bool over = false;
+    if (pool->max_connections) {
+        METRIC_INCR(client_connections_accepted);
+        METRIC_INCR(client_connections);
+        over = (uint64_t)atomic_fetch_add(&open_total, 1) >= pool->max_connections;
+    }
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (over) {
+        METRIC_INCR(client_connections_refused);
+        uv_buf_t b = uv_buf_init(pool->busy_reply, (unsigned)strlen(pool->busy_reply));
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    start_reading(c);
+    arm_timer(c);
+}
+
+void conn_pool_stop(struct conn_pool *pool)
+{
+    pool->stopping = true;
+    for (struct conn *c = pool->head, *next; c; c = next) {
+        next = c->next;
+        if (!c->busy && !c->http.started) conn_close(c);
+    }
+    if (pool->count == 0 && pool->on_empty) pool->on_empty(pool);
+}

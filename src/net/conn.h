@@ -1,0 +1,53 @@
+/*
+ * conn.h: client connections, for both the DynamoDB API and the admin port.
+ *
+ * A connection reads bytes, frames them into requests (net/http.h), serves
+ * one request at a time through its service, and writes each reply in order,
+ * so pipelined requests are answered in the order they came. Keep-alive,
+ * 100-continue, idle and header timeouts, and the connection cap live here.
+ */
+#ifndef DDBX_NET_CONN_H
+#define DDBX_NET_CONN_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "handler/request.h"
+#include "net/http.h"
+
+struct conn;
+
+struct service {
+    const char *name;
+    bool amz_headers; /* add x-amz-crc32 to replies */
+    /* Serves a READY request: must end, now or later, in request_send*(r). */
+    void (*serve)(struct conn *c, struct request *r, const struct http_request *h);
+};
+
+/* The connections of one loop (a worker's or the admin port's). */
+struct conn_pool {
+    const struct service *svc;
+    struct handler_thread *thread; /* NULL for the admin port */
+    struct conn *head;
+    int count;
+    bool stopping;       /* no new requests; close connections as they go idle */
+    void (*on_empty)(struct conn_pool *pool); /* called when stopping and count hits 0 */
+    void *data;
+    uint64_t idle_timeout_ms, header_timeout_ms;
+    size_t max_header;
+    uint64_t max_connections; /* 0: no cap (admin) */
+    char busy_reply[320]; /* the 503 sent past max_connections */
+    char date[40];       /* cached Date header value */
+    uint64_t date_sec;
+};
+
+void conn_pool_init(struct conn_pool *pool, const struct service *svc,
+                    struct handler_thread *thread, const struct config *cfg);
+/* Accepts one connection from `server` into the pool. */
+void conn_accept(struct conn_pool *pool, uv_stream_t *server);
+/* Begins stopping: idle connections close now, busy ones after their reply. */
+void conn_pool_stop(struct conn_pool *pool);
+/* Connections open across every API pool (for --max-connections). */
+int conn_open_total(void);
+
+#endif

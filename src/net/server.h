@@ -1,0 +1,36 @@
+/*
+ * server.h: the worker threads serving the DynamoDB API, and the admin port.
+ *
+ * Each worker has its own libuv loop, its own listening socket on the shared
+ * port (SO_REUSEPORT: the kernel spreads connections), its own backend client
+ * and its own connections; workers share only the cache and the metrics
+ * registry. The admin port runs on the main thread's loop.
+ */
+#ifndef DDBX_NET_SERVER_H
+#define DDBX_NET_SERVER_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config/config.h"
+
+/* Parses "HOST:PORT" or "[V6]:PORT" into a sockaddr; 0 or -1. */
+int server_parse_addr(const char *s, struct sockaddr_storage *out);
+
+/* Binds the API port for cfg->threads workers (0: one per core) and starts
+ * them. Returns 0, or -1 (logged) if the port cannot be bound. */
+int server_start(const struct config *cfg);
+/* Asks every worker to stop: no new connections; in-flight requests finish. */
+void server_stop(void);
+/* True once every worker has finished. */
+bool server_stopped(void);
+/* Joins the worker threads (call when server_stopped()). */
+void server_join(void);
+/* The port actually bound (useful with port 0). */
+int server_port(void);
+
+/* Starts the admin port (/healthz, /metrics) on `loop`; 0 or -1. */
+int admin_start(uv_loop_t *loop, const struct config *cfg);
+void admin_stop(void);
+
+#endif

@@ -1,0 +1,251 @@
+/*
+ * worker.c: worker threads. The main thread binds one SO_REUSEPORT socket per
+ * worker (so a bad address fails at startup, not inside a thread), then each
+ * worker adopts its socket into its own loop and serves until told to stop.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "handler/request.h"
+#include "metrics/metrics.h"
+#include "net/conn.h"
+#include "net/server.h"
+#include "proto/ops.h"
+#include "util/common.h"
+#include "util/log.h"
+
+struct worker {
+    int index;
+    int fd;
+    pthread_t tid;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t wake;
+    uv_timer_t drain; /* while stopping, polls for detached backend calls to end */
+    struct conn_pool pool;
+    struct handler_thread ht;
+    atomic_bool stop_requested;
+    atomic_bool finished;
+    bool listener_closed;
+    const struct config *cfg;
+};
+
+static struct worker *workers;
+static int nworkers;
+static int bound_port;
+
+int server_parse_addr(const char *s, struct sockaddr_storage *out)
+{
+    char host[256];
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || strlen(colon + 1) == 0) return -1;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= sizeof(host)) return -1;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535) return -1;
+    memset(out, 0, sizeof(*out));
+    if (host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : -1;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
+    return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -1;
+}
+
+static int bind_socket(struct sockaddr_storage *addr)
+{
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    if (bind(fd, (struct sockaddr *)addr, len) < 0 || listen(fd, 1024) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct worker *w = server->data;
+    if (status < 0) {
+        log_warn("accept: %s", uv_strerror(status));
+        return;
+    }
+    conn_accept(&w->pool, server);
+}
+
+static void finish_if_idle(struct worker *w);
+
+static void on_drain(uv_timer_t *t) { finish_if_idle(t->data); }
+
+static void finish_if_idle(struct worker *w)
+{
+    if (!w->stop_requested || w->pool.count > 0 || !w->listener_closed) return;
+    if (backend_inflight(w->ht.backend) > 0) {
+        /* requests of connections already gone still wait on the backend */
+        uv_timer_start(&w->drain, on_drain, 20, 0);
+        return;
+    }
+    handler_thread_close(&w->ht);
+    uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_close((uv_handle_t *)&w->drain, NULL);
+}
+
+static void on_pool_empty(struct conn_pool *pool) { finish_if_idle(pool->data); }
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct worker *w = h->data;
+    w->listener_closed = true;
+    finish_if_idle(w);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct worker *w = a->data;
+    if (!w->stop_requested || w->pool.stopping) return;
+    uv_close((uv_handle_t *)&w->listener, on_listener_closed);
+    conn_pool_stop(&w->pool);
+}
+
+static const struct service api_service;
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "w%d", w->index);
+    log_set_thread_name(name);
+    metrics_thread_register();
+    uv_loop_init(&w->loop);
+    handler_thread_init(&w->ht, &w->loop, w->index);
+    conn_pool_init(&w->pool, &api_service, &w->ht, w->cfg);
+    w->pool.max_connections = w->cfg->max_connections ? w->cfg->max_connections : UINT64_MAX;
+    w->pool.on_empty = on_pool_empty;
+    w->pool.data = w;
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    uv_timer_init(&w->loop, &w->drain);
+    w->drain.data = w;
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    if (uv_tcp_open(&w->listener, w->fd) < 0 ||
+        uv_listen((uv_stream_t *)&w->listener, 1024, on_connection) < 0) {
+        log_error("worker %d cannot listen", w->index);
+        abort();
+    }
+    if (w->stop_requested) on_wake(&w->wake); /* stop raced the start */
+    /* the loop ends when the listener, connections, backend and async are closed;
+     * a pending backend call keeps it running until the call finishes */
+    while (uv_run(&w->loop, UV_RUN_DEFAULT) != 0) {
+    }
+    uv_loop_close(&w->loop);
+    atomic_store(&w->finished, true);
+    return NULL;
+}
+
+int server_start(const struct config *cfg)
+{
+    struct sockaddr_storage addr;
+    if (server_parse_addr(cfg->listen, &addr) < 0) {
+        log_error("--listen \"%s\" is not HOST:PORT", cfg->listen);
+        return -1;
+    }
+    nworkers = cfg->threads ? (int)cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nworkers < 1) nworkers = 1;
+    workers = xcalloc((size_t)nworkers, sizeof(*workers));
+    for (int i = 0; i < nworkers; i++) {
+        struct worker *w = &workers[i];
+        w->index = i;
+        w->cfg = cfg;
+        w->fd = bind_socket(&addr);
+        if (w->fd < 0) {
+            log_error("cannot listen on %s: %s", cfg->listen, strerror(errno));
+            return -1;
+        }
+        if (i == 0) { /* with port 0, the others must join the port the first got */
+            socklen_t len = sizeof(addr);
+            getsockname(w->fd, (struct sockaddr *)&addr, &len);
+            bound_port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                          : ((struct sockaddr_in *)&addr)->sin_port);
+        }
+    }
+    for (int i = 0; i < nworkers; i++)
+        if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0) {
+            log_error("cannot start worker thread %d", i);
+            return -1;
+        }
+    log_info("serving the DynamoDB API on %s (port %d) with %d worker thread%s", cfg->listen,
+             bound_port, nworkers, nworkers == 1 ? "" : "s");
+    return 0;
+}
+
+int server_port(void) { return bound_port; }
+
+void server_stop(void)
+{
+    for (int i = 0; i < nworkers; i++) {
+        atomic_store(&workers[i].stop_requested, true);
+        uv_async_send(&workers[i].wake);
+    }
+}
+
+bool server_stopped(void)
+{
+    for (int i = 0; i < nworkers; i++)
+        if (!atomic_load(&workers[i].finished)) return false;
+    return true;
+}
+
+void server_join(void)
+{
+    for (int i = 0; i < nworkers; i++) pthread_join(workers[i].tid, NULL);
+    free(workers);
+    workers = NULL;
+    nworkers = 0;
+}
+
+/* ---- the DynamoDB API service ---- */
+
+static void serve_api(struct conn *c, struct request *r, const struct http_request *h)
+{
+    const char *method = http_request_method(h);
+    if (strcmp(method, "GET") == 0 && strcmp(h->url.data, "/") == 0) {
+        /* DynamoDB's health probe answer, which load balancers expect */
+        r->content_type = "text/plain";
+        buf_printf(&r->reply, "healthy: dynamodb.%s.amazonaws.com", backend_region());
+        request_send(r, 200);
+        return;
+    }
+    size_t len = 0;
+    const char *target = request_header(r, "x-amz-target", &len);
+    r->op = target && strcmp(method, "POST") == 0 ? ops_lookup(target, len) : NULL;
+    if (!r->op) {
+        request_send_error(r, DDB_UnknownOperationException, NULL);
+        return;
+    }
+    handler_dispatch(r);
+}
+
+static const struct service api_service = {"api", true, serve_api};

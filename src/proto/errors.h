@@ -1,0 +1,33 @@
+/*
+ * errors.h: the DynamoDB errors ddbx composes itself, from proto/errors.tsv
+ * (libuv's UV_ERRNO_MAP pattern: the enum, the status and the __type string
+ * all come from one table).
+ */
+#ifndef DDBX_PROTO_ERRORS_H
+#define DDBX_PROTO_ERRORS_H
+
+#include <stdbool.h>
+
+#include "util/buf.h"
+
+enum ddb_error {
+#define ERR(name, status, retryable, ns, message) DDB_##name,
+#include "errors.def"
+#undef ERR
+    DDB_ERROR_COUNT
+};
+
+struct ddb_error_desc {
+    const char *name;      /* "ValidationException" */
+    int status;            /* HTTP status */
+    bool retryable;        /* SDKs retry it */
+    const char *type;      /* full __type: "com.amazon.coral.validate#ValidationException" */
+    const char *message;   /* default message */
+};
+
+const struct ddb_error_desc *ddb_error_desc(enum ddb_error e);
+/* Appends {"__type":"...","message":"..."} to out; message NULL: the default.
+ * A NULL-message UnknownOperationException has no message member, as DynamoDB. */
+void ddb_error_compose(struct buf *out, enum ddb_error e, const char *message);
+
+#endif
