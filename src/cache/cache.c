@@ -66,14 +66,14 @@ struct shard {
 static struct {
     struct shard *shards;
     unsigned nshards;
-    unsigned shard_shift;
     uint64_t limit;
     uint64_t item_ttl, negative_ttl;
 } c;
 
 static size_t entry_cost(const struct centry *e) { return malloc_usable_size((void *)e) + CHUNK_OVERHEAD; }
 
-static struct shard *shard_of(uint64_t hash) { return &c.shards[hash >> c.shard_shift]; }
+/* Shards take bits 40 and up of the hash; buckets take the low bits. */
+static struct shard *shard_of(uint64_t hash) { return &c.shards[(hash >> 40) & (c.nshards - 1)]; }
 
 /* Times are kept as the low 32 bits of milliseconds and compared as a signed
  * difference, which stays right across the wrap while TTLs are under 2^31 ms. */
@@ -91,8 +91,6 @@ int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms,
     if (shards & (shards - 1)) return -1;
     memset(&c, 0, sizeof(c));
     c.nshards = shards;
-    c.shard_shift = 64;
-    for (unsigned s = shards; s > 1; s >>= 1) c.shard_shift--;
     c.limit = memory;
     c.item_ttl = MIN(item_ttl_ms, MAX_TTL_MS);
     c.negative_ttl = MIN(negative_ttl_ms, MAX_TTL_MS);
