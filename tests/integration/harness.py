@@ -108,12 +108,14 @@ class _Process:
         except OSError:
             return ""
 
-    def print_log(self, stream=sys.stderr, tail=200):
+    def print_log(self, stream=sys.stderr, tail=60):
         lines = self.log_text().splitlines()[-tail:]
         print("---- %s log (%s) ----" % (self.name, self.log_path), file=stream)
         for line in lines:
             print(line, file=stream)
-        print("---- end of %s log ----" % self.name, file=stream)
+        state = "running" if self.alive() else "exited with %s" % (
+            self.proc.returncode if self.proc else None)
+        print("---- end of %s log (%s) ----" % (self.name, state), file=stream)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
