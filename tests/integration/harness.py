@@ -329,6 +329,7 @@ Recorded = collections.namedtuple("Recorded", "op method path headers body conn"
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FaultProxy"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
 
     def log_message(self, fmt, *args):
         pass
