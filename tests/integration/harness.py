@@ -16,10 +16,12 @@ Every server listens on 127.0.0.1 only and is stopped by whoever started it
 (addCleanup / tearDownClass), so modules can run in parallel (ctest -j).
 """
 import collections
+import ctypes
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -89,19 +91,38 @@ def http_get(url, timeout=2.0):
         return e.code, e.read()
 
 
+def _die_with_parent():
+    """In the child before exec: SIGKILL it when the test process dies, so a test
+    killed by CTest's timeout leaves no servers behind."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class _Process:
-    """A child process whose stderr/stdout go to a log file in its own temp dir."""
+    """A child process whose stdout/stderr go to a log file in its own temp dir.
+    The dir is removed when the process is stopped; its log stays readable."""
 
     name = "process"
+    _final_log = None
 
     def _spawn(self, argv, env):
         self.tmpdir = tempfile.mkdtemp(prefix="ddbx-it-%s-" % self.name)
         self.log_path = os.path.join(self.tmpdir, "%s.log" % self.name)
         self._log = open(self.log_path, "wb")
+        self._final_log = None
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env)
+                                     stdin=subprocess.DEVNULL, env=env,
+                                     preexec_fn=_die_with_parent)
+
+    def _reap(self):
+        """After the process exited: keep its log in memory, remove its temp dir."""
+        self._log.close()
+        self._final_log = self.log_text()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def log_text(self):
+        if self._final_log is not None:
+            return self._final_log
         try:
             with open(self.log_path, "rb") as f:
                 return f.read().decode("utf-8", "replace")
@@ -130,7 +151,8 @@ class _Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._log.close()
+        if self._final_log is None:
+            self._reap()
         return self.proc.returncode
 
 
@@ -271,7 +293,7 @@ class Ddbx(_Process):
     def wait(self, timeout):
         """Waits for ddbx to exit on its own; returns the exit code."""
         code = self.proc.wait(timeout)
-        self._log.close()
+        self._reap()
         return code
 
 
