@@ -114,6 +114,22 @@ class _Process:
                                      stdin=subprocess.DEVNULL, env=env,
                                      preexec_fn=_die_with_parent)
 
+    def _start_retrying(self, spawn, ready, timeout, port_taken):
+        """spawn(), then polls ready() (which raises once the process died). When
+        the log says port_taken (a port grabbed between free_port() and bind),
+        tries again with new ports."""
+        for _ in range(3):
+            spawn()
+            try:
+                wait_until(ready, timeout, 0.02, "%s to answer" % self.name)
+                return self
+            except AssertionError:
+                self._terminate(signal.SIGKILL)
+                if port_taken not in self.log_text():
+                    self.print_log()
+                    raise
+        raise RuntimeError("%s did not start: its ports kept being taken" % self.name)
+
     def _reap(self):
         """After the process exited: keep its log in memory, remove its temp dir."""
         self._log.close()
@@ -170,18 +186,12 @@ class MotoServer(_Process):
         return "http://127.0.0.1:%d" % self.port
 
     def start(self, timeout=30.0):
-        for _ in range(3):  # a port taken between free_port() and bind: try another
-            self.port = free_port()
-            self._spawn(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)], base_env())
-            try:
-                wait_until(self._answers, timeout, 0.05, "moto_server to answer")
-                return self
-            except AssertionError:
-                self._terminate(signal.SIGKILL)
-                if "Address already in use" not in self.log_text():
-                    self.print_log()
-                    raise
-        raise RuntimeError("moto_server did not start")
+        return self._start_retrying(self._spawn_once, self._answers, timeout,
+                                    "Address already in use")
+
+    def _spawn_once(self):
+        self.port = free_port()
+        self._spawn(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)], base_env())
 
     def _answers(self):
         if self.proc.poll() is not None:
@@ -240,27 +250,20 @@ class Ddbx(_Process):
     def start(self, timeout=10.0):
         if not os.access(self.binary, os.X_OK):
             raise RuntimeError("no ddbx binary at %s (set DDBX_BIN or build first)" % self.binary)
+        return self._start_retrying(self._spawn_once, self._ready, timeout, "cannot listen")
+
+    def _spawn_once(self):
         # With --listen port 0 the kernel picks the port and ddbx logs it, which
         # no parallel test can race for; at quieter log levels pick one here.
         quiet = self._flag("--log-level") in ("warn", "error")
-        for _ in range(3):
-            listen_port = free_port() if quiet else 0
-            self.admin_port = free_port()
-            argv = [self.binary, "--listen", "127.0.0.1:%d" % listen_port,
-                    "--admin", "127.0.0.1:%d" % self.admin_port, "--backend", self.backend]
-            if "--threads" not in self.flags:
-                argv += ["--threads", str(self.threads)]
-            self._spawn(argv + self.flags, base_env(**self.extra_env))
-            self.port = listen_port or None
-            try:
-                wait_until(self._ready, timeout, 0.01, "ddbx to serve /healthz")
-                return self
-            except AssertionError:
-                self._terminate(signal.SIGKILL)
-                if "cannot listen" not in self.log_text():
-                    self.print_log()
-                    raise
-        raise RuntimeError("ddbx did not start")
+        listen_port = free_port() if quiet else 0
+        self.admin_port = free_port()
+        argv = [self.binary, "--listen", "127.0.0.1:%d" % listen_port,
+                "--admin", "127.0.0.1:%d" % self.admin_port, "--backend", self.backend]
+        if "--threads" not in self.flags:
+            argv += ["--threads", str(self.threads)]
+        self._spawn(argv + self.flags, base_env(**self.extra_env))
+        self.port = listen_port or None
 
     def _ready(self):
         if self.proc.poll() is not None:
