@@ -44,7 +44,9 @@ class BackendTest(IntegrationTestCase):
         self.c = client(self.ddbx.endpoint, attempts=1)
 
     def own_ddbx(self, *flags, env=None, backend=None):
-        return self.start(Ddbx(backend or self.proxy.endpoint, *flags, env=env))
+        d = self.start(Ddbx(backend or self.proxy.endpoint, *flags, env=env))
+        self.addCleanup(self.proxy.clear)  # runs before d.stop(): nothing held keeps it waiting
+        return d
 
     def assertShapedError(self, err, status, code):
         """err: a ClientError; its answer must be DynamoDB-shaped with this status and code."""
@@ -146,6 +148,22 @@ class BackendTest(IntegrationTestCase):
         start = time.monotonic()
         self.assertEqual(self.c.get_item(**GET)["Item"], ITEM)
         self.assertGreaterEqual(time.monotonic() - start, 0.5)
+
+    def test_client_leaving_while_its_request_waits_on_the_backend(self):
+        d = self.own_ddbx()
+        gate = self.proxy.inject("GetItem", "gate", once=True)
+        conn = RawHttp(d.port)
+        conn.send(api_request("GetItem", GET))
+        gate.wait_arrived()
+        conn.close()  # a FIN alone may be a half-close: ddbx waits for the backend
+        gate.release()
+        wait_until(lambda: d.metric("ddbx_client_connections") == 0, 3.0,
+                   what="ddbx to drop the connection once the answer had nowhere to go")
+        self.assertEqual(d.metric(op_series("ddbx_requests_total", "GetItem")), 1)
+        self.assertTrue(d.alive())
+        self.assertEqual(client(d.endpoint, attempts=1).get_item(**GET)["Item"], ITEM)
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("ERROR", d.log_text())
 
     # ---- shutdown
 

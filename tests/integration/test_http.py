@@ -124,6 +124,14 @@ class HttpFrontTest(IntegrationTestCase):
         self.assertEqual(conn.read_response().status, 200)
         self.assertEqual(conn.read_response().json()["Item"]["v"], {"S": "s"})
 
+    def test_half_closed_client_still_gets_its_answers(self):
+        conn = self.raw()
+        conn.send(api_request("PutItem", put_body("half", "h")) + api_request("GetItem", get_body("half")))
+        conn.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(conn.read_response().status, 200)
+        self.assertEqual(conn.read_response().json()["Item"]["v"], {"S": "h"})
+        self.assertTrue(conn.at_eof(2.0), "connection kept open after the client's FIN")
+
     def test_chunked_request_body(self):
         conn = self.raw()
         body = json.dumps(put_body("chunked", "c" * 3000)).encode()
