@@ -132,6 +132,25 @@ class HttpFrontTest(IntegrationTestCase):
         self.assertEqual(conn.read_response().json()["Item"]["v"], {"S": "h"})
         self.assertTrue(conn.at_eof(2.0), "connection kept open after the client's FIN")
 
+    def test_http_1_0_connection_closes_after_its_answer(self):
+        conn = self.raw()
+        conn.send(b"GET / HTTP/1.0\r\n\r\n")
+        resp = conn.read_response()
+        self.assertEqual((resp.status, resp.headers.get("connection")), (200, "close"))
+        self.assertTrue(conn.at_eof(2.0))
+
+    def test_large_bodies_both_ways(self):
+        big = "".join(chr(0x41 + i % 26) for i in range(390000))
+        conn = self.raw()
+        for i in range(5):
+            self.assertEqual(conn.call("PutItem", put_body("big%d" % i, big)).status, 200)
+        conn.send(b"".join(api_request("GetItem", get_body("big%d" % i)) for i in range(5)))
+        for i in range(5):  # ~2 MB of pipelined answers, more than a socket buffer holds
+            resp = conn.read_response()
+            self.assertEqual(int(resp.headers["x-amz-crc32"]), zlib.crc32(resp.body))
+            self.assertEqual(resp.json()["Item"]["pk"], {"S": "big%d" % i})
+            self.assertEqual(resp.json()["Item"]["v"], {"S": big})
+
     def test_chunked_request_body(self):
         conn = self.raw()
         body = json.dumps(put_body("chunked", "c" * 3000)).encode()
