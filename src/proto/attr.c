@@ -103,7 +103,9 @@ static int check_set(const struct json *v, const char *type, int depth, struct a
 int attr_check_value(const struct json *v, int depth, struct attr_check *out,
                      struct attr_error *err)
 {
-    if (depth > ATTR_MAX_DEPTH)
+    /* depth 0 (an attribute's own value) is DynamoDB's level 1: 32 levels
+     * are depths 0..31, so a scalar inside 31 maps or lists is the deepest */
+    if (depth >= ATTR_MAX_DEPTH)
         return fail(err, DDB_ValidationException, "Nesting Levels have exceeded supported limits");
     if (!v || v->type != JSON_OBJECT)
         return fail(err, DDB_SerializationException,
