@@ -288,6 +288,7 @@ static void test_significant_digits(void **state)
 static void test_magnitude(void **state)
 {
     char buf[512];
+    struct number n;
     static const struct {
         const char *s;
         int rc;
@@ -330,6 +331,19 @@ static void test_magnitude(void **state)
     /* an exponent that brings a long fraction back into range, exactly */
     assert_int_equal(num(digits_then_zeros(buf, "0.", 200, "1E+140")).exp, -61);
     assert_int_equal(num(digits_then_zeros(buf, "1", 200, "E-300")).exp, -100);
+    assert_int_equal(status("1E1000"), NUMBER_EOVERFLOW);
+    assert_int_equal(status("1E-1000"), NUMBER_EUNDERFLOW);
+    assert_int_equal(num("1E+000000000000000000000000125").exp, 125);
+    /* exponents far outside the range, balanced by as many zeros */
+    size_t big = 100000;
+    char *long_text = malloc(big + 32);
+    assert_non_null(long_text);
+    n = num(digits_then_zeros(long_text, "0.", big, "25E+100001"));
+    assert_int_equal(n.exp, 0);
+    assert_int_equal(n.ndigits, 2);
+    assert_int_equal(num(digits_then_zeros(long_text, "-7", big, "E-100005")).exp, -5);
+    assert_int_equal(status(digits_then_zeros(long_text, "0.", big, "1E+100127")), NUMBER_EOVERFLOW);
+    free(long_text);
 }
 
 static void test_rejects(void **state)
@@ -347,6 +361,15 @@ static void test_rejects(void **state)
     }
     struct number n;
     assert_int_equal(number_parse(NULL, 0, &n), NUMBER_EINVALID);
+    /* text that is no number is that, however many digits come first */
+    char buf[128];
+    const char *tails[] = {"x", "e", "E+", " ", ".1.", "e5x", "NaN", "E1.5", "-"};
+    for (size_t i = 0; i < ARRAY_LEN(tails); i++) {
+        snprintf(buf, sizeof(buf), "%s%s", DIGITS39, tails[i]);
+        assert_int_equal(status(buf), NUMBER_EINVALID);
+    }
+    snprintf(buf, sizeof(buf), "%sE5", DIGITS39);
+    assert_int_equal(status(buf), NUMBER_EDIGITS);
 }
 
 static void test_compare(void **state)
