@@ -67,6 +67,21 @@ static inline void assert_json_text(struct arena *a, const char *actual, size_t 
     assert_true(json_equal(got, want));
 }
 
+/* Formats into a string that lives in the arena (JSON texts built from parts). */
+static inline const char *arena_printf(struct arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline const char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    char *s = arena_strndup(a, b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return s;
+}
+
 /* Fills a NUL-terminated string of n copies of c (malloc'd; caller frees). */
 static inline char *repeat_char(char c, size_t n)
 {

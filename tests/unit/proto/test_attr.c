@@ -63,48 +63,56 @@ static const char MSG_SIZE[] = "Item size has exceeded the maximum allowed size"
 static void test_sizes_per_type(void **state)
 {
     struct arena *a = *state;
-    assert_int_equal(size_of(a, "{}"), 0);
-    assert_int_equal(size_of(a, "{\"a\":{\"S\":\"xyz\"}}"), 1 + 3);
-    assert_int_equal(size_of(a, "{\"abc\":{\"S\":\"\"}}"), 3);
-    /* numbers: (significant digits + 1) / 2 + 1 */
-    assert_int_equal(size_of(a, "{\"n\":{\"N\":\"123\"}}"), 1 + 3);
-    assert_int_equal(size_of(a, "{\"n\":{\"N\":\"12345\"}}"), 1 + 4);
-    assert_int_equal(size_of(a, "{\"n\":{\"N\":\"1234\"}}"), 1 + 3);
-    assert_int_equal(size_of(a, "{\"n\":{\"N\":\"1\"}}"), 1 + 2);
-    assert_int_equal(size_of(a, "{\"n\":{\"N\":\"0\"}}"), 1 + 1);
-    assert_int_equal(size_of(a, "{\"n\":{\"N\":\"-1.50E10\"}}"), 1 + 2); /* digits "15" */
-    assert_int_equal(size_of(a, "{\"n\":{\"N\":\"1000000\"}}"), 1 + 2);  /* digits "1" */
-    assert_int_equal(size_of(a, "{\"n\":{\"N\":\"12345678901234567890123456789012345678\"}}"),
-                     1 + 20);
-    /* binary: decoded bytes */
-    assert_int_equal(size_of(a, "{\"b\":{\"B\":\"AAECAwQFBg==\"}}"), 1 + 7);
-    assert_int_equal(size_of(a, "{\"b\":{\"B\":\"QQ==\"}}"), 1 + 1);
-    assert_int_equal(size_of(a, "{\"b\":{\"B\":\"QUJD\"}}"), 1 + 3);
-    assert_int_equal(size_of(a, "{\"b\":{\"B\":\"\"}}"), 1);
-    assert_int_equal(size_of(a, "{\"t\":{\"BOOL\":true}}"), 1 + 1);
-    assert_int_equal(size_of(a, "{\"t\":{\"BOOL\":false}}"), 1 + 1);
-    assert_int_equal(size_of(a, "{\"z\":{\"NULL\":true}}"), 1 + 1);
-    /* sets: the sum of their elements */
-    assert_int_equal(size_of(a, "{\"ss\":{\"SS\":[\"a\",\"bc\"]}}"), 2 + 3);
-    assert_int_equal(size_of(a, "{\"ns\":{\"NS\":[\"1\",\"22\",\"333\"]}}"), 2 + 2 + 2 + 3);
-    assert_int_equal(size_of(a, "{\"bs\":{\"BS\":[\"QQ==\",\"QUI=\"]}}"), 2 + 1 + 2);
-    /* M and L: 3 bytes, plus 1 per element, plus the elements (and names) */
-    assert_int_equal(size_of(a, "{\"m\":{\"M\":{}}}"), 1 + 3);
-    assert_int_equal(size_of(a, "{\"l\":{\"L\":[]}}"), 1 + 3);
-    assert_int_equal(size_of(a, "{\"m\":{\"M\":{\"x\":{\"S\":\"ab\"},\"yy\":{\"BOOL\":false}}}}"),
-                     1 + 3 + (1 + 1 + 2) + (1 + 2 + 1));
-    assert_int_equal(size_of(a, "{\"l\":{\"L\":[{\"S\":\"ab\"},{\"N\":\"1\"}]}}"),
-                     1 + 3 + (1 + 2) + (1 + 2));
-    assert_int_equal(size_of(a, "{\"l\":{\"L\":[{\"M\":{\"k\":{\"NULL\":true}}},{\"L\":[]}]}}"),
-                     1 + 3 + (1 + 3 + (1 + 1 + 1)) + (1 + 3));
-    /* strings count UTF-8 bytes of the decoded text, names too */
-    assert_int_equal(size_of(a, "{\"\xc3\xa9\":{\"S\":\"\xe6\x97\xa5\xe6\x9c\xac\"}}"), 2 + 6);
-    assert_int_equal(size_of(a, "{\"a\":{\"S\":\"\\u00e9\\n\"}}"), 1 + 3);
-    assert_int_equal(size_of(a, "{\"a\":{\"SS\":[\"\\u65e5\"]}}"), 1 + 3);
-    /* a whole item adds up */
-    assert_int_equal(size_of(a, "{\"id\":{\"S\":\"abc\"},\"n\":{\"N\":\"12345\"},"
-                                "\"flag\":{\"BOOL\":true},\"l\":{\"L\":[{\"S\":\"xy\"}]}}"),
-                     (2 + 3) + (1 + 4) + (4 + 1) + (1 + 3 + 1 + 2));
+    static const struct {
+        const char *item;
+        size_t size;
+    } cases[] = {
+        {"{}", 0},
+        {"{\"a\":{\"S\":\"xyz\"}}", 1 + 3},
+        {"{\"abc\":{\"S\":\"\"}}", 3},
+        /* numbers: (significant digits + 1) / 2 + 1 */
+        {"{\"n\":{\"N\":\"123\"}}", 1 + 3},
+        {"{\"n\":{\"N\":\"12345\"}}", 1 + 4},
+        {"{\"n\":{\"N\":\"1234\"}}", 1 + 3},
+        {"{\"n\":{\"N\":\"1\"}}", 1 + 2},
+        {"{\"n\":{\"N\":\"0\"}}", 1 + 1},
+        {"{\"n\":{\"N\":\"-1.50E10\"}}", 1 + 2}, /* digits "15" */
+        {"{\"n\":{\"N\":\"1000000\"}}", 1 + 2},  /* digits "1" */
+        {"{\"n\":{\"N\":\"12345678901234567890123456789012345678\"}}", 1 + 20},
+        /* binary: decoded bytes */
+        {"{\"b\":{\"B\":\"AAECAwQFBg==\"}}", 1 + 7},
+        {"{\"b\":{\"B\":\"QQ==\"}}", 1 + 1},
+        {"{\"b\":{\"B\":\"QUJD\"}}", 1 + 3},
+        {"{\"b\":{\"B\":\"\"}}", 1},
+        {"{\"t\":{\"BOOL\":true}}", 1 + 1},
+        {"{\"t\":{\"BOOL\":false}}", 1 + 1},
+        {"{\"z\":{\"NULL\":true}}", 1 + 1},
+        /* sets: the sum of their elements */
+        {"{\"ss\":{\"SS\":[\"a\",\"bc\"]}}", 2 + 3},
+        {"{\"ns\":{\"NS\":[\"1\",\"22\",\"333\"]}}", 2 + 2 + 2 + 3},
+        {"{\"bs\":{\"BS\":[\"QQ==\",\"QUI=\"]}}", 2 + 1 + 2},
+        /* M and L: 3 bytes, plus 1 per element, plus the elements (and names) */
+        {"{\"m\":{\"M\":{}}}", 1 + 3},
+        {"{\"l\":{\"L\":[]}}", 1 + 3},
+        {"{\"m\":{\"M\":{\"x\":{\"S\":\"ab\"},\"yy\":{\"BOOL\":false}}}}",
+         1 + 3 + (1 + 1 + 2) + (1 + 2 + 1)},
+        {"{\"l\":{\"L\":[{\"S\":\"ab\"},{\"N\":\"1\"}]}}", 1 + 3 + (1 + 2) + (1 + 2)},
+        {"{\"l\":{\"L\":[{\"M\":{\"k\":{\"NULL\":true}}},{\"L\":[]}]}}",
+         1 + 3 + (1 + 3 + (1 + 1 + 1)) + (1 + 3)},
+        /* strings count UTF-8 bytes of the decoded text, names too */
+        {"{\"\xc3\xa9\":{\"S\":\"\xe6\x97\xa5\xe6\x9c\xac\"}}", 2 + 6},
+        {"{\"a\":{\"S\":\"\\u00e9\\n\"}}", 1 + 3},
+        {"{\"a\":{\"SS\":[\"\\u65e5\"]}}", 1 + 3},
+        /* a whole item adds up */
+        {"{\"id\":{\"S\":\"abc\"},\"n\":{\"N\":\"12345\"},"
+         "\"flag\":{\"BOOL\":true},\"l\":{\"L\":[{\"S\":\"xy\"}]}}",
+         (2 + 3) + (1 + 4) + (4 + 1) + (1 + 3 + 1 + 2)},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t got = size_of(a, cases[i].item);
+        if (got != cases[i].size) print_error("%s: %zu bytes\n", cases[i].item, got);
+        assert_int_equal(got, cases[i].size);
+    }
 }
 
 static void test_check_value_and_type_member(void **state)
@@ -271,11 +279,8 @@ static void test_nesting_depth(void **state)
 static const char *item_with_string(struct arena *a, size_t n)
 {
     char *x = repeat_char('x', n);
-    struct buf b = BUF_INIT;
-    buf_printf(&b, "{\"a\":{\"S\":\"%s\"}}", x);
-    char *s = arena_strndup(a, b.data, b.len);
+    const char *s = arena_printf(a, "{\"a\":{\"S\":\"%s\"}}", x);
     free(x);
-    buf_free(&b);
     return s;
 }
 
@@ -287,17 +292,19 @@ static void test_item_size_limit(void **state)
     INVALID(a, item_with_string(a, ITEM_MAX_BYTES + 1000), MSG_SIZE);
     /* the limit is on the sum: two attributes of 200 KB each, plus a little */
     char *half = repeat_char('y', 200 * 1024);
-    struct buf b = BUF_INIT;
-    buf_printf(&b, "{\"a\":{\"S\":\"%s\"},\"b\":{\"L\":[{\"S\":\"%s\"}]},\"c\":{\"N\":\"%s\"}}",
-               half, half, "1");
     /* 1 + 204800 + 1 + 3 + 1 + 204800 + 1 + 2 = 409609 */
-    INVALID(a, arena_strndup(a, b.data, b.len), MSG_SIZE);
-    buf_reset(&b);
-    buf_printf(&b, "{\"a\":{\"S\":\"%.204790s\"},\"b\":{\"L\":[{\"S\":\"%s\"}]},\"c\":{\"N\":\"1\"}}",
-               half, half);
-    assert_int_equal(size_of(a, arena_strndup(a, b.data, b.len)), ITEM_MAX_BYTES - 1);
+    INVALID(a,
+            arena_printf(a, "{\"a\":{\"S\":\"%s\"},\"b\":{\"L\":[{\"S\":\"%s\"}]},"
+                            "\"c\":{\"N\":\"1\"}}",
+                         half, half),
+            MSG_SIZE);
+    /* 10 bytes less in the first string: one byte under the limit */
+    assert_int_equal(size_of(a, arena_printf(a, "{\"a\":{\"S\":\"%.204790s\"},"
+                                                "\"b\":{\"L\":[{\"S\":\"%s\"}]},"
+                                                "\"c\":{\"N\":\"1\"}}",
+                                             half, half)),
+                     ITEM_MAX_BYTES - 1);
     free(half);
-    buf_free(&b);
 }
 
 static void test_base64(void **state)

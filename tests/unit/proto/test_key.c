@@ -275,7 +275,6 @@ static void test_from_item(void **state)
  * {"h": {"S": "h"}, "r": {type: value}} for the sort key. */
 static const char *sized_key(struct arena *a, bool range, char type, size_t n)
 {
-    struct buf b = BUF_INIT;
     char *value;
     if (type == 'B') {
         unsigned char *raw = malloc(n + 1), *text = malloc(4 * (n / 3 + 1) + 1);
@@ -286,11 +285,10 @@ static const char *sized_key(struct arena *a, bool range, char type, size_t n)
     } else {
         value = repeat_char('k', n);
     }
-    if (range) buf_printf(&b, "{\"h\":{\"S\":\"h\"},\"r\":{\"%c\":\"%s\"}}", type, value);
-    else buf_printf(&b, "{\"h\":{\"%c\":\"%s\"},\"r\":{\"S\":\"r\"}}", type, value);
-    char *s = arena_strndup(a, b.data, b.len);
+    const char *s =
+        range ? arena_printf(a, "{\"h\":{\"S\":\"h\"},\"r\":{\"%c\":\"%s\"}}", type, value)
+              : arena_printf(a, "{\"h\":{\"%c\":\"%s\"},\"r\":{\"S\":\"r\"}}", type, value);
     free(value);
-    buf_free(&b);
     return s;
 }
 
