@@ -279,6 +279,8 @@ static void refuse(struct conn *c, int status)
     r->status = status;
     r->crc_set = false;
     r->content_type = NULL;
+    r->owner = c;
+    r->done = on_reply;
     request_make_id(r->request_id, sizeof(r->request_id));
     c->busy = true;
     c->refs++;

@@ -175,8 +175,16 @@ void http_request_next(struct http_request *h)
     h->in_value = false;
     h->header_bytes = 0;
     h->started = h->headers_done = h->expect_continue = h->complete = false;
+    /* after a refused request the parser is in an error state, where
+     * http_parser_pause() asserts: start it afresh (the connection closes anyway) */
+    if (h->error || HTTP_PARSER_ERRNO(&h->parser) != HPE_PAUSED) {
+        void *data = h->parser.data;
+        http_parser_init(&h->parser, HTTP_REQUEST);
+        h->parser.data = data;
+    } else {
+        http_parser_pause(&h->parser, 0);
+    }
     h->error = 0;
-    http_parser_pause(&h->parser, 0);
 }
 
 const char *http_request_method(const struct http_request *h)
