@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -89,13 +90,34 @@ struct tmpdir {
     char path[64];
     char files[16][128];
     int nfiles;
+    char dirs[4][128];
+    int ndirs;
 };
 
 static inline void tmpdir_create(struct tmpdir *d)
 {
     snprintf(d->path, sizeof(d->path), "/tmp/ddbx-test-XXXXXX");
     assert_non_null(mkdtemp(d->path));
-    d->nfiles = 0;
+    d->nfiles = d->ndirs = 0;
+}
+
+/* Writes <dir>/<name> to out (128 bytes; a local copy keeps -Wrestrict quiet,
+ * as out and d->path are in the same struct). */
+static inline void tmpdir_join(const struct tmpdir *d, const char *name, char *out)
+{
+    char full[128];
+    snprintf(full, sizeof(full), "%s/%s", d->path, name);
+    memcpy(out, full, sizeof(full));
+}
+
+/* Makes the sub-directory <dir>/<name>; returns its path (owned by d). */
+static inline const char *tmpdir_mkdir(struct tmpdir *d, const char *name)
+{
+    assert_true(d->ndirs < 4);
+    char *path = d->dirs[d->ndirs++];
+    tmpdir_join(d, name, path);
+    assert_int_equal(mkdir(path, 0700), 0);
+    return path;
 }
 
 /* Writes `content` to <dir>/<name> and returns the path (owned by d). */
@@ -103,7 +125,7 @@ static inline const char *tmpdir_write(struct tmpdir *d, const char *name, const
 {
     assert_true(d->nfiles < 16);
     char *path = d->files[d->nfiles++];
-    snprintf(path, sizeof(d->files[0]), "%s/%s", d->path, name);
+    tmpdir_join(d, name, path);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     assert_int_equal(fputs(content, f) >= 0, 1);
@@ -114,7 +136,8 @@ static inline const char *tmpdir_write(struct tmpdir *d, const char *name, const
 static inline void tmpdir_remove(struct tmpdir *d)
 {
     for (int i = 0; i < d->nfiles; i++) unlink(d->files[i]);
-    rmdir(d->path);
+    for (int i = d->ndirs - 1; i >= 0; i--) rmdir(d->dirs[i]);
+    assert_int_equal(rmdir(d->path), 0);
 }
 
 /* Rows of a tab-separated table in proto/ (comments and blank lines skipped),
