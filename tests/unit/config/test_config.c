@@ -73,16 +73,23 @@ static const char *other_value(const struct opt *o, int which, char *out, size_t
 }
 
 /* config_parse with argv = {"ddbx", args...}; args end with NULL. */
-static enum config_result parse(struct config *c, char **envp, char *err, size_t errlen, ...)
+static enum config_result vparse(struct config *c, char **envp, char *err, size_t errlen,
+                                 va_list ap)
 {
     char *argv[64] = {"ddbx"};
     int argc = 1;
-    va_list ap;
-    va_start(ap, errlen);
     for (char *a; (a = va_arg(ap, char *)) != NULL;) argv[argc++] = a;
-    va_end(ap);
     err[0] = '\0';
     return config_parse(c, argc, argv, envp, stdout, err, errlen);
+}
+
+static enum config_result parse(struct config *c, char **envp, char *err, size_t errlen, ...)
+{
+    va_list ap;
+    va_start(ap, errlen);
+    enum config_result r = vparse(c, envp, err, errlen, ap);
+    va_end(ap);
+    return r;
 }
 
 static void test_defaults_match_table(void **state)
@@ -233,17 +240,16 @@ static void test_bool_forms_refused_for_other_types(void **state)
     }
 }
 
+/* Parses the arguments (NULL-terminated) and expects CONFIG_ERROR with
+ * `needle` in the message. */
 static void expect_error(const char *needle, ...)
 {
-    char *argv[16] = {"ddbx"};
-    int argc = 1;
+    struct config c;
+    char err[256];
     va_list ap;
     va_start(ap, needle);
-    for (char *a; (a = va_arg(ap, char *)) != NULL;) argv[argc++] = a;
+    assert_int_equal(vparse(&c, NULL, err, sizeof(err), ap), CONFIG_ERROR);
     va_end(ap);
-    struct config c;
-    char err[256] = "";
-    assert_int_equal(config_parse(&c, argc, argv, NULL, stdout, err, sizeof(err)), CONFIG_ERROR);
     assert_contains(err, needle);
     config_free(&c);
 }
