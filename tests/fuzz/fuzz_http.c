@@ -8,7 +8,8 @@
  * http_request_next() and the rest of the feed, as net/conn.c does.
  *
  * Checked, besides ASan/UBSan/leaks: consumed <= len and all of a feed is
- * consumed when more is needed; a READY request's headers are resolved,
+ * consumed when more is needed; expect_continue only between the headers
+ * and the first body byte; a READY request's headers are resolved,
  * NUL-terminated, lower-cased and found by http_request_header(), within the
  * caps, and its body length matches its Content-Length; and the split
  * framing gives the same requests, in order, as the input fed whole.
@@ -104,6 +105,8 @@ static bool feed(struct http_request *h, const uint8_t *src, size_t len, struct 
             http_request_next(h);
         } else if (st == HTTP_NEED_MORE) {
             FUZZ_CHECK(used == len);
+            /* a 100 Continue is due only between the headers and the body */
+            if (h->expect_continue) FUZZ_CHECK(h->headers_done && h->body.len == 0);
         } else {
             FUZZ_CHECK(st == HTTP_EINVALID || st == HTTP_EBODY || st == HTTP_EHEADERS);
             FUZZ_CHECK(h->error == st);
