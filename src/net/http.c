@@ -43,6 +43,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_request *h = self(p);
     if (count_header_bytes(h, len) < 0) return -1;
+    if (h->headers_done) return 0; /* a trailer: see on_header_value */
     if (h->nheaders == 0 || h->in_value) {
         if (h->nheaders == HTTP_MAX_HEADERS) {
             h->error = HTTP_EHEADERS;
@@ -64,6 +65,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_request *h = self(p);
     if (count_header_bytes(h, len) < 0) return -1;
+    /* Trailers of a chunked body arrive after the headers were resolved.
+     * They are counted against the cap but not kept: RFC 7230 4.1.2 forbids
+     * merging them into the headers, and storing them would move hdrbuf
+     * under the resolved header pointers. */
+    if (h->headers_done) return 0;
     uint32_t *o = h->hdr_off[h->nheaders - 1];
     if (!h->in_value) {
         buf_append_char(&h->hdrbuf, '\0');

@@ -12,6 +12,8 @@
 #include "util/common.h"
 #include "util/log.h"
 
+_Static_assert(JSON_MAX_DEPTH < YAJL_MAX_DEPTH, "jw_value must be able to write any parsed tree");
+
 struct frame {
     struct json *node;
     struct json *last; /* last child so far */
