@@ -55,8 +55,10 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         o[1] = o[2] = o[3] = 0;
         h->in_value = false;
     }
-    for (size_t i = 0; i < len; i++)
-        buf_append_char(&h->hdrbuf, (char)tolower((unsigned char)at[i]));
+    size_t start = h->hdrbuf.len;
+    buf_append(&h->hdrbuf, at, len);
+    for (char *c = h->hdrbuf.data + start; c < h->hdrbuf.data + h->hdrbuf.len; c++)
+        if (*c >= 'A' && *c <= 'Z') *c = (char)(*c + ('a' - 'A'));
     h->hdr_off[h->nheaders - 1][1] += (uint32_t)len;
     return 0;
 }
