@@ -41,7 +41,8 @@ struct bg_key {
 };
 
 struct bg_table {
-    const struct json *name;
+    const struct json *name;   /* as the caller wrote it (the answer's keys) */
+    const struct json *table;  /* the table it names (schemas, cache keys) */
     const struct json *params; /* the caller's per-table object */
     struct projection *proj;
     bool consistent;
@@ -321,7 +322,6 @@ static void send_misses(struct batch *b)
 
 static void look_up(struct batch *b)
 {
-    struct request *r = b->r;
     uint64_t now = item_now();
     struct buf value = BUF_INIT;
     b->pending = 1; /* held until every lookup has been started */
@@ -345,7 +345,6 @@ static void look_up(struct batch *b)
         }
     }
     buf_free(&value);
-    (void)r;
     send_misses(b);
     finish(b);
 }
@@ -401,6 +400,7 @@ static bool read_table(struct request *r, struct batch *b, struct bg_table *t, c
     struct json *name = arena_alloc(r->arena, sizeof(*name));
     *name = (struct json){.type = JSON_STRING, .len = m->keylen, .str = m->key};
     t->name = name;
+    t->table = item_member_table(r, m);
     t->params = m;
     t->consistent = cr && cr->type == JSON_TRUE;
     t->nkeys = (int)keys->len;
@@ -447,6 +447,6 @@ void handler_batch_get_item(struct request *r)
         return;
     }
     const struct json **names = arena_alloc(r->arena, sizeof(*names) * (size_t)b->ntables);
-    for (i = 0; i < b->ntables; i++) names[i] = b->tables[i].name;
+    for (i = 0; i < b->ntables; i++) names[i] = b->tables[i].table;
     schema_get_all(r, names, b->ntables, on_schemas, b);
 }

@@ -216,7 +216,7 @@ void handler_get_item(struct request *r)
     memset(g, 0, sizeof(*g));
     g->r = r;
     g->doc = doc;
-    g->table = json_get(doc, "TableName");
+    g->table = item_table_name(r, json_get(doc, "TableName"));
     g->key = json_get(doc, "Key");
     const struct json *cr = json_get(doc, "ConsistentRead");
     g->rcc = item_rcc_mode(doc);

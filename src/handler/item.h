@@ -21,6 +21,12 @@
 struct json *item_parse_body(struct request *r);
 /* True when every member of obj is named in `allowed` (NULL-terminated). */
 bool item_only_members(const struct json *obj, const char *const *allowed);
+/* The table a TableName names, for schemas and cache keys: the name itself,
+ * or the NAME of an ARN "arn:...:table/NAME" (DynamoDB takes both, and they
+ * must share one cache namespace). NULL when `table` is not a string. */
+const struct json *item_table_name(struct request *r, const struct json *table);
+/* The same for a table named by an object member's name (RequestItems). */
+const struct json *item_member_table(struct request *r, const struct json *member);
 /* Answers an attr_error (ValidationException or SerializationException). */
 void item_send_attr_error(struct request *r, const struct attr_error *e);
 /* The cache's clock, in milliseconds. */

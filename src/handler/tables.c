@@ -27,12 +27,12 @@ struct relayed {
     struct json *doc;
 };
 
-static const struct json *named_table(const struct json *doc)
+static const struct json *named_table(struct request *r, const struct json *doc)
 {
     const struct json *t = json_get(doc, "TableName");
     if (!t) t = json_get(doc, "TargetTableName");
     if (!t) t = json_get(json_get(doc, "TableCreationParameters"), "TableName");
-    return json_is_string(t) ? t : NULL;
+    return item_table_name(r, t);
 }
 
 static void on_table_changed(struct backend_result *res, void *arg)
@@ -60,7 +60,7 @@ void handler_table_change(struct request *r)
         request_send_error(r, DDB_SerializationException, NULL);
         return;
     }
-    x->table = named_table(x->doc);
+    x->table = named_table(r, x->doc);
     handler_forward(r, r->body, r->body_len, on_table_changed, x);
 }
 
@@ -239,10 +239,10 @@ void handler_transact_get_items(struct request *r)
     int i = 0;
     for (const struct json *q = items->child; q; q = q->next, i++) {
         const struct json *get = json_get(q, "Get");
-        t->tables[i] = json_get(get, "TableName");
+        t->tables[i] = item_table_name(r, json_get(get, "TableName"));
         t->keys[i] = json_get(get, "Key");
         t->whole[i] = !json_get(get, "ProjectionExpression");
-        if (!json_is_string(t->tables[i]) || !json_is_object(t->keys[i])) {
+        if (!t->tables[i] || !json_is_object(t->keys[i])) {
             handler_relay(r);
             return;
         }

@@ -49,6 +49,7 @@ struct wkey {
 
 struct write {
     struct request *r;
+    const struct json *doc; /* the request body */
     enum wop op;
     struct wkey *keys;
     int nkeys, cap;
@@ -86,6 +87,7 @@ static void add_table(struct write *w, const struct json *table)
 static bool add_key(struct write *w, const struct json *table, const struct json *obj,
                     enum wkind kind, bool from_item, size_t *bytes)
 {
+    table = item_table_name(w->r, table);
     struct wkey *k = &w->keys[w->nkeys++];
     *k = (struct wkey){table, obj, kind, true, from_item, {0}};
     add_table(w, table);
@@ -99,14 +101,6 @@ static bool add_key(struct write *w, const struct json *table, const struct json
     k->canonical = chk.canonical;
     if (bytes) *bytes += chk.size;
     return true;
-}
-
-/* A JSON string node made from a member name (RequestItems' table keys). */
-static const struct json *name_node(struct request *r, const struct json *member)
-{
-    struct json *n = arena_alloc(r->arena, sizeof(*n));
-    *n = (struct json){.type = JSON_STRING, .len = member->keylen, .str = member->key};
-    return n;
 }
 
 /* ---- after the backend answers ---- */
@@ -153,8 +147,11 @@ static void apply_success(const struct wkey *k, uint64_t now)
 /* Cache keys of BatchWriteItem requests the backend left unprocessed. */
 static bool unprocessed(struct write *w, const struct json *doc, const struct wkey *k)
 {
-    const struct json *u = json_get(doc, "UnprocessedItems");
-    const struct json *reqs = json_getn(u, k->table->str, k->table->len);
+    const struct json *u = json_get(doc, "UnprocessedItems"), *reqs = NULL;
+    for (const struct json *t = u ? u->child : NULL; t && !reqs; t = t->next) {
+        const struct json *name = item_member_table(w->r, t);
+        if (name->len == k->table->len && memcmp(name->str, k->table->str, name->len) == 0) reqs = t;
+    }
     for (const struct json *q = json_is_array(reqs) ? reqs->child : NULL; q; q = q->next) {
         const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
         const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
@@ -275,6 +272,7 @@ static struct write *single(struct request *r, enum wop op, const char *field, e
         return NULL;
     }
     struct write *w = write_new(r, op, 1);
+    w->doc = doc;
     if (!add_key(w, table, obj, kind, kind == W_PUT, NULL)) return NULL;
     return w;
 }
@@ -295,8 +293,7 @@ void handler_update_item(struct request *r)
 {
     struct write *w = single(r, OP_UPDATE, "Key", W_TOUCH);
     if (!w) return;
-    struct json *doc;
-    json_parse(r->arena, r->body, r->body_len, &doc, NULL, 0); /* parsed fine just before */
+    const struct json *doc = w->doc;
     const struct json *rv = json_get(doc, "ReturnValues");
     w->caller_none = !rv || (json_is_string(rv) && strcmp(rv->str, "NONE") == 0);
     w->derive = w->caller_none || (json_is_string(rv) && strcmp(rv->str, "ALL_NEW") == 0);
@@ -339,7 +336,7 @@ void handler_batch_write_item(struct request *r)
     }
     struct write *w = write_new(r, OP_BATCH, total);
     for (const struct json *t = items->child; t; t = t->next) {
-        const struct json *table = name_node(r, t);
+        const struct json *table = item_member_table(r, t);
         for (const struct json *q = t->child; q; q = q->next) {
             const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
             const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
@@ -374,15 +371,17 @@ void handler_transact_write_items(struct request *r)
     for (const struct json *q = items->child; q; q = q->next) {
         const struct json *act = NULL;
         int a = 0;
-        for (; a < 4 && !act; a++) act = json_get(q, actions[a]);
+        while (a < 4 && !(act = json_get(q, actions[a]))) a++;
+        bool put = a == 0;
         const struct json *table = json_get(act, "TableName");
-        const struct json *obj = json_get(act, a == 1 ? "Item" : "Key");
+        const struct json *obj = json_get(act, put ? "Item" : "Key");
         if (!json_is_object(q) || q->len != 1 || !json_is_string(table) || !json_is_object(obj)) {
             handler_relay(r);
             return;
         }
-        /* a successful transaction invalidates: its items are not cached */
-        if (!add_key(w, table, obj, a == 1 ? W_PUT : W_TOUCH, a == 1, &bytes)) return;
+        /* Put items get the limit checks; every key, Put's included, is only
+         * invalidated: a transaction's items are not cached */
+        if (!add_key(w, table, obj, put ? W_PUT : W_TOUCH, put, &bytes)) return;
         w->keys[w->nkeys - 1].kind = W_TOUCH;
     }
     if (bytes > TRANSACT_MAX_BYTES) {
