@@ -328,13 +328,15 @@ class Fault:
 
     forward=True (status, reset, hang): the request reaches moto first and moto's
     answer is lost, as when a backend acts on a write but its answer never
-    arrives."""
+    arrives. gated=True (status, reset): the request is held like a gate's
+    until release(), then the fault happens."""
 
     def __init__(self, kind, once=False, seconds=0.0, status=500, body=None,
-                 content_type="application/x-amz-json-1.0", forward=False):
+                 content_type="application/x-amz-json-1.0", forward=False, gated=False):
         self.kind = kind
         self.once = once
         self.forward = forward
+        self.gated = gated
         self.seconds = seconds
         self.status = status
         self.body = body
@@ -410,11 +412,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return self._answer(*answer)
             if fault.forward:
                 self._upstream(body)  # moto acts on it; its answer is lost
-            if fault.kind == "delay":
-                time.sleep(fault.seconds)
-            elif fault.kind == "gate":
+            if fault.kind == "gate" or fault.gated:
                 fault._arrive()
                 fault.release_event.wait(proxy.max_hold)
+            if fault.kind == "delay":
+                time.sleep(fault.seconds)
             elif fault.kind == "hang":
                 fault._arrive()
                 fault.release_event.wait(proxy.max_hold)

@@ -151,6 +151,10 @@ class ItemCacheTest(CacheTestCase):
                              "20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, "
                              "Signature=0")
         self.assertEqual(json.loads(hit.body), json.loads(direct.body))
+        big = item("big", v=S("é" * 150000 + "x" * 50000))  # 350 KB, under the 400 KB limit
+        self.c.put_item(TableName=t, Item=big)
+        with self.backend():
+            self.assertEqual(self.get(t, key("big")), big)
 
     def test_projections_are_answered_from_the_cached_item(self):
         t = self.table()
@@ -319,12 +323,17 @@ class ItemCacheTest(CacheTestCase):
         t = self.table(key_type="N")
         self.direct.put_item(TableName=t, Item={"pk": N("1"), "v": S("one")})
         before = self.ddbx.metrics()
+        start = len(self.proxy.requests)
         with self.backend(GetItem=1):
             for text in ("1", "1.0", "1E0", "01", "10E-1", "0.1e1", "1.000"):
                 with self.subTest(key=text):
                     self.assertEqual(self.get(t, {"pk": N(text)}), {"pk": N("1"), "v": S("one")})
         d = self.ddbx.metrics_since(before)
         self.assertEqual((d[MISSES], d[HITS]), (1, 6))
+        # a miss reads with ConsistentRead (--fill-consistent), never older than a write
+        (fill,) = self.proxy.requests[start:]
+        self.assertEqual(json.loads(fill.body),
+                         {"TableName": t, "Key": {"pk": N("1")}, "ConsistentRead": True})
 
     def test_an_item_written_with_non_canonical_numbers_reads_back_as_stored(self):
         # DynamoDB stores 1.50 as 1.5 and 1E2 as 100; moto keeps the text. Either
@@ -413,6 +422,7 @@ class ItemCacheTest(CacheTestCase):
         for a in answers:
             self.assertEqual(a.status, 200, a)
             self.assertEqual(a.json()["Item"], it)
+            self.assertEqual(int(a.headers["x-amz-crc32"]), zlib.crc32(a.body))
         self.assertEqual(self.proxy.ops_since(snap), {"GetItem": 1})
         d = self.ddbx.metrics_since(before)
         self.assertEqual((d[MISSES], d[COALESCED], d[FILLS]), (40, 39, 1))
@@ -575,22 +585,41 @@ class ItemCacheTest(CacheTestCase):
 
     # ---- writes whose outcome is unknown
 
+    @staticmethod
+    def written(op, k):
+        """What the backend holds for k after write(op, ..., k) (None: no item)."""
+        return None if op == "DeleteItem" else dict(k, v=S("written"))
+
+    def write(self, c, op, t, k):
+        """Writes v="written" to key k (deletes it for DeleteItem) with op, through client c."""
+        new = dict(k, v=S("written"))
+        if op == "PutItem":
+            c.put_item(TableName=t, Item=new)
+        elif op == "UpdateItem":
+            c.update_item(TableName=t, Key=k, UpdateExpression="SET v = :w",
+                          ExpressionAttributeValues={":w": S("written")})
+        elif op == "DeleteItem":
+            c.delete_item(TableName=t, Key=k)
+        elif op == "BatchWriteItem":
+            c.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": new}}]})
+        elif op == "TransactWriteItems":
+            c.transact_write_items(TransactItems=[{"Put": {"TableName": t, "Item": new}}])
+
+    WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
     def check_ambiguous_write(self, t, c, op, fault, **fault_kw):
         """A write through c that moto carries out but whose answer is lost to
         `fault`: the client gets a 5xx and the next read goes to the backend."""
-        k = key("amb-%s-%s" % (op, fault))
+        k = key("amb-%s-%s-%s" % (op, fault, fault_kw.get("status", "")))
         c.put_item(TableName=t, Item=dict(k, v=S("cached")))
         with self.backend():
             self.assertEqual(self.get(t, k, c), dict(k, v=S("cached")))
         self.proxy.inject(op, fault, forward=True, **fault_kw)
         with self.assertRaises(ClientError) as cm:
-            if op == "PutItem":
-                c.put_item(TableName=t, Item=dict(k, v=S("written")))
-            else:
-                c.delete_item(TableName=t, Key=k)
+            self.write(c, op, t, k)
         self.assertGreaterEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 500)
         self.proxy.clear()
-        expected = dict(k, v=S("written")) if op == "PutItem" else None
+        expected = self.written(op, k)
         self.assertEqual(self.moto_item(t, k), expected)
         with self.backend(GetItem=1):
             self.assertEqual(self.get(t, k, c), expected)
@@ -598,13 +627,29 @@ class ItemCacheTest(CacheTestCase):
     def test_ambiguous_writes_invalidate_the_key(self):
         t = self.table()
         err = {"__type": DDB_ERR + "InternalServerError", "message": "lost"}
-        for op, fault, kw in [("PutItem", "status", dict(status=500, body=err)),
-                              ("PutItem", "status", dict(status=503, body=b"<html>busy</html>",
-                                                         content_type="text/html")),
-                              ("PutItem", "reset", {}),
-                              ("DeleteItem", "status", dict(status=500, body=err))]:
+        cases = [(op, "status", dict(status=500, body=err)) for op in self.WRITES] + [
+            ("PutItem", "status", dict(status=503, body=b"<html>busy</html>",
+                                       content_type="text/html")),
+            ("PutItem", "reset", {}), ("UpdateItem", "reset", {})]
+        for op, fault, kw in cases:
             with self.subTest(op=op, fault=fault, **kw):
                 self.check_ambiguous_write(t, self.c1, op, fault, **kw)
+
+    def test_a_refused_write_changes_nothing(self):
+        t = self.table()
+        for op in self.WRITES:
+            with self.subTest(op=op):
+                k = key("refused-" + op)
+                self.c.put_item(TableName=t, Item=dict(k, v=S("cached")))
+                self.proxy.inject(op, "status", once=True, status=400, body={
+                    "__type": DDB_ERR + "ThrottlingException", "message": "slow down"})
+                with self.backend(**{op: 1}):
+                    with self.assertRaises(ClientError) as cm:
+                        self.write(self.c1, op, t, k)
+                self.assertEqual(cm.exception.response["Error"]["Code"], "ThrottlingException")
+                with self.backend():
+                    self.assertEqual(self.get(t, k), dict(k, v=S("cached")))
+                self.assertEqual(self.moto_item(t, k), dict(k, v=S("cached")))
 
     def test_a_write_that_times_out_invalidates_the_key(self):
         d = self.own_ddbx("--backend-timeout", "1s")
@@ -664,6 +709,24 @@ class ItemCacheTest(CacheTestCase):
         with self.backend():
             self.assertIsNone(self.get(t, key("old")))
 
+    def test_partiql_writes_drop_the_tables_entries(self):
+        t = self.table()
+        for x in "ab":
+            self.c.put_item(TableName=t, Item=item(x, v=N("1")))
+        with self.backend(ExecuteStatement=1):  # a SELECT changes nothing
+            self.c.execute_statement(Statement='SELECT * FROM "%s" WHERE pk = ?' % t,
+                                     Parameters=[S("a")])
+        with self.backend():
+            self.assertEqual(self.get(t, key("b")), item("b", v=N("1")))
+        with self.backend(ExecuteStatement=1):
+            self.c.execute_statement(Statement='UPDATE "%s" SET v = ? WHERE pk = ?' % t,
+                                     Parameters=[N("2"), S("a")])
+        # ddbx forgot the table (schema and every entry, not only the key
+        # written): it learns the key schema again
+        with self.backend(DescribeTable=1, GetItem=2):
+            self.assertEqual(self.get(t, key("a")), item("a", v=N("2")))
+            self.assertEqual(self.get(t, key("b")), item("b", v=N("1")))
+
     # ---- a failing backend
 
     def test_a_failed_read_is_never_cached(self):
@@ -680,6 +743,37 @@ class ItemCacheTest(CacheTestCase):
             self.assertEqual(self.get(t, key("f"), self.c1), it)
         with self.backend():
             self.assertEqual(self.get(t, key("f"), self.c1), it)
+        # the same for BatchGetItem, and for requests waiting on the failed read
+        self.direct.put_item(TableName=t, Item=item("g", v=S("fine")))
+        gate = self.proxy.inject("BatchGetItem", "status", once=True, gated=True, status=500,
+                                 body={"__type": DDB_ERR + "InternalServerError",
+                                       "message": "injected"})
+        waiter = {}
+        with self.backend(BatchGetItem=1):
+            batch = threading.Thread(target=lambda: waiter.update(batch=self.failed(
+                lambda: self.c1.batch_get_item(RequestItems={t: {"Keys": [key("g")]}}))))
+            batch.start()
+            gate.wait_arrived()
+            before = self.ddbx.metrics()
+            single = threading.Thread(target=lambda: waiter.update(get=self.failed(
+                lambda: self.get(t, key("g"), self.c1))))
+            single.start()
+            wait_until(lambda: self.ddbx.metrics_since(before)[COALESCED] == 1, 5.0,
+                       what="the GetItem to wait on the BatchGetItem's read")
+            gate.release()
+            batch.join(10)
+            single.join(10)
+        self.assertEqual(waiter, {"batch": 500, "get": 500})
+        with self.backend(GetItem=1):
+            self.assertEqual(self.get(t, key("g"), self.c1), item("g", v=S("fine")))
+
+    def failed(self, call):
+        """The HTTP status of call's error (None if it succeeded)."""
+        try:
+            call()
+        except ClientError as e:
+            return e.response["ResponseMetadata"]["HTTPStatusCode"]
+        return None
 
     def test_hits_are_served_while_the_backend_is_down(self):
         t = self.table()
