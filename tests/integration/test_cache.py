@@ -464,6 +464,31 @@ class ItemCacheTest(CacheTestCase):
                 self.assertEqual({x["v"]["S"] for x in got["Responses"][t]}, {"new"})
         self.assertLess(elapsed, 30.0, "%d iterations took %.1fs" % (n, elapsed))
 
+    def test_every_kind_of_write_keeps_an_older_fill_out(self):
+        t = self.table()
+        keys = {op: [key("%s-%d" % (op, i)) for i in range(10)] for op in self.WRITES}
+        self.direct_put_all(t, [dict(k, v=S("old")) for ks in keys.values() for k in ks])
+        reader = RawHttp(self.ddbx.port)
+        self.addCleanup(reader.close)
+        before = self.ddbx.metrics()
+        for op, ks in keys.items():
+            for k in ks:
+                with self.subTest(op=op, key=k):
+                    hold = self.proxy.inject("GetItem", "hold", once=True)
+                    filled = {}
+                    th = threading.Thread(target=lambda: filled.update(
+                        r=reader.call("GetItem", {"TableName": t, "Key": k})))
+                    th.start()
+                    hold.wait_arrived()
+                    self.write(self.c, op, t, k)
+                    hold.release()
+                    th.join(5)
+                    self.assertEqual(filled["r"].status, 200)
+                    # a transaction invalidates: one read from the backend
+                    with self.backend(**({"GetItem": 1} if op == "TransactWriteItems" else {})):
+                        self.assertEqual(self.get(t, k), self.written(op, k))
+        self.assertEqual(self.ddbx.metrics_since(before)[REFUSED], 50)
+
     def test_write_answers_arriving_out_of_order_leave_the_backends_value(self):
         # Two writes of one key: the backend applies the first, then the second,
         # but the first one's answer reaches ddbx last (another backend
