@@ -47,6 +47,13 @@ def item(pk, **attrs):
     return dict(key(pk), **attrs)
 
 
+def stops_cleanly(d):
+    """Stops ddbx; a crash, a sanitizer report or an unclean exit fails the test."""
+    code = d.stop()
+    if code != 0:
+        raise AssertionError("ddbx exited with %s; its log ends:\n%s" % (code, d.log_text()[-4000:]))
+
+
 def by_pk(items):
     return sorted(items, key=lambda i: i["pk"]["S"])
 
@@ -62,6 +69,7 @@ class CacheTestCase(IntegrationTestCase):
         cls.moto = cls.start_class(MotoServer())
         cls.proxy = cls.start_class(FaultProxy(cls.moto.endpoint))
         cls.ddbx = cls.start_class(Ddbx(cls.proxy.endpoint, *cls.ddbx_flags))
+        cls.addClassCleanup(stops_cleanly, cls.ddbx)
         cls.c = client(cls.ddbx.endpoint)
         cls.direct = client(cls.moto.endpoint)
 
@@ -71,7 +79,8 @@ class CacheTestCase(IntegrationTestCase):
 
     def own_ddbx(self, *flags):
         d = self.start(Ddbx(self.proxy.endpoint, *flags))
-        self.addCleanup(self.proxy.clear)  # runs before d.stop(): nothing held keeps it waiting
+        self.addCleanup(stops_cleanly, d)
+        self.addCleanup(self.proxy.clear)  # runs first: nothing held keeps ddbx waiting
         return d
 
     def table(self, c=None, key_type="S"):
