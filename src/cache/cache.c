@@ -219,6 +219,8 @@ static void install(struct shard *sh, struct centry *e, struct cache_key *k, str
     lru_push(sh, e);
     sh->count++;
     sh->bytes += entry_cost(e);
+    /* grow first: the larger bucket array is paid for by the evictions below */
+    if (sh->count > sh->nbuckets) grow(sh);
     while (sh->bytes > sh->budget && sh->lru_tail && sh->lru_tail != e) {
         struct centry *victim = sh->lru_tail;
         size_t cost = entry_cost(victim);
@@ -228,7 +230,6 @@ static void install(struct shard *sh, struct centry *e, struct cache_key *k, str
         victim->lnext = *garbage;
         *garbage = victim;
     }
-    if (sh->count > sh->nbuckets) grow(sh);
 }
 
 static void free_chain(struct centry *e)

@@ -6,7 +6,8 @@
   its stderr kept in a file, /metrics parsed into a dict.
 - FaultProxy: an HTTP/1.1 proxy to put between ddbx and moto. It counts
   requests per operation and TCP connections accepted, records every request,
-  and injects per-operation faults (delay, status, reset, hang, gate).
+  and injects per-operation faults (delay, status, reset, hang, gate, hold),
+  before or after the backend has acted on the request.
 - client(): a boto3 DynamoDB client for an endpoint.
 - RawHttp: a plain socket speaking HTTP/1.1, for the HTTP front's edge cases.
 - IntegrationTestCase: a TestCase that prints the logs of the servers it
@@ -219,7 +220,8 @@ class Ddbx(_Process):
     """The ddbx binary on free loopback ports.
 
     Ddbx(backend, "--backend-timeout", "1s", env={...}).start()
-    .endpoint, .admin_url, .port, .metrics(), .metric(series), .stop() -> exit code
+    .endpoint, .admin_url, .port, .metrics(), .metric(series), .metrics_since(before),
+    .stop() -> exit code
     """
 
     name = "ddbx"
@@ -289,6 +291,11 @@ class Ddbx(_Process):
     def metric(self, series, default=0.0):
         return self.metrics().get(series, default)
 
+    def metrics_since(self, before):
+        """{series: growth since before = metrics()}; a series never seen reads 0."""
+        now = self.metrics()
+        return collections.defaultdict(float, {k: v - before.get(k, 0.0) for k, v in now.items()})
+
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
         """Sends sig (SIGTERM), waits for the exit and returns the exit code."""
         return self._terminate(sig, timeout)
@@ -317,12 +324,19 @@ def op_series(family, op):
 # ---------------------------------------------------------------- FaultProxy
 
 class Fault:
-    """One injected fault. kind: delay | status | reset | hang | gate."""
+    """One injected fault. kind: delay | status | reset | hang | gate | hold.
+
+    forward=True (status, reset, hang): the request reaches moto first and moto's
+    answer is lost, as when a backend acts on a write but its answer never
+    arrives. gated=True (status, reset): the request is held like a gate's
+    until release(), then the fault happens."""
 
     def __init__(self, kind, once=False, seconds=0.0, status=500, body=None,
-                 content_type="application/x-amz-json-1.0"):
+                 content_type="application/x-amz-json-1.0", forward=False, gated=False):
         self.kind = kind
         self.once = once
+        self.forward = forward
+        self.gated = gated
         self.seconds = seconds
         self.status = status
         self.body = body
@@ -337,7 +351,7 @@ class Fault:
             self.cond.notify_all()
 
     def wait_arrived(self, n=1, timeout=5.0):
-        """Waits until n requests were held by this gate/hang fault."""
+        """Waits until n requests were held by this gate/hang/hold fault."""
         with self.cond:
             if not self.cond.wait_for(lambda: self.arrived >= n, timeout):
                 raise AssertionError("%d request(s) never reached the %s fault (got %d)"
@@ -391,11 +405,18 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         fault = proxy._record(Recorded(op, self.command, self.path,
                                        dict(self.headers.items()), body, self.conn_id))
         if fault is not None:
-            if fault.kind == "delay":
-                time.sleep(fault.seconds)
-            elif fault.kind == "gate":
+            if fault.kind == "hold":  # moto answers now; ddbx gets the answer on release
+                answer = self._upstream(body)
                 fault._arrive()
                 fault.release_event.wait(proxy.max_hold)
+                return self._answer(*answer)
+            if fault.forward:
+                self._upstream(body)  # moto acts on it; its answer is lost
+            if fault.kind == "gate" or fault.gated:
+                fault._arrive()
+                fault.release_event.wait(proxy.max_hold)
+            if fault.kind == "delay":
+                time.sleep(fault.seconds)
             elif fault.kind == "hang":
                 fault._arrive()
                 fault.release_event.wait(proxy.max_hold)
@@ -426,6 +447,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _forward(self, body):
+        self._answer(*self._upstream(body))
+
+    def _upstream(self, body):
+        """Sends the request on to moto: (status, body, content type, headers to pass on)."""
         proxy = self.server.proxy
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("host", "connection", "transfer-encoding",
@@ -437,8 +462,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             data = r.read()
             keep = {k: v for k, v in r.getheaders()
                     if k.lower() in ("x-amzn-requestid", "x-amz-crc32")}
-            self._answer(r.status, data, r.getheader("Content-Type", "application/octet-stream"),
-                         keep)
+            return r.status, data, r.getheader("Content-Type", "application/octet-stream"), keep
         finally:
             c.close()
 
@@ -468,6 +492,8 @@ class FaultProxy:
     proxy.count("GetItem"), proxy.connections, proxy.requests (Recorded tuples)
     proxy.inject("GetItem", "status", status=500, body={...}, once=True)
     gate = proxy.inject("PutItem", "gate"); gate.wait_arrived(); gate.release()
+    hold = proxy.inject("GetItem", "hold")  (moto reads now, ddbx gets it on release)
+    proxy.inject("PutItem", "status", status=500, forward=True)  (written, answer lost)
     proxy.clear()  (drops faults and releases anything held)
     """
 
@@ -548,6 +574,10 @@ class FaultProxy:
         """(connections, Counter of operations) now, for deltas."""
         with self._lock:
             return self.connections, collections.Counter(self.counts)
+
+    def ops_since(self, snapshot):
+        """{operation: requests} received since snapshot(), operations without any left out."""
+        return dict(self.snapshot()[1] - snapshot[1])
 
 
 # ---------------------------------------------------------------- clients

@@ -5,6 +5,7 @@ shutdown with a request in flight, secrets kept out of the logs, and the
 SigV4 signature ddbx puts on what it sends.
 """
 import hashlib
+import itertools
 import re
 import signal
 import socket
@@ -23,6 +24,10 @@ TABLE = "backend_t"
 KEY = {"pk": {"S": "k"}}
 ITEM = {"pk": {"S": "k"}, "v": {"S": "value"}}
 GET = {"TableName": TABLE, "Key": KEY}
+# ddbx answers GET from its item cache once it has seen the item; a consistent
+# read always reaches the backend (and so does an eventually consistent read of
+# an item ddbx has not cached: see BackendTest.uncached()).
+READ = dict(GET, ConsistentRead=True)
 DDB_ERR = "com.amazonaws.dynamodb.v20120810#"
 
 AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
@@ -38,12 +43,15 @@ class BackendTest(IntegrationTestCase):
         c = client(cls.ddbx.endpoint)
         create_table(c, TABLE)
         c.put_item(TableName=TABLE, Item=ITEM)
+        cls.direct = client(cls.moto.endpoint)
+        cls.keys = itertools.count()
 
     def setUp(self):
         self.addCleanup(self.proxy.clear)
         self.c = client(self.ddbx.endpoint, attempts=1)
 
     def own_ddbx(self, *flags, env=None, backend=None):
+        """A ddbx of the test's own; its cache starts empty, so GET is a miss there."""
         d = self.start(Ddbx(backend or self.proxy.endpoint, *flags, env=env))
         self.addCleanup(self.proxy.clear)  # runs before d.stop(): nothing held keeps it waiting
         return d
@@ -55,8 +63,13 @@ class BackendTest(IntegrationTestCase):
         self.assertEqual(resp["Error"]["Code"], code, resp)
         self.assertTrue(resp["Error"]["Message"], resp)
 
-    def raw_get(self, conn):
-        return conn.call("GetItem", GET)
+    def uncached(self):
+        """(GetItem params, item) for an item written straight to moto, bypassing
+        ddbx: an eventually consistent GetItem of it is a cache miss, read from
+        the backend, until one such read succeeds (ddbx never caches an error)."""
+        item = {"pk": {"S": "uncached-%d" % next(self.keys)}, "v": {"S": "direct"}}
+        self.direct.put_item(TableName=TABLE, Item=item)
+        return {"TableName": TABLE, "Key": {"pk": item["pk"]}}, item
 
     # ---- connection reuse
 
@@ -65,7 +78,7 @@ class BackendTest(IntegrationTestCase):
         opened = self.ddbx.metric("ddbx_backend_connections_opened_total")
         c = client(self.ddbx.endpoint)
         for _ in range(1000):
-            self.assertEqual(c.get_item(**GET)["Item"], ITEM)
+            self.assertEqual(c.get_item(**READ)["Item"], ITEM)
         new_conns, new_counts = self.proxy.snapshot()
         self.assertEqual(new_counts["GetItem"] - counts["GetItem"], 1000)
         self.assertLessEqual(new_conns - conns, 4, "ddbx opened a backend connection per request")
@@ -85,16 +98,21 @@ class BackendTest(IntegrationTestCase):
             self.assertIn(status, (500, 503))
             self.assertShapedError(cm.exception, status,
                                    "ServiceUnavailable" if status == 503 else "InternalServerError")
-        self.assertEqual(d.metric("ddbx_backend_failures_total"), 2)
+        # GetItem: the DescribeTable that would teach ddbx the key schema fails,
+        # then ddbx relays the GetItem (the backend's own answer is the one to
+        # give) and that fails too; ListTables: one more.
+        self.assertEqual(d.metric("ddbx_backend_failures_total"), 3)
+        self.assertEqual(d.metric("ddbx_backend_requests_total"), 3)
         self.assertEqual(d.metric(op_series("ddbx_errors_total", "GetItem")), 1)
 
     def test_hanging_backend_times_out_and_the_connection_stays_usable(self):
         timeouts = self.ddbx.metric("ddbx_backend_timeouts_total")
+        get, item = self.uncached()
         hang = self.proxy.inject("GetItem", "hang", once=True)
         conn = RawHttp(self.ddbx.port, timeout=5)
         self.addCleanup(conn.close)
         start = time.monotonic()
-        resp = self.raw_get(conn)
+        resp = conn.call("GetItem", get)
         elapsed = time.monotonic() - start
         hang.wait_arrived()
         self.assertEqual(resp.status, 500, resp)
@@ -103,50 +121,60 @@ class BackendTest(IntegrationTestCase):
         self.assertGreaterEqual(elapsed, 0.9, "answered before --backend-timeout 1s")
         self.assertLess(elapsed, 1.5)
         self.assertEqual(self.ddbx.metric("ddbx_backend_timeouts_total") - timeouts, 1)
-        again = self.raw_get(conn)  # the same client connection
+        before = self.proxy.count("GetItem")
+        again = conn.call("GetItem", get)  # the same client connection
         self.assertEqual(again.status, 200)
-        self.assertEqual(again.json()["Item"], ITEM)
+        self.assertEqual(again.json()["Item"], item)
+        self.assertEqual(self.proxy.count("GetItem") - before, 1, "the timeout was cached")
 
     def test_backend_error_answers_are_relayed_as_they_came(self):
         cases = [(500, "InternalServerError"), (503, "ServiceUnavailable"),
                  (400, "ProvisionedThroughputExceededException"), (400, "ThrottlingException")]
+        get, item = self.uncached()
         for status, code in cases:
-            with self.subTest(code=code):
-                self.proxy.inject("GetItem", "status", once=True, status=status,
-                                  body={"__type": DDB_ERR + code, "message": "injected " + code})
-                with self.assertRaises(ClientError) as cm:
-                    self.c.get_item(**GET)
-                self.assertShapedError(cm.exception, status, code)
-                self.assertEqual(cm.exception.response["Error"]["Message"], "injected " + code)
-        self.assertEqual(self.c.get_item(**GET)["Item"], ITEM)
+            for what, params in (("miss", get), ("consistent", READ)):
+                with self.subTest(code=code, read=what):
+                    self.proxy.inject("GetItem", "status", once=True, status=status,
+                                      body={"__type": DDB_ERR + code, "message": "injected " + code})
+                    with self.assertRaises(ClientError) as cm:
+                        self.c.get_item(**params)
+                    self.assertShapedError(cm.exception, status, code)
+                    self.assertEqual(cm.exception.response["Error"]["Message"], "injected " + code)
+        self.assertEqual(self.c.get_item(**get)["Item"], item)
+        self.assertEqual(self.c.get_item(**READ)["Item"], ITEM)
 
     def test_backend_reset_gives_a_shaped_500(self):
+        get, item = self.uncached()
         self.proxy.inject("GetItem", "reset")
         before = self.proxy.count("GetItem")
         with self.assertRaises(ClientError) as cm:
-            self.c.get_item(**GET)
+            self.c.get_item(**get)
         self.assertShapedError(cm.exception, 500, "InternalServerError")
         self.assertGreaterEqual(self.proxy.count("GetItem") - before, 1)
         self.proxy.clear()
-        self.assertEqual(self.c.get_item(**GET)["Item"], ITEM)
+        self.assertEqual(self.c.get_item(**get)["Item"], item)
 
     def test_backend_answering_non_json_gives_a_shaped_error(self):
         cases = [(502, b"<html>Bad Gateway</html>", 500, "InternalServerError"),
                  (200, b"OK but not JSON", 500, "InternalServerError"),
                  (500, b"[1, 2, 3]", 500, "InternalServerError"),
                  (503, b"<html>busy</html>", 503, "ServiceUnavailable")]
+        get, item = self.uncached()
         for backend_status, body, status, code in cases:
-            with self.subTest(backend_status=backend_status, body=body):
-                self.proxy.inject("GetItem", "status", once=True, status=backend_status,
-                                  body=body, content_type="text/html")
-                with self.assertRaises(ClientError) as cm:
-                    self.c.get_item(**GET)
-                self.assertShapedError(cm.exception, status, code)
+            for what, params in (("miss", get), ("consistent", READ)):
+                with self.subTest(backend_status=backend_status, body=body, read=what):
+                    self.proxy.inject("GetItem", "status", once=True, status=backend_status,
+                                      body=body, content_type="text/html")
+                    with self.assertRaises(ClientError) as cm:
+                        self.c.get_item(**params)
+                    self.assertShapedError(cm.exception, status, code)
+        self.assertEqual(self.c.get_item(**get)["Item"], item)
 
     def test_slow_backend_under_the_timeout_is_waited_for(self):
+        get, item = self.uncached()
         self.proxy.inject("GetItem", "delay", once=True, seconds=0.5)
         start = time.monotonic()
-        self.assertEqual(self.c.get_item(**GET)["Item"], ITEM)
+        self.assertEqual(self.c.get_item(**get)["Item"], item)
         self.assertGreaterEqual(time.monotonic() - start, 0.5)
 
     def test_client_leaving_while_its_request_waits_on_the_backend(self):
@@ -173,7 +201,7 @@ class BackendTest(IntegrationTestCase):
         conn = RawHttp(d.port, timeout=10)
         self.addCleanup(conn.close)
         answer = {}
-        t = threading.Thread(target=lambda: answer.update(r=self.raw_get(conn)))
+        t = threading.Thread(target=lambda: answer.update(r=conn.call("GetItem", GET)))
         t.start()
         gate.wait_arrived()
         d.proc.send_signal(sig)
@@ -232,10 +260,10 @@ class BackendTest(IntegrationTestCase):
                                lambda request, **kw: sent.append(
                                    request.headers["Authorization"].decode()))
         c.put_item(TableName=TABLE, Item=ITEM)
-        c.get_item(**GET)
+        c.get_item(**READ)
         self.proxy.inject("GetItem", "status", once=True, status=500, body=b"not json")
         self.proxy.inject("Query", "reset")  # persistent: libcurl retries a reset once by itself
-        for call in (lambda: c.get_item(**GET),
+        for call in (lambda: c.get_item(**READ),
                      lambda: c.query(TableName=TABLE, KeyConditionExpression="pk = :k",
                                      ExpressionAttributeValues={":k": {"S": "k"}}),
                      lambda: c.get_item(TableName="missing", Key=KEY)):
@@ -264,11 +292,13 @@ class BackendTest(IntegrationTestCase):
         start = len(self.proxy.requests)
         c = client(d.endpoint, attempts=1, access_key="AKIDCLIENTONLY")
         c.put_item(TableName=TABLE, Item=dict(ITEM, big={"S": "x" * 5000}))
-        c.get_item(**GET)
+        c.get_item(**READ)
         c.list_tables()
         c.put_item(TableName=TABLE, Item=ITEM)
         reqs = self.proxy.requests[start:]
-        self.assertEqual([r.op for r in reqs], ["PutItem", "GetItem", "ListTables", "PutItem"])
+        # the first write makes ddbx learn the table's key schema (for cache keys)
+        self.assertEqual([r.op for r in reqs],
+                         ["DescribeTable", "PutItem", "GetItem", "ListTables", "PutItem"])
         return reqs
 
     def expected_signature(self, req, signed):
@@ -318,9 +348,11 @@ class BackendTest(IntegrationTestCase):
         d = self.own_ddbx(env={"AWS_SESSION_TOKEN": None})
         start = len(self.proxy.requests)
         client(d.endpoint).get_item(**GET)
-        (req,) = self.proxy.requests[start:]
-        self.assertNotIn("X-Amz-Security-Token", req.headers)
-        self.assertIn("Credential=AKIDDDBXTESTBACKEND/", req.headers["Authorization"])
+        reqs = self.proxy.requests[start:]
+        self.assertEqual([r.op for r in reqs], ["DescribeTable", "GetItem"])
+        for req in reqs:
+            self.assertNotIn("X-Amz-Security-Token", req.headers)
+            self.assertIn("Credential=AKIDDDBXTESTBACKEND/", req.headers["Authorization"])
 
 
 if __name__ == "__main__":

@@ -156,6 +156,30 @@ static void test_memory_counted_honestly(void **state)
     assert_true(per < 100 + 10 + 120);
 }
 
+static void test_bucket_growth_within_budget(void **state)
+{
+    /* The bucket array doubles as entries pass a power of two; whatever the
+     * entry size, the doubling must not leave the cache over its budget
+     * (some of these sizes make it come when the cache is nearly full). */
+    char name[32], value[1100];
+    memset(value, 'v', sizeof(value));
+    for (size_t vlen = 800; vlen <= sizeof(value); vlen += 8) {
+        cache_teardown();
+        assert_int_equal(cache_setup(1 * MIB, 1000, 1000, 1), 0);
+        for (int i = 0; i < 1100; i++) {
+            snprintf(name, sizeof(name), "key-%06d", i);
+            struct cache_key k = key(name);
+            cache_put(&k, value, vlen, 0);
+            struct cache_stats s;
+            cache_get_stats(&s);
+            if (s.bytes > s.limit)
+                fail_msg("values of %zu bytes: %llu bytes held with %llu entries, budget %llu",
+                         vlen, (unsigned long long)s.bytes, (unsigned long long)s.entries,
+                         (unsigned long long)s.limit);
+        }
+    }
+}
+
 static void test_fill_refused_after_write(void **state)
 {
     struct buf out = BUF_INIT;
@@ -306,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_across_32bit_wrap, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_lru_eviction_order, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_memory_counted_honestly, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_bucket_growth_within_budget, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_fill_refused_after_write, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_fill_refused_after_invalidate, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_lease_supersedes_running_fills, setup_small, teardown),
