@@ -17,7 +17,11 @@
  *   5xx, timeout, reset
  *
  * Every cache change also supersedes fills of the key that were running, so
- * a read that started before the write never installs the older value.
+ * a read that started before the write never installs the older value. Each
+ * key takes a write lease when the write is sent: when two writes of one key
+ * are in flight at once the backend may apply them in either order, so
+ * neither stores its value; the key is invalidated and the next read fetches
+ * what the backend holds.
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +49,7 @@ struct wkey {
     bool canonical;           /* W_PUT: the item reads back byte for byte as written */
     bool from_item;           /* the key comes from an item */
     struct cache_key k;
+    struct cache_fill *lease; /* taken when the write is sent */
 };
 
 struct write {
@@ -123,24 +128,26 @@ static int classify(int status, const struct buf *body)
     return 0;
 }
 
-static void put_item(const struct wkey *k, uint64_t now)
+/* Ends a key's write lease with what the outcome means for it. */
+static void end_lease(struct wkey *k, enum cache_write_outcome outcome, const struct json *item,
+                      uint64_t now)
 {
-    if (!k->canonical) {
-        cache_invalidate(&k->k);
-        return;
-    }
     struct buf value = BUF_INIT;
-    item_value_compose(&value, k->obj);
-    cache_put(&k->k, value.data, value.len, now);
+    if (outcome == CACHE_WRITE_STORE && item) item_value_compose(&value, item);
+    cache_write_end(k->lease, outcome, item ? value.data : NULL, value.len, now);
+    k->lease = NULL;
     buf_free(&value);
 }
 
-static void apply_success(const struct wkey *k, uint64_t now)
+/* A successful write's effect on one of its keys. */
+static void apply_success(struct wkey *k, uint64_t now)
 {
     switch (k->kind) {
-    case W_PUT: put_item(k, now); break;
-    case W_DELETE: cache_put(&k->k, NULL, 0, now); break;
-    case W_TOUCH: cache_invalidate(&k->k); break;
+    case W_PUT: /* an item whose numbers DynamoDB would store otherwise is read back */
+        end_lease(k, k->canonical ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, k->obj, now);
+        break;
+    case W_DELETE: end_lease(k, CACHE_WRITE_STORE, NULL, now); break;
+    case W_TOUCH: end_lease(k, CACHE_WRITE_INVALIDATE, NULL, now); break;
     }
 }
 
@@ -171,14 +178,8 @@ static void update_answer(struct write *w, struct json *doc, uint64_t now)
 {
     struct request *r = w->r;
     const struct json *attrs = json_get(doc, "Attributes");
-    if (json_is_object(attrs)) {
-        struct buf value = BUF_INIT;
-        item_value_compose(&value, attrs);
-        cache_put(&w->keys[0].k, value.data, value.len, now);
-        buf_free(&value);
-    } else {
-        cache_invalidate(&w->keys[0].k);
-    }
+    if (json_is_object(attrs)) end_lease(&w->keys[0], CACHE_WRITE_STORE, attrs, now);
+    else end_lease(&w->keys[0], CACHE_WRITE_INVALIDATE, NULL, now);
     if (!w->caller_none) return;
     buf_reset(&r->reply);
     struct json_writer jw;
@@ -208,11 +209,15 @@ static void on_answer(struct backend_result *res, void *arg)
         update_answer(w, doc, now);
     } else if (outcome == 1) {
         for (int i = 0; i < w->nkeys; i++) {
-            if (w->op == OP_BATCH && unprocessed(w, doc, &w->keys[i])) continue;
-            apply_success(&w->keys[i], now);
+            if (w->op == OP_BATCH && unprocessed(w, doc, &w->keys[i]))
+                end_lease(&w->keys[i], CACHE_WRITE_UNCHANGED, NULL, now);
+            else
+                apply_success(&w->keys[i], now);
         }
-    } else if (outcome < 0) {
-        for (int i = 0; i < w->nkeys; i++) cache_invalidate(&w->keys[i].k);
+    } else {
+        for (int i = 0; i < w->nkeys; i++)
+            end_lease(&w->keys[i], outcome < 0 ? CACHE_WRITE_INVALIDATE : CACHE_WRITE_UNCHANGED,
+                      NULL, now);
     }
     if (outcome == 0 && status == 400 && body_says(&r->reply, "#ResourceNotFoundException"))
         for (int i = 0; i < w->ntables; i++) schema_forget(w->tables[i]->str, w->tables[i]->len);
@@ -251,6 +256,7 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
                 return;
             }
     }
+    for (int i = 0; i < w->nkeys; i++) w->keys[i].lease = cache_write_begin(&w->keys[i].k);
     if (w->rewritten)
         backend_call(r->thread->backend, r->op->target, &w->send, on_answer, w);
     else
