@@ -263,14 +263,13 @@ static void on_backend(struct backend_result *res, void *arg)
     struct batch *b = arg;
     struct request *r = b->r;
     struct buf body = BUF_INIT;
-    int status = request_backend_answer(res, &body);
-    struct json *doc = NULL;
-    if (status == 200 && json_parse(r->arena, body.data, body.len, &doc, NULL, 0) == JSON_OK) {
+    struct json *doc;
+    int status = item_backend_doc(r, res, &body, &doc);
+    if (status == 200) {
         snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
         apply_answer(b, doc);
         end_fills(b, true, 200, &body);
     } else {
-        if (status == 200) status = 500;
         end_fills(b, false, status, &body);
         b->fail_status = status;
         buf_move(&b->fail_body, &body);
@@ -356,16 +355,7 @@ static void build_keys(struct batch *b)
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
         for (int i = 0; i < t->nkeys; i++) {
-            struct attr_error err;
-            int rc = item_cache_key(r, t->ks, t->keys[i].key, true, &t->keys[i].k, &err);
-            if (rc == KEY_EINVALID) {
-                item_send_attr_error(r, &err);
-                return;
-            }
-            if (rc != KEY_OK) {
-                handler_relay(r);
-                return;
-            }
+            if (!item_key_or_answer(r, t->ks, t->keys[i].key, true, &t->keys[i].k)) return;
             for (int j = 0; j < i; j++)
                 if (t->keys[j].k.len == t->keys[i].k.len &&
                     memcmp(t->keys[j].k.data, t->keys[i].k.data, t->keys[i].k.len) == 0) {

@@ -83,6 +83,29 @@ int item_cache_key(struct request *r, const struct key_schema *ks, const struct 
     return rc;
 }
 
+bool item_key_or_answer(struct request *r, const struct key_schema *ks, const struct json *obj,
+                        bool exact, struct cache_key *k)
+{
+    struct attr_error err;
+    int rc = item_cache_key(r, ks, obj, exact, k, &err);
+    if (rc == KEY_EINVALID) item_send_attr_error(r, &err);
+    else if (rc != KEY_OK) handler_relay(r);
+    return rc == KEY_OK;
+}
+
+int item_backend_doc(struct request *r, struct backend_result *res, struct buf *body,
+                     struct json **doc)
+{
+    int status = request_backend_answer(res, body);
+    *doc = NULL;
+    if (status == 200 && json_parse(r->arena, body->data, body->len, doc, NULL, 0) != JSON_OK) {
+        buf_reset(body);
+        ddb_error_compose(body, DDB_InternalServerError, "The backend's answer is not valid JSON");
+        status = 500;
+    }
+    return status;
+}
+
 void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes)
 {
     jw_object_begin(w);

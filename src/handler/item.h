@@ -37,6 +37,15 @@ void item_value_compose(struct buf *out, const struct json *item);
  * item. Returns a key_status; the key is valid for the request's life. */
 int item_cache_key(struct request *r, const struct key_schema *ks, const struct json *obj,
                    bool exact, struct cache_key *k, struct attr_error *err);
+/* item_cache_key, answering for the caller when it fails: a limit's error,
+ * or the request relayed (a key that does not match the schema is the
+ * backend's to refuse). Returns false when the request was answered. */
+bool item_key_or_answer(struct request *r, const struct key_schema *ks, const struct json *obj,
+                        bool exact, struct cache_key *k);
+/* The status a backend answer gives the client (request_backend_answer, into
+ * body), with a 200 body parsed into *doc; a 200 that does not parse is 500. */
+int item_backend_doc(struct request *r, struct backend_result *res, struct buf *body,
+                     struct json **doc);
 /* Writes {"TableName":t,"CapacityUnits":0.0[,"Table":{...}]}: what a read
  * served without the backend consumed. */
 void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes);

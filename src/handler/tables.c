@@ -50,16 +50,21 @@ static void on_table_changed(struct backend_result *res, void *arg)
     request_send_backend(r, res);
 }
 
+/* Parses the body for a relayed request that is looked at; NULL after
+ * answering SerializationException. */
+static struct relayed *relayed_new(struct request *r)
+{
+    struct json *doc = item_parse_body(r);
+    if (!doc) return NULL;
+    struct relayed *x = arena_alloc(r->arena, sizeof(*x));
+    *x = (struct relayed){r, NULL, doc};
+    return x;
+}
+
 void handler_table_change(struct request *r)
 {
-    struct relayed *x = arena_alloc(r->arena, sizeof(*x));
-    memset(x, 0, sizeof(*x));
-    x->r = r;
-    if (json_parse(r->arena, r->body, r->body_len, &x->doc, NULL, 0) != JSON_OK ||
-        x->doc->type != JSON_OBJECT) {
-        request_send_error(r, DDB_SerializationException, NULL);
-        return;
-    }
+    struct relayed *x = relayed_new(r);
+    if (!x) return;
     x->table = named_table(r, x->doc);
     handler_forward(r, r->body, r->body_len, on_table_changed, x);
 }
@@ -149,14 +154,8 @@ static void on_partiql(struct backend_result *res, void *arg)
 
 void handler_partiql(struct request *r)
 {
-    struct relayed *x = arena_alloc(r->arena, sizeof(*x));
-    memset(x, 0, sizeof(*x));
-    x->r = r;
-    if (json_parse(r->arena, r->body, r->body_len, &x->doc, NULL, 0) != JSON_OK ||
-        x->doc->type != JSON_OBJECT) {
-        request_send_error(r, DDB_SerializationException, NULL);
-        return;
-    }
+    struct relayed *x = relayed_new(r);
+    if (!x) return;
     handler_forward(r, r->body, r->body_len, on_partiql, x);
 }
 
@@ -205,18 +204,8 @@ static void on_transact_schemas(struct request *r, const struct key_schema **ks,
         return;
     }
     struct cache_key *k = arena_alloc(r->arena, sizeof(*k) * (size_t)t->n);
-    for (int i = 0; i < t->n; i++) {
-        struct attr_error err;
-        int rc = item_cache_key(r, ks[i], t->keys[i], true, &k[i], &err);
-        if (rc == KEY_EINVALID) {
-            item_send_attr_error(r, &err);
-            return;
-        }
-        if (rc != KEY_OK) {
-            handler_relay(r);
-            return;
-        }
-    }
+    for (int i = 0; i < t->n; i++)
+        if (!item_key_or_answer(r, ks[i], t->keys[i], true, &k[i])) return;
     for (int i = 0; i < t->n; i++) t->fills[i] = cache_lease(&k[i]);
     handler_forward(r, r->body, r->body_len, on_transact_got, t);
 }

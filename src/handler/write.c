@@ -239,16 +239,7 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
         while (!(w->tables[t]->len == k->table->len &&
                  memcmp(w->tables[t]->str, k->table->str, k->table->len) == 0))
             t++;
-        struct attr_error err;
-        int rc = item_cache_key(r, ks[t], k->obj, !k->from_item, &k->k, &err);
-        if (rc == KEY_EINVALID) {
-            item_send_attr_error(r, &err);
-            return;
-        }
-        if (rc != KEY_OK) { /* the backend refuses it in its own words; nothing to cache */
-            handler_relay(r);
-            return;
-        }
+        if (!item_key_or_answer(r, ks[t], k->obj, !k->from_item, &k->k)) return;
         for (int j = 0; w->op == OP_BATCH && j < i; j++)
             if (w->keys[j].k.len == k->k.len && memcmp(w->keys[j].k.data, k->k.data, k->k.len) == 0) {
                 request_send_error(r, DDB_ValidationException,
