@@ -12,6 +12,12 @@
  * 3. the price of handing a lookup to the owning thread: a round trip
  *    through a uv_async between two libuv loops, which thread-owned shards
  *    pay for every key owned by the other thread (half of them, with two).
+ *
+ * Printed on the 2-core VM (quiet):
+ *   1 thread, shared locked shards                  3.4 M lookups/s     292 ns/lookup/thread
+ *   2 threads, shared locked shards                 5.5 M lookups/s     366 ns/lookup/thread
+ *   2 threads, each on its own half of shards       7.7 M lookups/s     261 ns/lookup/thread
+ *   hand-off to another loop (uv_async ping-pong)  45461 ns per round trip
  */
 #include <pthread.h>
 #include <stdatomic.h>
