@@ -1,0 +1,101 @@
+"""One measured run: the load generator against one target, with the
+target's CPU, peak memory and /metrics read before and after."""
+import json
+import os
+import subprocess
+import time
+
+from .procs import pinned, system_busy_seconds
+
+LOADGEN_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "loadgen")
+
+
+def build_loadgen(out_dir):
+    """Compiles bench/loadgen into out_dir (the run's temp dir); returns the binary."""
+    subprocess.run(["make", "-s", "-C", LOADGEN_SRC, f"OUT={out_dir}"], check=True)
+    return os.path.join(out_dir, "ddbx-load")
+
+
+class Loadgen:
+    def __init__(self, binary, cpu, common_args):
+        self.binary = binary
+        self.cpu = cpu
+        self.common = list(common_args)
+
+    def run(self, port, args, timeout):
+        cmd = pinned([self.binary, "--port", str(port)] + self.common + list(args), self.cpu)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(f"load generator failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
+        return json.loads(p.stdout)
+
+
+def metric_sum(metrics, name):
+    """Sum over all label sets of one Prometheus series name."""
+    return sum(v for k, v in metrics.items() if k == name or k.startswith(name + "{"))
+
+
+def metric_like(metrics, *fragments):
+    """Sum of series whose name (without labels) contains every fragment, and
+    the names it used, so the report can say what it read."""
+    names, total = set(), 0.0
+    for k, v in metrics.items():
+        base = k.split("{")[0]
+        if all(f in base for f in fragments):
+            names.add(base)
+            total += v
+    return total, sorted(names)
+
+
+def cache_figures(before, after):
+    """Hit ratio and backend calls from two /metrics snapshots of ddbx."""
+    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    requests = metric_sum(d, "ddbx_requests_total")
+    backend = metric_sum(d, "ddbx_backend_requests_total")
+    hits, hit_names = metric_like(d, "item_cache_hits")
+    neg, _ = metric_like(d, "item_cache_negative_hits")
+    misses, miss_names = metric_like(d, "item_cache_misses")
+    if any("negative" in n for n in hit_names):
+        hits -= neg  # counted separately below
+    out = {"requests": requests, "backend_requests": backend,
+           "backend_saved": requests - backend,
+           "backend_per_request": backend / requests if requests else None,
+           "cache_metrics": hit_names + miss_names}
+    if hit_names or miss_names:
+        looked = hits + neg + misses
+        out.update(hits=hits, negative_hits=neg, misses=misses,
+                   hit_ratio=(hits + neg) / looked if looked else None)
+    return out
+
+
+def measure(target, loadgen, args, duration, label):
+    """Runs the generator for `duration` seconds against `target`."""
+    for s in target.servers:
+        s.check_alive()
+        s.reset_peak_rss()
+    cpu0 = sum(s.cpu_seconds() for s in target.servers)
+    extra0 = sum(s.cpu_seconds() for s in target.extra)
+    m0 = target.metrics()
+    sys0 = system_busy_seconds()
+    t0 = time.time()
+    res = loadgen.run(target.port, list(args) + ["--duration", str(duration)], timeout=duration + 120)
+    wall = time.time() - t0
+    sys1 = system_busy_seconds()
+    cpu1 = sum(s.cpu_seconds() for s in target.servers)
+    extra1 = sum(s.cpu_seconds() for s in target.extra)
+    m1 = target.metrics()
+    n = res["requests"]
+    res.update(target=target.name, label=label, wall_s=wall,
+               server_cpu_s=cpu1 - cpu0, backend_cpu_s=extra1 - extra0,
+               server_cpu_util=(cpu1 - cpu0) / res["elapsed_s"],
+               server_cpu_us_per_req=(cpu1 - cpu0) * 1e6 / n if n else None,
+               stack_cpu_us_per_req=(cpu1 - cpu0 + extra1 - extra0) * 1e6 / n if n else None,
+               # CPU used meanwhile by processes outside this measurement
+               # (other jobs on the machine): noise the report should show.
+               foreign_cpu_util=max(0.0, (sys1 - sys0) - (cpu1 - cpu0) - (extra1 - extra0)
+                                    - res["generator_cpu_s"]) / wall,
+               peak_rss_kib=sum(s.rss_kib("VmHWM") for s in target.servers),
+               rss_kib=sum(s.rss_kib("VmRSS") for s in target.servers))
+    if target.admin:
+        res["cache"] = cache_figures(m0, m1)
+    return res
