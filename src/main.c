@@ -13,6 +13,8 @@
 #include <uv.h>
 
 #include "backend/backend.h"
+#include "cache/cache.h"
+#include "handler/schema.h"
 #include "config/config.h"
 #include "handler/request.h"
 #include "metrics/metrics.h"
@@ -78,8 +80,15 @@ int main(int argc, char **argv)
     loop = uv_default_loop();
     metrics_setup();
     metrics_thread_register();
+    if (cache_setup(cfg.memory, cfg.item_ttl, cfg.negative_ttl, 0) < 0) {
+        log_error("cannot set the item cache up with --memory %llu",
+                  (unsigned long long)cfg.memory);
+        return 1;
+    }
+    metrics_add_render_hook(cache_render_metrics);
     if (backend_setup(&cfg) < 0) return 1;
-    handler_setup();
+    schema_setup();
+    handler_setup(&cfg);
     if (server_start(&cfg) < 0 || admin_start(loop, &cfg) < 0) return 1;
     uv_signal_init(loop, &sigterm);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
@@ -89,7 +98,9 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     handler_teardown();
+    schema_teardown();
     backend_teardown();
+    cache_teardown();
     metrics_teardown();
     config_free(&cfg);
     return exit_code;

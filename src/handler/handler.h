@@ -7,6 +7,11 @@
 
 #include "handler/request.h"
 
+#include "config/config.h"
+
+/* The options handlers read (valid between handler_setup and teardown). */
+const struct config *handler_options(void);
+
 /* Sends a copy of body[0..len) to the backend as r's operation. */
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg);
 

@@ -3,6 +3,7 @@
  * proto/operations.tsv, per-operation metrics, and the thread mailbox.
  */
 #include "handler/request.h"
+#include "handler/handler.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,9 +29,13 @@ static const handler_fn handlers[OP_COUNT] = {
 };
 
 static int fam_requests, fam_errors;
+static const struct config *options;
 
-void handler_setup(void)
+const struct config *handler_options(void) { return options; }
+
+void handler_setup(const struct config *cfg)
 {
+    options = cfg;
     fam_requests = metrics_family_define("ddbx_requests_total", "requests by operation",
                                          "operation", ops_names, OP_COUNT);
     fam_errors = metrics_family_define("ddbx_errors_total",
@@ -43,6 +48,7 @@ void handler_teardown(void) {}
 void handler_dispatch(struct request *r)
 {
     r->magic = REQUEST_MAGIC;
+    if (r->thread) r->thread->active++;
     handlers[r->op->id](r);
 }
 
@@ -89,6 +95,7 @@ void request_send(struct request *r, int status)
     r->status = status;
     if (!r->request_id[0]) request_make_id(r->request_id, sizeof(r->request_id));
     if (r->op) {
+        if (r->thread) r->thread->active--;
         metrics_family_incr(fam_requests, r->op->id);
         if (status >= 400) metrics_family_incr(fam_errors, r->op->id);
         metrics_hist_observe(HIST_REQUEST, clock_mono_ns() - r->start_ns);
@@ -111,35 +118,43 @@ void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ..
     request_send(r, ddb_error_desc(e)->status);
 }
 
-void request_send_backend(struct request *r, struct backend_result *res)
+int request_backend_answer(struct backend_result *res, struct buf *body)
 {
+    buf_reset(body);
     switch (res->outcome) {
     case BACKEND_ANSWERED:
-        if (json_validate_object(res->body.data, res->body.len) != JSON_OK) {
-            log_warn("backend answered %d with a body that is not a JSON object", res->status);
-            if (res->status == 503)
-                request_send_error(r, DDB_ServiceUnavailable, "The backend is unavailable");
-            else
-                request_send_error(r, DDB_InternalServerError,
-                                   "The backend answered %d without a DynamoDB body",
-                                   res->status);
-            return;
+        if (json_validate_object(res->body.data, res->body.len) == JSON_OK) {
+            buf_move(body, &res->body);
+            return res->status;
         }
-        buf_move(&r->reply, &res->body);
-        r->crc_set = false;
-        snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
-        request_send(r, res->status);
-        return;
+        log_warn("backend answered %d with a body that is not a JSON object", res->status);
+        if (res->status == 503) {
+            ddb_error_compose(body, DDB_ServiceUnavailable, "The backend is unavailable");
+            return 503;
+        }
+        ddb_error_compose(body, DDB_InternalServerError,
+                          "The backend answered without a DynamoDB body");
+        return 500;
     case BACKEND_TIMEOUT:
-        request_send_error(r, DDB_InternalServerError, "The backend did not answer in time");
-        return;
+        ddb_error_compose(body, DDB_InternalServerError, "The backend did not answer in time");
+        return 500;
     case BACKEND_UNREACHABLE:
-        request_send_error(r, DDB_ServiceUnavailable, "The backend cannot be reached");
-        return;
+        ddb_error_compose(body, DDB_ServiceUnavailable, "The backend cannot be reached");
+        return 503;
     case BACKEND_IO_ERROR:
-        request_send_error(r, DDB_InternalServerError, "The backend connection failed");
-        return;
+        break;
     }
+    ddb_error_compose(body, DDB_InternalServerError, "The backend connection failed");
+    return 500;
+}
+
+void request_send_backend(struct request *r, struct backend_result *res)
+{
+    int status = request_backend_answer(res, &r->reply);
+    r->crc_set = false;
+    if (res->outcome == BACKEND_ANSWERED)
+        snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+    request_send(r, status);
 }
 
 const char *request_header(const struct request *r, const char *name, size_t *len)

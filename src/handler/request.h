@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "backend/backend.h"
+#include "config/config.h"
 #include "proto/errors.h"
 #include "proto/ops.h"
 #include "util/arena.h"
@@ -35,6 +36,7 @@ struct handler_thread {
     pthread_mutex_t lock;
     struct post *posts; /* guarded by lock; FIFO via posts_tail */
     struct post **posts_tail;
+    int active;         /* requests dispatched and not yet answered */
 };
 
 /* The calling thread's context (set by handler_thread_init). */
@@ -83,12 +85,16 @@ void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 /* Finishes with what the backend answered, or a 5xx if it did not answer. */
 void request_send_backend(struct request *r, struct backend_result *res);
+/* The status and body a client should get for a backend result: the
+ * backend's own answer when its body is a JSON object, else a DynamoDB-shaped
+ * 5xx. Takes the body out of res. */
+int request_backend_answer(struct backend_result *res, struct buf *body);
 /* Case-insensitive header lookup; NULL when absent. *len gets its length. */
 const char *request_header(const struct request *r, const char *name, size_t *len);
 /* Writes a fresh DynamoDB-style request id (52 upper-case alphanumerics). */
 void request_make_id(char *out, size_t outlen);
 
-void handler_setup(void);
+void handler_setup(const struct config *cfg);
 void handler_teardown(void);
 /* Runs the operation's handler (r->op must be set). */
 void handler_dispatch(struct request *r);

@@ -1,0 +1,444 @@
+/*
+ * cache.c: shards, entries, LRU, TTL, leases.
+ *
+ * An entry is one allocation: header, key bytes, value bytes. Its cost is
+ * what malloc really holds for it (malloc_usable_size plus the chunk header)
+ * plus its share of the bucket array, so --memory bounds the process's heap
+ * use by the cache, not an estimate. Each shard gets an equal share of the
+ * budget and evicts from its own LRU tail; with a good hash the shards stay
+ * within a few percent of each other.
+ *
+ * Allocation, copying and freeing happen outside the shard lock where they
+ * can; under the lock are only the probe, the LRU relink and the memcpy of
+ * a hit.
+ */
+#include "cache/cache.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+#include <zlib.h>
+
+#include "metrics/metrics.h"
+#include "util/common.h"
+#include "util/log.h"
+
+#define ENTRY_NEGATIVE 1u
+#define CHUNK_OVERHEAD sizeof(size_t) /* glibc's per-chunk header */
+#define MAX_TTL_MS (20ull * 24 * 3600 * 1000) /* expiry compares wrap-safely below 2^31 ms */
+
+struct centry {
+    struct centry *hnext;        /* bucket chain */
+    struct centry *lprev, *lnext; /* LRU: head is the most recently used */
+    uint64_t hash;
+    uint32_t expires;            /* low 32 bits of the expiry time in ms */
+    uint32_t vlen;
+    uint32_t crc;                /* of the value */
+    uint16_t klen;
+    uint8_t flags;
+    char data[];                 /* key, then value */
+};
+
+struct cache_fill {
+    struct cache_fill *next; /* in the shard's list while attached */
+    struct shard *shard;
+    uint64_t hash;
+    bool attached;           /* false once a write or invalidation superseded it */
+    bool joinable;
+    struct cache_waiter *waiters;
+    size_t klen;
+    char key[];
+};
+
+struct shard {
+    pthread_mutex_t lock;
+    struct centry **buckets;
+    uint32_t nbuckets; /* power of two */
+    uint32_t count;
+    struct centry *lru_head, *lru_tail;
+    uint64_t bytes;
+    uint64_t budget;
+    struct cache_fill *fills;
+} __attribute__((aligned(64)));
+
+static struct {
+    struct shard *shards;
+    unsigned nshards;
+    uint64_t limit;
+    uint64_t item_ttl, negative_ttl;
+} c;
+
+static size_t entry_cost(const struct centry *e) { return malloc_usable_size((void *)e) + CHUNK_OVERHEAD; }
+
+/* Shards take bits 40 and up of the hash; buckets take the low bits. */
+static struct shard *shard_of(uint64_t hash) { return &c.shards[(hash >> 40) & (c.nshards - 1)]; }
+
+/* Times are kept as the low 32 bits of milliseconds and compared as a signed
+ * difference, which stays right across the wrap while TTLs are under 2^31 ms. */
+static uint32_t rel_time(uint64_t now_ms) { return (uint32_t)now_ms; }
+
+int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms, unsigned shards)
+{
+    if (!shards) {
+        /* one shard per 4 MiB of budget, up to 64: enough to keep lock hold
+         * times apart on every core, few enough that a shard's share of a small
+         * budget still holds a 400 KB item */
+        shards = 1;
+        while (shards < 64 && (uint64_t)shards * 2 * (4u << 20) <= memory) shards *= 2;
+    }
+    if (shards & (shards - 1)) return -1;
+    memset(&c, 0, sizeof(c));
+    c.nshards = shards;
+    c.limit = memory;
+    c.item_ttl = MIN(item_ttl_ms, MAX_TTL_MS);
+    c.negative_ttl = MIN(negative_ttl_ms, MAX_TTL_MS);
+    if (posix_memalign((void **)&c.shards, 64, sizeof(struct shard) * shards) != 0) return -1;
+    memset(c.shards, 0, sizeof(struct shard) * shards);
+    for (unsigned i = 0; i < shards; i++) {
+        struct shard *sh = &c.shards[i];
+        pthread_mutex_init(&sh->lock, NULL);
+        sh->nbuckets = 64;
+        sh->buckets = xcalloc(sh->nbuckets, sizeof(*sh->buckets));
+        sh->bytes = sh->nbuckets * sizeof(*sh->buckets);
+        sh->budget = memory / shards;
+    }
+    return 0;
+}
+
+void cache_teardown(void)
+{
+    for (unsigned i = 0; i < c.nshards; i++) {
+        struct shard *sh = &c.shards[i];
+        for (struct centry *e = sh->lru_head, *next; e; e = next) {
+            next = e->lnext;
+            free(e);
+        }
+        for (struct cache_fill *f = sh->fills; f; f = f->next) f->attached = false;
+        free(sh->buckets);
+        pthread_mutex_destroy(&sh->lock);
+    }
+    free(c.shards);
+    memset(&c, 0, sizeof(c));
+}
+
+void cache_key_init(struct cache_key *k, const void *data, size_t len)
+{
+    k->data = data;
+    k->len = len;
+    k->hash = XXH3_64bits(data, len);
+}
+
+/* ---- under the shard lock ---- */
+
+static bool same_key(const struct centry *e, const struct cache_key *k)
+{
+    return e->hash == k->hash && e->klen == k->len && memcmp(e->data, k->data, k->len) == 0;
+}
+
+static struct centry **find_link(struct shard *sh, const struct cache_key *k)
+{
+    struct centry **link = &sh->buckets[k->hash & (sh->nbuckets - 1)];
+    while (*link && !same_key(*link, k)) link = &(*link)->hnext;
+    return link;
+}
+
+static void lru_unlink(struct shard *sh, struct centry *e)
+{
+    if (e->lprev) e->lprev->lnext = e->lnext;
+    else sh->lru_head = e->lnext;
+    if (e->lnext) e->lnext->lprev = e->lprev;
+    else sh->lru_tail = e->lprev;
+}
+
+static void lru_push(struct shard *sh, struct centry *e)
+{
+    e->lprev = NULL;
+    e->lnext = sh->lru_head;
+    if (sh->lru_head) sh->lru_head->lprev = e;
+    sh->lru_head = e;
+    if (!sh->lru_tail) sh->lru_tail = e;
+}
+
+/* Unlinks the entry at *link; the caller frees it (after unlocking). */
+static struct centry *remove_at(struct shard *sh, struct centry **link)
+{
+    struct centry *e = *link;
+    *link = e->hnext;
+    lru_unlink(sh, e);
+    sh->count--;
+    sh->bytes -= entry_cost(e);
+    return e;
+}
+
+static void grow(struct shard *sh)
+{
+    uint32_t n = sh->nbuckets * 2;
+    struct centry **b = calloc(n, sizeof(*b));
+    if (!b) return; /* keep the longer chains rather than fail */
+    for (uint32_t i = 0; i < sh->nbuckets; i++)
+        for (struct centry *e = sh->buckets[i], *next; e; e = next) {
+            next = e->hnext;
+            e->hnext = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+        }
+    free(sh->buckets);
+    sh->bytes += (uint64_t)(n - sh->nbuckets) * sizeof(*b);
+    sh->buckets = b;
+    sh->nbuckets = n;
+}
+
+/* Detaches every fill of the key: they will not install. */
+static void supersede_fills(struct shard *sh, const struct cache_key *k)
+{
+    for (struct cache_fill **link = &sh->fills; *link;) {
+        struct cache_fill *f = *link;
+        if (f->hash == k->hash && f->klen == k->len && memcmp(f->key, k->data, k->len) == 0) {
+            *link = f->next;
+            f->attached = false;
+            f->next = NULL;
+        } else {
+            link = &f->next;
+        }
+    }
+}
+
+/* Links e (replacing the key's old entry) and evicts down to the budget.
+ * Unlinked entries are chained through lnext into *garbage. */
+static void install(struct shard *sh, struct centry *e, struct cache_key *k, struct centry **garbage)
+{
+    struct centry **link = find_link(sh, k);
+    if (*link) {
+        struct centry *old = remove_at(sh, link);
+        old->lnext = *garbage;
+        *garbage = old;
+    }
+    e->hnext = *link;
+    *link = e;
+    lru_push(sh, e);
+    sh->count++;
+    sh->bytes += entry_cost(e);
+    while (sh->bytes > sh->budget && sh->lru_tail && sh->lru_tail != e) {
+        struct centry *victim = sh->lru_tail;
+        size_t cost = entry_cost(victim);
+        remove_at(sh, find_link(sh, &(struct cache_key){victim->data, victim->klen, victim->hash}));
+        METRIC_INCR(item_cache_evictions);
+        METRIC_ADD(item_cache_evicted_bytes, (int64_t)cost);
+        victim->lnext = *garbage;
+        *garbage = victim;
+    }
+    if (sh->count > sh->nbuckets) grow(sh);
+}
+
+static void free_chain(struct centry *e)
+{
+    while (e) {
+        struct centry *next = e->lnext;
+        free(e);
+        e = next;
+    }
+}
+
+/* ---- outside the lock ---- */
+
+static struct centry *entry_new(const struct cache_key *k, const char *value, size_t vlen,
+                                uint64_t now_ms)
+{
+    struct centry *e = xmalloc(sizeof(*e) + k->len + vlen);
+    e->hash = k->hash;
+    e->klen = (uint16_t)k->len;
+    e->vlen = (uint32_t)vlen;
+    e->flags = value ? 0 : ENTRY_NEGATIVE;
+    e->crc = value ? (uint32_t)crc32(0, (const Bytef *)value, (uInt)vlen) : 0;
+    e->expires = rel_time(now_ms) + (uint32_t)(value ? c.item_ttl : c.negative_ttl);
+    memcpy(e->data, k->data, k->len);
+    if (vlen) memcpy(e->data + k->len, value, vlen);
+    return e;
+}
+
+static bool fits(const struct cache_key *k, size_t vlen)
+{
+    /* a key over 64 KiB cannot be stored; an entry above a shard's budget
+     * would evict the whole shard and then itself */
+    return k->len <= UINT16_MAX && sizeof(struct centry) + k->len + vlen < c.shards[0].budget / 2;
+}
+
+enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
+                          uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w)
+{
+    struct shard *sh = shard_of(k->hash);
+    uint32_t now = rel_time(now_ms);
+    struct centry *expired = NULL;
+    enum cache_kind kind;
+    pthread_mutex_lock(&sh->lock);
+    struct centry **link = find_link(sh, k);
+    struct centry *e = *link;
+    if (e && (int32_t)(e->expires - now) <= 0) {
+        expired = remove_at(sh, link);
+        expired->lnext = NULL;
+        e = NULL;
+    }
+    if (e) {
+        if (sh->lru_head != e) {
+            lru_unlink(sh, e);
+            lru_push(sh, e);
+        }
+        if (e->flags & ENTRY_NEGATIVE) {
+            kind = CACHE_NEGATIVE;
+        } else {
+            buf_append(out, e->data + e->klen, e->vlen);
+            *crc = e->crc;
+            kind = CACHE_HIT;
+        }
+        pthread_mutex_unlock(&sh->lock);
+        METRIC_INCR(item_cache_hits);
+        if (kind == CACHE_NEGATIVE) METRIC_INCR(item_cache_negative_hits);
+        return kind;
+    }
+    struct cache_fill *f = NULL;
+    if (w) {
+        for (f = sh->fills; f; f = f->next)
+            if (f->joinable && f->hash == k->hash && f->klen == k->len &&
+                memcmp(f->key, k->data, k->len) == 0)
+                break;
+    }
+    if (f) {
+        w->next = f->waiters;
+        f->waiters = w;
+        kind = CACHE_WAIT;
+    } else {
+        f = xmalloc(sizeof(*f) + k->len);
+        *f = (struct cache_fill){sh->fills, sh, k->hash, true, true, NULL, k->len};
+        memcpy(f->key, k->data, k->len);
+        sh->fills = f;
+        *fill = f;
+        kind = CACHE_MISS;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (expired) {
+        METRIC_INCR(item_cache_expired);
+        free(expired);
+    }
+    METRIC_INCR(item_cache_misses);
+    if (kind == CACHE_WAIT) METRIC_INCR(item_cache_coalesced);
+    return kind;
+}
+
+struct cache_fill *cache_lease(const struct cache_key *k)
+{
+    struct shard *sh = shard_of(k->hash);
+    struct cache_fill *f = xmalloc(sizeof(*f) + k->len);
+    *f = (struct cache_fill){NULL, sh, k->hash, true, true, NULL, k->len};
+    memcpy(f->key, k->data, k->len);
+    pthread_mutex_lock(&sh->lock);
+    supersede_fills(sh, k);
+    f->next = sh->fills;
+    sh->fills = f;
+    pthread_mutex_unlock(&sh->lock);
+    return f;
+}
+
+bool cache_fill_valid(const struct cache_fill *f)
+{
+    pthread_mutex_lock(&f->shard->lock);
+    bool valid = f->attached;
+    pthread_mutex_unlock(&f->shard->lock);
+    return valid;
+}
+
+void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms)
+{
+    struct shard *sh = f->shard;
+    struct cache_key k = {f->key, f->klen, f->hash};
+    bool store = r->kind == CACHE_HIT || r->kind == CACHE_NEGATIVE;
+    struct centry *e = NULL, *garbage = NULL;
+    if (store && fits(&k, r->len))
+        e = entry_new(&k, r->kind == CACHE_HIT ? r->data : NULL, r->kind == CACHE_HIT ? r->len : 0,
+                      now_ms);
+    pthread_mutex_lock(&sh->lock);
+    bool attached = f->attached;
+    if (attached) {
+        for (struct cache_fill **link = &sh->fills; *link; link = &(*link)->next)
+            if (*link == f) {
+                *link = f->next;
+                break;
+            }
+    }
+    if (attached && e) install(sh, e, &k, &garbage);
+    struct cache_waiter *w = f->waiters;
+    f->waiters = NULL;
+    pthread_mutex_unlock(&sh->lock);
+    if (store && !attached) {
+        METRIC_INCR(item_cache_fills_refused);
+        free(e);
+    } else if (attached && e) {
+        METRIC_INCR(item_cache_fills);
+    }
+    free_chain(garbage);
+    free(f);
+    while (w) {
+        struct cache_waiter *next = w->next;
+        w->wake(w, r);
+        w = next;
+    }
+}
+
+void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_t now_ms)
+{
+    if (!fits(k, len)) {
+        cache_invalidate(k);
+        return;
+    }
+    struct shard *sh = shard_of(k->hash);
+    struct centry *e = entry_new(k, value, len, now_ms), *garbage = NULL;
+    struct cache_key key = *k;
+    pthread_mutex_lock(&sh->lock);
+    supersede_fills(sh, k);
+    install(sh, e, &key, &garbage);
+    pthread_mutex_unlock(&sh->lock);
+    METRIC_INCR(item_cache_writes);
+    free_chain(garbage);
+}
+
+void cache_invalidate(const struct cache_key *k)
+{
+    struct shard *sh = shard_of(k->hash);
+    struct centry *old = NULL;
+    pthread_mutex_lock(&sh->lock);
+    supersede_fills(sh, k);
+    struct centry **link = find_link(sh, k);
+    if (*link) old = remove_at(sh, link);
+    pthread_mutex_unlock(&sh->lock);
+    METRIC_INCR(item_cache_invalidations);
+    free(old);
+}
+
+void cache_get_stats(struct cache_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->limit = c.limit;
+    s->shards = c.nshards;
+    for (unsigned i = 0; i < c.nshards; i++) {
+        struct shard *sh = &c.shards[i];
+        pthread_mutex_lock(&sh->lock);
+        s->entries += sh->count;
+        s->bytes += sh->bytes;
+        pthread_mutex_unlock(&sh->lock);
+    }
+}
+
+void cache_render_metrics(struct buf *out)
+{
+    struct cache_stats s;
+    cache_get_stats(&s);
+    buf_printf(out,
+               "# HELP ddbx_item_cache_entries items and negative entries in the item cache\n"
+               "# TYPE ddbx_item_cache_entries gauge\nddbx_item_cache_entries %llu\n"
+               "# HELP ddbx_item_cache_bytes memory the item cache holds (entries, keys, values, "
+               "buckets)\n# TYPE ddbx_item_cache_bytes gauge\nddbx_item_cache_bytes %llu\n"
+               "# HELP ddbx_item_cache_limit_bytes the item cache's budget (--memory)\n"
+               "# TYPE ddbx_item_cache_limit_bytes gauge\nddbx_item_cache_limit_bytes %llu\n",
+               (unsigned long long)s.entries, (unsigned long long)s.bytes,
+               (unsigned long long)s.limit);
+}

@@ -1,0 +1,100 @@
+/*
+ * cache.h: the item cache: a sharded in-memory hash of ready-to-send values
+ * with LRU eviction within a memory budget, TTLs, and leases that keep slow
+ * fills from overwriting newer writes.
+ *
+ * Keys and values are opaque bytes here (proto/key.h builds keys; a value is
+ * the exact body of an unprojected GetItem answer). Each shard has its own
+ * mutex; a hit is one lock, one hash probe and one memcpy.
+ *
+ * Leases (after "Scaling Memcache at Facebook"): a miss takes a fill record
+ * for its key. A write or invalidation of the key detaches the key's fill
+ * records, so a fill that started before it never installs its (older)
+ * value. Concurrent misses on one key wait on the first one's fill instead
+ * of reading the backend themselves (no stampede).
+ *
+ * Time is passed in by the caller (milliseconds, any monotonic origin), so
+ * tests can drive TTLs with a fake clock.
+ */
+#ifndef DDBX_CACHE_CACHE_H
+#define DDBX_CACHE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+enum cache_kind {
+    CACHE_HIT = 0,  /* the value was found */
+    CACHE_NEGATIVE, /* a cached "not found" */
+    CACHE_MISS,     /* the caller must read the backend and complete the fill */
+    CACHE_WAIT,     /* another request is reading this key; the waiter will be woken */
+    CACHE_FAILED,   /* (results only) the fill failed: nothing was cached */
+};
+
+struct cache_key {
+    const void *data;
+    size_t len;
+    uint64_t hash;
+};
+
+/* What a fill produced, as handed to waiters (valid during the wake call). */
+struct cache_result {
+    enum cache_kind kind;   /* CACHE_HIT, CACHE_NEGATIVE or CACHE_FAILED */
+    const char *data;       /* HIT: the value; FAILED: the error body */
+    size_t len;
+    uint32_t crc;           /* HIT: CRC-32 of data */
+    int status;             /* FAILED: the HTTP status to answer with */
+};
+
+/* A request waiting for another's fill. wake() runs on the filling thread,
+ * outside any lock, exactly once; it must copy what it needs. */
+struct cache_waiter {
+    void (*wake)(struct cache_waiter *w, const struct cache_result *r);
+    struct cache_waiter *next;
+};
+
+struct cache_fill;
+
+struct cache_stats {
+    uint64_t entries;
+    uint64_t bytes; /* everything the cache holds: entries, keys, values, buckets */
+    uint64_t limit;
+    unsigned shards;
+};
+
+/* memory: the budget for everything the cache holds; ttls in milliseconds;
+ * shards: a power of two (0: chosen from memory). Returns 0 or -1. */
+int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms, unsigned shards);
+void cache_teardown(void);
+
+void cache_key_init(struct cache_key *k, const void *data, size_t len);
+
+/* Looks k up. HIT: appends the value to out and sets *crc. NEGATIVE:
+ * appends nothing. MISS: *fill is a lease the caller must end with
+ * cache_fill_done(). WAIT: w (if not NULL) was queued on the running fill;
+ * with w NULL a running fill gives MISS and a lease of the caller's own. */
+enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
+                          uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w);
+/* A lease that supersedes the key's running fills (they will not install),
+ * for reads that see the newest value (ConsistentRead, transactions). */
+struct cache_fill *cache_lease(const struct cache_key *k);
+/* Ends a lease: installs a HIT or NEGATIVE result if the key was not written
+ * or invalidated since the lease was taken, then wakes the waiters with r.
+ * FAILED installs nothing. Frees f. */
+void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms);
+/* True if nothing has written or invalidated the lease's key since. */
+bool cache_fill_valid(const struct cache_fill *f);
+
+/* Write-through: installs value (NULL: a negative entry) and supersedes
+ * running fills of the key. */
+void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_t now_ms);
+/* Forgets the key and supersedes its running fills. */
+void cache_invalidate(const struct cache_key *k);
+
+void cache_get_stats(struct cache_stats *s);
+/* Appends ddbx_item_cache_entries/bytes/limit gauges to a /metrics body. */
+void cache_render_metrics(struct buf *out);
+
+#endif

@@ -1,0 +1,452 @@
+/*
+ * batch_get.c: BatchGetItem answered key by key.
+ *
+ * Every key is looked up on its own: hits come from the cache, keys another
+ * request is already reading wait for that read, and all remaining misses
+ * go to the backend in one BatchGetItem (whole items, so every projection
+ * can be served from what is cached). Keys of tables asked with
+ * ConsistentRead take leases and always go to the backend. The answer is
+ * composed when every key has its result:
+ *
+ *   Responses        the items found, projected per table
+ *   UnprocessedKeys  what the backend left unprocessed, keys whose shared read
+ *                    failed, and keys past the 16 MB answer limit, in
+ *                    DynamoDB's shape, for the application to resend
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handler/item.h"
+#include "handler/schema.h"
+#include "util/common.h"
+
+#define BATCH_MAX_KEYS 100
+#define RESPONSE_MAX_BYTES (16u * 1024 * 1024)
+
+enum key_state { KS_PENDING, KS_FOUND, KS_ABSENT, KS_UNPROCESSED };
+
+struct bg_table;
+
+struct bg_key {
+    struct batch *b;
+    struct bg_table *t;
+    const struct json *key; /* the caller's Key object */
+    struct cache_key k;
+    enum key_state state;
+    const char *value;      /* KS_FOUND: {"Item":...} in the arena */
+    size_t len;
+    struct cache_fill *fill; /* when this request reads the key from the backend */
+    struct cache_waiter waiter;
+};
+
+struct bg_table {
+    const struct json *name;
+    const struct json *params; /* the caller's per-table object */
+    struct projection *proj;
+    bool consistent;
+    const struct key_schema *ks;
+    struct bg_key *keys;
+    int nkeys;
+    const struct json *consumed; /* the backend's ConsumedCapacity for the table */
+};
+
+struct batch {
+    struct request *r;
+    struct bg_table *tables;
+    int ntables;
+    int pending;  /* backend call and waits outstanding */
+    int rcc;
+    int fail_status; /* the backend refused the whole call: answer this */
+    struct buf fail_body;
+};
+
+static const char *const allowed_top[] = {"RequestItems", "ReturnConsumedCapacity", NULL};
+static const char *const allowed_table[] = {"Keys", "ConsistentRead", "ProjectionExpression",
+                                            "ExpressionAttributeNames", "AttributesToGet", NULL};
+
+static void finish(struct batch *b);
+
+/* ---- composing the answer ---- */
+
+static void write_unprocessed_table(struct json_writer *w, struct bg_table *t)
+{
+    jw_string(w, t->name->str, t->name->len);
+    jw_object_begin(w);
+    jw_cstr(w, "Keys");
+    jw_array_begin(w);
+    for (int i = 0; i < t->nkeys; i++)
+        if (t->keys[i].state == KS_UNPROCESSED) jw_value(w, t->keys[i].key);
+    jw_array_end(w);
+    for (const struct json *m = t->params->child; m; m = m->next)
+        if (!(m->keylen == 4 && memcmp(m->key, "Keys", 4) == 0)) jw_member(w, m);
+    jw_object_end(w);
+}
+
+static void compose(struct batch *b)
+{
+    struct request *r = b->r;
+    buf_reset(&r->reply);
+    struct json_writer w;
+    jw_init(&w, &r->reply);
+    jw_object_begin(&w);
+    jw_cstr(&w, "Responses");
+    jw_object_begin(&w);
+    for (int ti = 0; ti < b->ntables; ti++) {
+        struct bg_table *t = &b->tables[ti];
+        jw_string(&w, t->name->str, t->name->len);
+        jw_array_begin(&w);
+        for (int i = 0; i < t->nkeys; i++) {
+            struct bg_key *k = &t->keys[i];
+            if (k->state != KS_FOUND) continue;
+            if (r->reply.len + k->len > RESPONSE_MAX_BYTES) { /* the rest comes back unprocessed */
+                k->state = KS_UNPROCESSED;
+                continue;
+            }
+            const struct json *item = item_value_item(r, k->value, k->len);
+            if (!item) continue;
+            if (t->proj) projection_apply(t->proj, item, &w);
+            else jw_value(&w, item);
+        }
+        jw_array_end(&w);
+    }
+    jw_object_end(&w);
+    jw_cstr(&w, "UnprocessedKeys");
+    jw_object_begin(&w);
+    for (int ti = 0; ti < b->ntables; ti++) {
+        struct bg_table *t = &b->tables[ti];
+        for (int i = 0; i < t->nkeys; i++)
+            if (t->keys[i].state == KS_UNPROCESSED) {
+                write_unprocessed_table(&w, t);
+                break;
+            }
+    }
+    jw_object_end(&w);
+    if (b->rcc) {
+        jw_cstr(&w, "ConsumedCapacity");
+        jw_array_begin(&w);
+        for (int ti = 0; ti < b->ntables; ti++) {
+            struct bg_table *t = &b->tables[ti];
+            if (t->consumed) jw_value(&w, t->consumed);
+            else item_zero_capacity(&w, t->name->str, t->name->len, b->rcc == 2);
+        }
+        jw_array_end(&w);
+    }
+    jw_object_end(&w);
+    jw_free(&w);
+    r->crc_set = false;
+    request_send(r, 200);
+}
+
+static void finish(struct batch *b)
+{
+    if (--b->pending > 0) return;
+    if (b->fail_status) {
+        buf_move(&b->r->reply, &b->fail_body);
+        b->r->crc_set = false;
+        request_send(b->r, b->fail_status);
+        return;
+    }
+    compose(b);
+}
+
+/* ---- results per key ---- */
+
+static void set_value(struct batch *b, struct bg_key *k, const char *value, size_t len)
+{
+    if (!value) {
+        k->state = KS_ABSENT;
+        return;
+    }
+    char *copy = arena_alloc(b->r->arena, len);
+    memcpy(copy, value, len);
+    k->value = copy;
+    k->len = len;
+    k->state = KS_FOUND;
+}
+
+static void resume(struct item_wakeup *wk)
+{
+    struct bg_key *k = wk->ctx;
+    if (wk->res.kind == CACHE_HIT) set_value(k->b, k, wk->res.data, wk->res.len);
+    else if (wk->res.kind == CACHE_NEGATIVE) k->state = KS_ABSENT;
+    else k->state = KS_UNPROCESSED; /* the shared read failed: the application resends */
+    struct batch *b = k->b;
+    free(wk);
+    finish(b);
+}
+
+static void on_wake(struct cache_waiter *w, const struct cache_result *res)
+{
+    struct bg_key *k = container_of(w, struct bg_key, waiter);
+    item_post_wakeup(k->b->r->thread, res, k, resume);
+}
+
+/* The key of the table's request that `item` answers, or NULL. */
+static struct bg_key *match(struct batch *b, struct bg_table *t, const struct json *item)
+{
+    struct attr_error err;
+    struct cache_key ik;
+    if (item_cache_key(b->r, t->ks, item, false, &ik, &err) != KEY_OK) return NULL;
+    for (int i = 0; i < t->nkeys; i++) {
+        struct bg_key *k = &t->keys[i];
+        if (k->fill && k->k.len == ik.len && memcmp(k->k.data, ik.data, ik.len) == 0) return k;
+    }
+    return NULL;
+}
+
+static struct bg_table *table_named(struct batch *b, const struct json *name)
+{
+    for (int i = 0; i < b->ntables; i++)
+        if (b->tables[i].name->len == name->keylen &&
+            memcmp(b->tables[i].name->str, name->key, name->keylen) == 0)
+            return &b->tables[i];
+    return NULL;
+}
+
+/* Applies a 200 answer: items found, keys unprocessed, the rest absent. */
+static void apply_answer(struct batch *b, const struct json *doc)
+{
+    const struct json *resp = json_get(doc, "Responses"), *unproc = json_get(doc, "UnprocessedKeys");
+    for (const struct json *tr = resp ? resp->child : NULL; tr; tr = tr->next) {
+        struct bg_table *t = table_named(b, tr);
+        for (const struct json *item = t && json_is_array(tr) ? tr->child : NULL; item; item = item->next) {
+            struct bg_key *k = match(b, t, item);
+            if (!k || k->state != KS_PENDING) continue;
+            struct buf value = BUF_INIT;
+            item_value_compose(&value, item);
+            set_value(b, k, value.data, value.len);
+            buf_free(&value);
+        }
+    }
+    for (const struct json *tu = unproc ? unproc->child : NULL; tu; tu = tu->next) {
+        struct bg_table *t = table_named(b, tu);
+        const struct json *keys = json_get(tu, "Keys");
+        for (const struct json *key = t && keys ? keys->child : NULL; key; key = key->next) {
+            struct bg_key *k = match(b, t, key);
+            if (k && k->state == KS_PENDING) k->state = KS_UNPROCESSED;
+        }
+    }
+    const struct json *cc = json_get(doc, "ConsumedCapacity");
+    for (const struct json *c = json_is_array(cc) ? cc->child : NULL; c; c = c->next) {
+        const struct json *tn = json_get(c, "TableName");
+        for (int i = 0; tn && json_is_string(tn) && i < b->ntables; i++)
+            if (b->tables[i].name->len == tn->len && memcmp(b->tables[i].name->str, tn->str, tn->len) == 0)
+                b->tables[i].consumed = c;
+    }
+}
+
+/* Ends every lease this request holds: installs what was read (pending keys
+ * the backend answered nothing for are absent), or reports failure. */
+static void end_fills(struct batch *b, bool answered, int status, const struct buf *body)
+{
+    for (int ti = 0; ti < b->ntables; ti++)
+        for (int i = 0; i < b->tables[ti].nkeys; i++) {
+            struct bg_key *k = &b->tables[ti].keys[i];
+            if (!k->fill) continue;
+            struct cache_result res = {CACHE_FAILED, body->data, body->len, 0, status};
+            if (answered && k->state == KS_PENDING) k->state = KS_ABSENT;
+            if (answered && k->state == KS_FOUND)
+                res = (struct cache_result){CACHE_HIT, k->value, k->len, 0, 200};
+            else if (answered && k->state == KS_ABSENT)
+                res = (struct cache_result){CACHE_NEGATIVE, NULL, 0, 0, 200};
+            else if (answered) /* unprocessed: waiters read it themselves */
+                res = (struct cache_result){CACHE_FAILED, NULL, 0, 0, 0};
+            cache_fill_done(k->fill, &res, item_now());
+            k->fill = NULL;
+        }
+}
+
+static void on_backend(struct backend_result *res, void *arg)
+{
+    struct batch *b = arg;
+    struct request *r = b->r;
+    struct buf body = BUF_INIT;
+    int status = request_backend_answer(res, &body);
+    struct json *doc = NULL;
+    if (status == 200 && json_parse(r->arena, body.data, body.len, &doc, NULL, 0) == JSON_OK) {
+        snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+        apply_answer(b, doc);
+        end_fills(b, true, 200, &body);
+    } else {
+        if (status == 200) status = 500;
+        end_fills(b, false, status, &body);
+        b->fail_status = status;
+        buf_move(&b->fail_body, &body);
+    }
+    buf_free(&body);
+    finish(b);
+}
+
+static void send_misses(struct batch *b)
+{
+    struct buf body = BUF_INIT;
+    struct json_writer w;
+    jw_init(&w, &body);
+    jw_object_begin(&w);
+    jw_cstr(&w, "RequestItems");
+    jw_object_begin(&w);
+    int total = 0;
+    for (int ti = 0; ti < b->ntables; ti++) {
+        struct bg_table *t = &b->tables[ti];
+        int n = 0;
+        for (int i = 0; i < t->nkeys; i++) n += t->keys[i].fill != NULL;
+        if (!n) continue;
+        total += n;
+        jw_string(&w, t->name->str, t->name->len);
+        jw_object_begin(&w);
+        jw_cstr(&w, "Keys");
+        jw_array_begin(&w);
+        for (int i = 0; i < t->nkeys; i++)
+            if (t->keys[i].fill) jw_value(&w, t->keys[i].key);
+        jw_array_end(&w);
+        jw_cstr(&w, "ConsistentRead");
+        jw_bool(&w, t->consistent || handler_options()->fill_consistent);
+        jw_object_end(&w);
+    }
+    jw_object_end(&w);
+    if (b->rcc) {
+        jw_cstr(&w, "ReturnConsumedCapacity");
+        jw_cstr(&w, b->rcc == 2 ? "INDEXES" : "TOTAL");
+    }
+    jw_object_end(&w);
+    jw_free(&w);
+    if (!total) {
+        buf_free(&body);
+        return;
+    }
+    b->pending++;
+    backend_call(b->r->thread->backend, "DynamoDB_20120810.BatchGetItem", &body, on_backend, b);
+}
+
+static void look_up(struct batch *b)
+{
+    struct request *r = b->r;
+    uint64_t now = item_now();
+    struct buf value = BUF_INIT;
+    b->pending = 1; /* held until every lookup has been started */
+    for (int ti = 0; ti < b->ntables; ti++) {
+        struct bg_table *t = &b->tables[ti];
+        for (int i = 0; i < t->nkeys; i++) {
+            struct bg_key *k = &t->keys[i];
+            if (t->consistent) {
+                k->fill = cache_lease(&k->k);
+                continue;
+            }
+            uint32_t crc;
+            buf_reset(&value);
+            k->waiter.wake = on_wake;
+            switch (cache_get(&k->k, now, &value, &crc, &k->fill, &k->waiter)) {
+            case CACHE_HIT: set_value(b, k, value.data, value.len); break;
+            case CACHE_NEGATIVE: k->state = KS_ABSENT; break;
+            case CACHE_WAIT: b->pending++; break;
+            default: break; /* CACHE_MISS: k->fill is ours to complete */
+            }
+        }
+    }
+    buf_free(&value);
+    (void)r;
+    send_misses(b);
+    finish(b);
+}
+
+/* Builds every key's cache key; answers or relays when one cannot be. */
+static void build_keys(struct batch *b)
+{
+    struct request *r = b->r;
+    for (int ti = 0; ti < b->ntables; ti++) {
+        struct bg_table *t = &b->tables[ti];
+        for (int i = 0; i < t->nkeys; i++) {
+            struct attr_error err;
+            int rc = item_cache_key(r, t->ks, t->keys[i].key, true, &t->keys[i].k, &err);
+            if (rc == KEY_EINVALID) {
+                item_send_attr_error(r, &err);
+                return;
+            }
+            if (rc != KEY_OK) {
+                handler_relay(r);
+                return;
+            }
+            for (int j = 0; j < i; j++)
+                if (t->keys[j].k.len == t->keys[i].k.len &&
+                    memcmp(t->keys[j].k.data, t->keys[i].k.data, t->keys[i].k.len) == 0) {
+                    request_send_error(r, DDB_ValidationException,
+                                       "Provided list of item keys contains duplicates");
+                    return;
+                }
+        }
+    }
+    look_up(b);
+}
+
+static void on_schemas(struct request *r, const struct key_schema **ks, void *arg)
+{
+    struct batch *b = arg;
+    if (!ks) {
+        handler_relay(r);
+        return;
+    }
+    for (int i = 0; i < b->ntables; i++) b->tables[i].ks = ks[i];
+    build_keys(b);
+}
+
+/* Reads the per-table parameters; false when ddbx should relay instead. */
+static bool read_table(struct request *r, struct batch *b, struct bg_table *t, const struct json *m,
+                       int *total)
+{
+    const struct json *keys = json_get(m, "Keys"), *cr = json_get(m, "ConsistentRead");
+    if (!json_is_object(m) || !item_only_members(m, allowed_table) || !json_is_array(keys) ||
+        keys->len == 0 || (cr && !json_is_bool(cr)) || item_projection(r, m, &t->proj) != PROJECTION_OK)
+        return false;
+    struct json *name = arena_alloc(r->arena, sizeof(*name));
+    *name = (struct json){.type = JSON_STRING, .len = m->keylen, .str = m->key};
+    t->name = name;
+    t->params = m;
+    t->consistent = cr && cr->type == JSON_TRUE;
+    t->nkeys = (int)keys->len;
+    *total += t->nkeys;
+    if (*total > BATCH_MAX_KEYS) return true; /* counted; refused by the caller */
+    t->keys = arena_alloc(r->arena, sizeof(*t->keys) * keys->len);
+    memset(t->keys, 0, sizeof(*t->keys) * keys->len);
+    int i = 0;
+    for (const struct json *k = keys->child; k; k = k->next, i++) {
+        t->keys[i].b = b;
+        t->keys[i].t = t;
+        t->keys[i].key = k;
+    }
+    return true;
+}
+
+void handler_batch_get_item(struct request *r)
+{
+    struct json *doc = item_parse_body(r);
+    if (!doc) return;
+    struct batch *b = arena_alloc(r->arena, sizeof(*b));
+    memset(b, 0, sizeof(*b));
+    b->r = r;
+    b->rcc = item_rcc_mode(doc);
+    const struct json *items = json_get(doc, "RequestItems");
+    if (!json_is_object(items) || items->len == 0 || b->rcc < 0 ||
+        !item_only_members(doc, allowed_top)) {
+        handler_relay(r);
+        return;
+    }
+    b->ntables = (int)items->len;
+    b->tables = arena_alloc(r->arena, sizeof(*b->tables) * items->len);
+    memset(b->tables, 0, sizeof(*b->tables) * items->len);
+    int total = 0, i = 0;
+    for (const struct json *m = items->child; m; m = m->next, i++) {
+        if (!read_table(r, b, &b->tables[i], m, &total)) {
+            handler_relay(r);
+            return;
+        }
+    }
+    if (total > BATCH_MAX_KEYS) {
+        request_send_error(r, DDB_ValidationException,
+                           "Too many items requested for the BatchGetItem call");
+        return;
+    }
+    const struct json **names = arena_alloc(r->arena, sizeof(*names) * (size_t)b->ntables);
+    for (i = 0; i < b->ntables; i++) names[i] = b->tables[i].name;
+    schema_get_all(r, names, b->ntables, on_schemas, b);
+}

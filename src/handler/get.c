@@ -1,0 +1,231 @@
+/*
+ * get.c: GetItem from the item cache.
+ *
+ *   parse -> schema -> cache key -> cache_get -+- HIT/NEGATIVE: answer (project if asked)
+ *                                              +- WAIT: another request's fill wakes us
+ *                                              '- MISS: backend GetItem of the whole item
+ *                                                   -> cache_fill_done (installs unless a
+ *                                                      write came first) -> answer
+ *
+ * ConsistentRead=true takes a lease that supersedes running fills and reads
+ * the backend every time; what it saw is installed unless a write came after.
+ * Anything ddbx cannot answer exactly as DynamoDB would (an unusual
+ * parameter, a projection it does not handle, a key that does not match the
+ * schema) is relayed unchanged, so the backend's answer or error reaches the
+ * client.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "handler/item.h"
+#include "handler/schema.h"
+#include "util/common.h"
+
+struct get {
+    struct request *r;
+    const struct json *doc;
+    const struct json *table;
+    const struct json *key;
+    struct projection *proj; /* NULL: the whole item */
+    int rcc;                 /* 0 none, 1 TOTAL, 2 INDEXES */
+    bool consistent;
+    struct cache_key k;
+    struct cache_fill *fill;
+    struct cache_waiter waiter;
+    int waits;               /* times this request waited on another's fill */
+};
+
+static const char *const allowed[] = {"TableName",        "Key",
+                                      "ConsistentRead",   "ProjectionExpression",
+                                      "ExpressionAttributeNames", "AttributesToGet",
+                                      "ReturnConsumedCapacity", NULL};
+
+/* Answers from a cached or fetched value ({"Item":...}, or NULL for "not
+ * found"). consumed: the backend's ConsumedCapacity when it was asked. */
+static void answer(struct get *g, const char *value, size_t len, uint32_t crc,
+                   const struct json *consumed)
+{
+    struct request *r = g->r;
+    if (!g->proj && !g->rcc) {
+        if (value) {
+            if (r->reply.data != value) {
+                buf_reset(&r->reply);
+                buf_append(&r->reply, value, len);
+            }
+            r->crc = crc;
+            r->crc_set = true;
+        } else {
+            buf_reset(&r->reply);
+            buf_append_str(&r->reply, "{}");
+        }
+        request_send(r, 200);
+        return;
+    }
+    const struct json *item = item_value_item(r, value, len);
+    buf_reset(&r->reply);
+    struct json_writer w;
+    jw_init(&w, &r->reply);
+    jw_object_begin(&w);
+    if (item) {
+        jw_cstr(&w, "Item");
+        if (g->proj) projection_apply(g->proj, item, &w);
+        else jw_value(&w, item);
+    }
+    if (g->rcc) {
+        jw_cstr(&w, "ConsumedCapacity");
+        if (consumed) jw_value(&w, consumed);
+        else item_zero_capacity(&w, g->table->str, g->table->len, g->rcc == 2);
+    }
+    jw_object_end(&w);
+    jw_free(&w);
+    r->crc_set = false;
+    request_send(r, 200);
+}
+
+static void send_failure(struct request *r, int status, const char *body, size_t len)
+{
+    buf_reset(&r->reply);
+    buf_append(&r->reply, body, len);
+    r->crc_set = false;
+    request_send(r, status);
+}
+
+static void on_fill(struct backend_result *res, void *arg)
+{
+    struct get *g = arg;
+    struct request *r = g->r;
+    struct buf body = BUF_INIT;
+    int status = request_backend_answer(res, &body);
+    struct json *doc = NULL;
+    if (status == 200 && json_parse(r->arena, body.data, body.len, &doc, NULL, 0) != JSON_OK)
+        status = 0;
+    if (status != 200) {
+        if (status == 400 && strstr(body.data, "ResourceNotFoundException"))
+            schema_forget(g->table->str, g->table->len);
+        struct cache_result fr = {CACHE_FAILED, body.data, body.len, 0, status ? status : 500};
+        cache_fill_done(g->fill, &fr, item_now());
+        send_failure(r, fr.status, body.data, body.len);
+        buf_free(&body);
+        return;
+    }
+    snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+    const struct json *item = json_get(doc, "Item");
+    struct buf value = BUF_INIT;
+    struct cache_result fr = {CACHE_NEGATIVE, NULL, 0, 0, 200};
+    if (json_is_object(item)) {
+        item_value_compose(&value, item);
+        fr = (struct cache_result){CACHE_HIT, value.data, value.len, 0, 200};
+    }
+    cache_fill_done(g->fill, &fr, item_now());
+    answer(g, fr.data, fr.len, fr.data ? (uint32_t)crc32(0, (const Bytef *)fr.data, (uInt)fr.len) : 0,
+           json_get(doc, "ConsumedCapacity"));
+    buf_free(&value);
+    buf_free(&body);
+}
+
+/* Reads the whole item (projections are applied here, so the fill serves
+ * every projection of the key). */
+static void start_fill(struct get *g)
+{
+    struct buf body = BUF_INIT;
+    struct json_writer w;
+    jw_init(&w, &body);
+    jw_object_begin(&w);
+    jw_cstr(&w, "TableName");
+    jw_value(&w, g->table);
+    jw_cstr(&w, "Key");
+    jw_value(&w, g->key);
+    jw_cstr(&w, "ConsistentRead");
+    jw_bool(&w, g->consistent || handler_options()->fill_consistent);
+    if (g->rcc) {
+        jw_cstr(&w, "ReturnConsumedCapacity");
+        jw_cstr(&w, g->rcc == 2 ? "INDEXES" : "TOTAL");
+    }
+    jw_object_end(&w);
+    jw_free(&w);
+    backend_call(g->r->thread->backend, "DynamoDB_20120810.GetItem", &body, on_fill, g);
+}
+
+static void look_up(struct get *g);
+
+static void resume(struct item_wakeup *wk)
+{
+    struct get *g = wk->ctx;
+    const struct cache_result *res = &wk->res;
+    if (res->kind == CACHE_FAILED && res->status == 0) /* the fill read nothing: look again */
+        look_up(g);
+    else if (res->kind == CACHE_FAILED)
+        send_failure(g->r, res->status, res->data, res->len);
+    else
+        answer(g, res->kind == CACHE_HIT ? res->data : NULL, res->len, res->crc, NULL);
+    free(wk);
+}
+
+static void on_wake(struct cache_waiter *w, const struct cache_result *res)
+{
+    struct get *g = container_of(w, struct get, waiter);
+    struct cache_result copy = *res;
+    if (copy.kind == CACHE_HIT) copy.crc = (uint32_t)crc32(0, (const Bytef *)res->data, (uInt)res->len);
+    item_post_wakeup(g->r->thread, &copy, g, resume);
+}
+
+static void on_schema(struct request *r, const struct key_schema *ks, void *arg)
+{
+    struct get *g = arg;
+    struct attr_error err;
+    int rc = ks ? item_cache_key(r, ks, g->key, true, &g->k, &err) : KEY_EMISMATCH;
+    if (rc == KEY_EINVALID) {
+        item_send_attr_error(r, &err);
+        return;
+    }
+    if (rc != KEY_OK) {
+        handler_relay(r);
+        return;
+    }
+    if (g->consistent) {
+        g->fill = cache_lease(&g->k);
+        start_fill(g);
+        return;
+    }
+    look_up(g);
+}
+
+static void look_up(struct get *g)
+{
+    struct request *r = g->r;
+    uint32_t crc = 0;
+    buf_reset(&r->reply);
+    g->waiter.wake = on_wake;
+    /* after a second fruitless wait, read the backend ourselves */
+    struct cache_waiter *w = g->waits++ < 2 ? &g->waiter : NULL;
+    switch (cache_get(&g->k, item_now(), &r->reply, &crc, &g->fill, w)) {
+    case CACHE_HIT: answer(g, r->reply.data, r->reply.len, crc, NULL); return;
+    case CACHE_NEGATIVE: answer(g, NULL, 0, 0, NULL); return;
+    case CACHE_MISS: start_fill(g); return;
+    default: return; /* CACHE_WAIT: on_wake resumes us */
+    }
+}
+
+void handler_get_item(struct request *r)
+{
+    struct json *doc = item_parse_body(r);
+    if (!doc) return;
+    struct get *g = arena_alloc(r->arena, sizeof(*g));
+    memset(g, 0, sizeof(*g));
+    g->r = r;
+    g->doc = doc;
+    g->table = json_get(doc, "TableName");
+    g->key = json_get(doc, "Key");
+    const struct json *cr = json_get(doc, "ConsistentRead");
+    g->rcc = item_rcc_mode(doc);
+    if (!json_is_string(g->table) || !json_is_object(g->key) || (cr && !json_is_bool(cr)) ||
+        g->rcc < 0 || !item_only_members(doc, allowed) ||
+        item_projection(r, doc, &g->proj) != PROJECTION_OK) {
+        handler_relay(r); /* the backend words whatever is wrong */
+        return;
+    }
+    g->consistent = cr && cr->type == JSON_TRUE;
+    schema_get(r, g->table->str, g->table->len, on_schema, g);
+}

@@ -1,0 +1,133 @@
+/* item.c: helpers shared by the item handlers. */
+#include "handler/item.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+#include "util/common.h"
+
+struct json *item_parse_body(struct request *r)
+{
+    struct json *doc;
+    char err[200];
+    if (json_parse(r->arena, r->body, r->body_len, &doc, err, sizeof(err)) != JSON_OK ||
+        doc->type != JSON_OBJECT) {
+        request_send_error(r, DDB_SerializationException, NULL);
+        return NULL;
+    }
+    return doc;
+}
+
+bool item_only_members(const struct json *obj, const char *const *allowed)
+{
+    for (const struct json *m = obj->child; m; m = m->next) {
+        const char *const *a = allowed;
+        while (*a && !(strlen(*a) == m->keylen && memcmp(*a, m->key, m->keylen) == 0)) a++;
+        if (!*a) return false;
+    }
+    return true;
+}
+
+void item_send_attr_error(struct request *r, const struct attr_error *e)
+{
+    request_send_error(r, e->code, "%s", e->message);
+}
+
+uint64_t item_now(void) { return clock_mono_ms(); }
+
+void item_value_compose(struct buf *out, const struct json *item)
+{
+    struct json_writer w;
+    jw_init(&w, out);
+    jw_object_begin(&w);
+    jw_cstr(&w, "Item");
+    jw_value(&w, item);
+    jw_object_end(&w);
+    jw_free(&w);
+}
+
+int item_cache_key(struct request *r, const struct key_schema *ks, const struct json *obj,
+                   bool exact, struct cache_key *k, struct attr_error *err)
+{
+    struct buf b = BUF_INIT;
+    int rc = exact ? key_from_key(ks, obj, &b, err) : key_from_item(ks, obj, &b, err);
+    if (rc == KEY_OK) {
+        char *copy = arena_alloc(r->arena, b.len);
+        memcpy(copy, b.data, b.len);
+        cache_key_init(k, copy, b.len);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes)
+{
+    jw_object_begin(w);
+    jw_cstr(w, "TableName");
+    jw_string(w, table, len);
+    jw_cstr(w, "CapacityUnits");
+    jw_double(w, 0.0);
+    if (indexes) {
+        jw_cstr(w, "Table");
+        jw_object_begin(w);
+        jw_cstr(w, "CapacityUnits");
+        jw_double(w, 0.0);
+        jw_object_end(w);
+    }
+    jw_object_end(w);
+}
+
+int item_rcc_mode(const struct json *doc)
+{
+    const struct json *v = json_get(doc, "ReturnConsumedCapacity");
+    if (!v) return 0;
+    if (!json_is_string(v)) return -1;
+    if (strcmp(v->str, "NONE") == 0) return 0;
+    if (strcmp(v->str, "TOTAL") == 0) return 1;
+    if (strcmp(v->str, "INDEXES") == 0) return 2;
+    return -1;
+}
+
+int item_projection(struct request *r, const struct json *params, struct projection **proj)
+{
+    const struct json *pe = json_get(params, "ProjectionExpression"),
+                      *names = json_get(params, "ExpressionAttributeNames"),
+                      *atg = json_get(params, "AttributesToGet");
+    *proj = NULL;
+    if (pe && atg) return PROJECTION_RELAY;
+    if (pe) {
+        if (!json_is_string(pe)) return PROJECTION_RELAY;
+        return projection_parse(r->arena, pe->str, pe->len, names, proj);
+    }
+    if (names) return PROJECTION_RELAY; /* names without an expression: the backend's error */
+    if (atg) return projection_from_names(r->arena, atg, proj);
+    return PROJECTION_OK;
+}
+
+const struct json *item_value_item(struct request *r, const char *value, size_t len)
+{
+    struct json *doc;
+    if (!value || json_parse(r->arena, value, len, &doc, NULL, 0) != JSON_OK) return NULL;
+    return json_get(doc, "Item");
+}
+
+
+static void run_wakeup(void *arg)
+{
+    struct item_wakeup *wk = arg;
+    wk->resume(wk);
+}
+
+void item_post_wakeup(struct handler_thread *thread, const struct cache_result *r, void *ctx,
+                      void (*resume)(struct item_wakeup *wk))
+{
+    struct item_wakeup *wk = xmalloc(sizeof(*wk) + r->len + 1);
+    wk->res = *r;
+    memcpy(wk->bytes, r->data ? r->data : "", r->len);
+    wk->bytes[r->len] = '\0';
+    wk->res.data = wk->bytes;
+    wk->ctx = ctx;
+    wk->resume = resume;
+    handler_thread_post(thread, run_wakeup, wk);
+}

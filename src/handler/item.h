@@ -1,0 +1,58 @@
+/*
+ * item.h: what the item handlers (get.c, batch_get.c, write.c) share:
+ * reading a request body, the item cache's clock, cached values, zero
+ * consumed capacity for hits, and waking requests on their own thread.
+ *
+ * A cached value is the exact body of an unprojected GetItem answer,
+ * {"Item":{...}}, so an unprojected hit is sent as stored.
+ */
+#ifndef DDBX_HANDLER_ITEM_H
+#define DDBX_HANDLER_ITEM_H
+
+#include "cache/cache.h"
+#include "handler/handler.h"
+#include "proto/attr.h"
+#include "proto/json.h"
+#include "proto/key.h"
+#include "proto/projection.h"
+
+/* Parses the body into r->arena; on failure answers SerializationException
+ * and returns NULL. */
+struct json *item_parse_body(struct request *r);
+/* True when every member of obj is named in `allowed` (NULL-terminated). */
+bool item_only_members(const struct json *obj, const char *const *allowed);
+/* Answers an attr_error (ValidationException or SerializationException). */
+void item_send_attr_error(struct request *r, const struct attr_error *e);
+/* The cache's clock, in milliseconds. */
+uint64_t item_now(void);
+/* Appends {"Item":item} to out. */
+void item_value_compose(struct buf *out, const struct json *item);
+/* Builds the cache key of `obj` in r->arena: a Key parameter (exact) or an
+ * item. Returns a key_status; the key is valid for the request's life. */
+int item_cache_key(struct request *r, const struct key_schema *ks, const struct json *obj,
+                   bool exact, struct cache_key *k, struct attr_error *err);
+/* Writes {"TableName":t,"CapacityUnits":0.0[,"Table":{...}]}: what a read
+ * served without the backend consumed. */
+void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes);
+/* ReturnConsumedCapacity: 0 NONE/absent, 1 TOTAL, 2 INDEXES, -1 invalid. */
+int item_rcc_mode(const struct json *doc);
+/* Reads projection parameters (ProjectionExpression + ExpressionAttributeNames,
+ * or AttributesToGet) of `params`. *proj NULL: whole items. Returns
+ * PROJECTION_OK or PROJECTION_RELAY. */
+int item_projection(struct request *r, const struct json *params, struct projection **proj);
+/* Parses a cached value ({"Item":{...}} or {}) and returns its item or NULL. */
+const struct json *item_value_item(struct request *r, const char *value, size_t len);
+
+/* A fill result copied for a waiter on another thread. */
+struct item_wakeup {
+    struct cache_result res; /* data points into bytes */
+    void *ctx;
+    void (*resume)(struct item_wakeup *wk);
+    char bytes[];
+};
+/* For cache_waiter.wake: copies r and posts resume(wk) to `thread`; resume
+ * must free wk. */
+void item_post_wakeup(struct handler_thread *thread, const struct cache_result *r, void *ctx,
+                      void (*resume)(struct item_wakeup *wk));
+
+#endif

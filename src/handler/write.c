@@ -1,0 +1,394 @@
+/*
+ * write.c: the write-through operations: PutItem, UpdateItem, DeleteItem,
+ * BatchWriteItem, TransactWriteItems.
+ *
+ * Writes go to the backend first; the cache changes only after it answers:
+ *
+ *   success                      PutItem caches the item written (when its numbers
+ *                                are already in DynamoDB's stored form, else the key
+ *                                is invalidated so the next read fetches the stored
+ *                                form); UpdateItem caches the ALL_NEW image it asked
+ *                                for; DeleteItem leaves a negative entry;
+ *                                BatchWriteItem does so for the processed requests
+ *                                only; TransactWriteItems invalidates every key
+ *   refused (4xx)                nothing changes
+ *   ConditionalCheckFailed,      every key named is invalidated: the cached copy may be
+ *   transaction cancelled,       stale, or the write may have happened
+ *   5xx, timeout, reset
+ *
+ * Every cache change also supersedes fills of the key that were running, so
+ * a read that started before the write never installs the older value.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "handler/item.h"
+#include "handler/schema.h"
+#include "util/common.h"
+
+#define BATCH_WRITE_MAX 25
+#define TRANSACT_MAX 100
+#define TRANSACT_MAX_BYTES (4u * 1024 * 1024)
+
+enum wkind {
+    W_PUT,    /* success caches obj (an item) */
+    W_DELETE, /* success leaves a negative entry */
+    W_TOUCH,  /* success invalidates */
+};
+
+enum wop { OP_PUT, OP_UPDATE, OP_DELETE, OP_BATCH, OP_TRANSACT };
+
+struct wkey {
+    const struct json *table; /* a JSON string */
+    const struct json *obj;   /* the Item (W_PUT) or the Key */
+    enum wkind kind;
+    bool canonical;           /* W_PUT: the item reads back byte for byte as written */
+    bool from_item;           /* the key comes from an item */
+    struct cache_key k;
+};
+
+struct write {
+    struct request *r;
+    enum wop op;
+    struct wkey *keys;
+    int nkeys, cap;
+    const struct json **tables; /* distinct */
+    int ntables;
+    struct buf send;    /* a rewritten body, when not sent as received */
+    bool rewritten;
+    bool caller_none;   /* UpdateItem: the caller asked for ReturnValues NONE */
+    bool derive;        /* UpdateItem: the backend was asked for ALL_NEW */
+};
+
+/* ---- building ---- */
+
+static struct write *write_new(struct request *r, enum wop op, int cap)
+{
+    struct write *w = arena_alloc(r->arena, sizeof(*w));
+    memset(w, 0, sizeof(*w));
+    w->r = r;
+    w->op = op;
+    w->cap = cap;
+    w->keys = arena_alloc(r->arena, sizeof(*w->keys) * (size_t)cap);
+    w->tables = arena_alloc(r->arena, sizeof(*w->tables) * (size_t)cap);
+    return w;
+}
+
+static void add_table(struct write *w, const struct json *table)
+{
+    for (int i = 0; i < w->ntables; i++)
+        if (w->tables[i]->len == table->len && memcmp(w->tables[i]->str, table->str, table->len) == 0)
+            return;
+    w->tables[w->ntables++] = table;
+}
+
+/* Adds a key; checks a put item's limits. Returns false after answering. */
+static bool add_key(struct write *w, const struct json *table, const struct json *obj,
+                    enum wkind kind, bool from_item, size_t *bytes)
+{
+    struct wkey *k = &w->keys[w->nkeys++];
+    *k = (struct wkey){table, obj, kind, true, from_item, {0}};
+    add_table(w, table);
+    if (kind != W_PUT) return true;
+    struct attr_check chk;
+    struct attr_error err;
+    if (attr_check_item(obj, &chk, &err) < 0) {
+        item_send_attr_error(w->r, &err);
+        return false;
+    }
+    k->canonical = chk.canonical;
+    if (bytes) *bytes += chk.size;
+    return true;
+}
+
+/* A JSON string node made from a member name (RequestItems' table keys). */
+static const struct json *name_node(struct request *r, const struct json *member)
+{
+    struct json *n = arena_alloc(r->arena, sizeof(*n));
+    *n = (struct json){.type = JSON_STRING, .len = member->keylen, .str = member->key};
+    return n;
+}
+
+/* ---- after the backend answers ---- */
+
+static bool body_says(const struct buf *body, const char *error)
+{
+    return body->data && strstr(body->data, error) != NULL;
+}
+
+/* What the answer means for the cache: 1 success, 0 refused (nothing
+ * changed), -1 unknown or suspect (invalidate). */
+static int classify(int status, const struct buf *body)
+{
+    if (status == 200) return 1;
+    if (status >= 500) return -1;
+    if (body_says(body, "#ConditionalCheckFailedException") ||
+        body_says(body, "#TransactionCanceledException") ||
+        body_says(body, "#TransactionInProgressException"))
+        return -1;
+    return 0;
+}
+
+static void put_item(const struct wkey *k, uint64_t now)
+{
+    if (!k->canonical) {
+        cache_invalidate(&k->k);
+        return;
+    }
+    struct buf value = BUF_INIT;
+    item_value_compose(&value, k->obj);
+    cache_put(&k->k, value.data, value.len, now);
+    buf_free(&value);
+}
+
+static void apply_success(const struct wkey *k, uint64_t now)
+{
+    switch (k->kind) {
+    case W_PUT: put_item(k, now); break;
+    case W_DELETE: cache_put(&k->k, NULL, 0, now); break;
+    case W_TOUCH: cache_invalidate(&k->k); break;
+    }
+}
+
+/* Cache keys of BatchWriteItem requests the backend left unprocessed. */
+static bool unprocessed(struct write *w, const struct json *doc, const struct wkey *k)
+{
+    const struct json *u = json_get(doc, "UnprocessedItems");
+    const struct json *reqs = json_getn(u, k->table->str, k->table->len);
+    for (const struct json *q = json_is_array(reqs) ? reqs->child : NULL; q; q = q->next) {
+        const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
+        const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
+        const struct key_schema *ks = schema_peek(w->r, k->table->str, k->table->len);
+        struct cache_key ck;
+        struct attr_error err;
+        if (!ks) return true; /* cannot tell: treat as unprocessed, and invalidate */
+        if (item_cache_key(w->r, ks, put ? put : del, put == NULL, &ck, &err) == KEY_OK &&
+            ck.len == k->k.len && memcmp(ck.data, k->k.data, ck.len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* UpdateItem asked for ALL_NEW: cache the new image, answer as the caller asked. */
+static void update_answer(struct write *w, struct json *doc, uint64_t now)
+{
+    struct request *r = w->r;
+    const struct json *attrs = json_get(doc, "Attributes");
+    if (json_is_object(attrs)) {
+        struct buf value = BUF_INIT;
+        item_value_compose(&value, attrs);
+        cache_put(&w->keys[0].k, value.data, value.len, now);
+        buf_free(&value);
+    } else {
+        cache_invalidate(&w->keys[0].k);
+    }
+    if (!w->caller_none) return;
+    buf_reset(&r->reply);
+    struct json_writer jw;
+    jw_init(&jw, &r->reply);
+    jw_object_begin(&jw);
+    for (const struct json *m = doc->child; m; m = m->next)
+        if (!(m->keylen == 10 && memcmp(m->key, "Attributes", 10) == 0)) jw_member(&jw, m);
+    jw_object_end(&jw);
+    jw_free(&jw);
+}
+
+static void on_answer(struct backend_result *res, void *arg)
+{
+    struct write *w = arg;
+    struct request *r = w->r;
+    int status = request_backend_answer(res, &r->reply);
+    r->crc_set = false;
+    if (res->outcome == BACKEND_ANSWERED)
+        snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+    int outcome = classify(status, &r->reply);
+    uint64_t now = item_now();
+    struct json *doc = NULL;
+    if (outcome == 1 && (w->op == OP_UPDATE || w->op == OP_BATCH) &&
+        json_parse(r->arena, r->reply.data, r->reply.len, &doc, NULL, 0) != JSON_OK)
+        outcome = -1;
+    if (outcome == 1 && w->op == OP_UPDATE && w->derive) {
+        update_answer(w, doc, now);
+    } else if (outcome == 1) {
+        for (int i = 0; i < w->nkeys; i++) {
+            if (w->op == OP_BATCH && unprocessed(w, doc, &w->keys[i])) continue;
+            apply_success(&w->keys[i], now);
+        }
+    } else if (outcome < 0) {
+        for (int i = 0; i < w->nkeys; i++) cache_invalidate(&w->keys[i].k);
+    }
+    if (outcome == 0 && status == 400 && body_says(&r->reply, "#ResourceNotFoundException"))
+        for (int i = 0; i < w->ntables; i++) schema_forget(w->tables[i]->str, w->tables[i]->len);
+    request_send(r, status);
+}
+
+/* ---- before: schemas and keys ---- */
+
+static void on_schemas(struct request *r, const struct key_schema **ks, void *arg)
+{
+    struct write *w = arg;
+    if (!ks) {
+        handler_relay(r);
+        return;
+    }
+    for (int i = 0; i < w->nkeys; i++) {
+        struct wkey *k = &w->keys[i];
+        int t = 0;
+        while (!(w->tables[t]->len == k->table->len &&
+                 memcmp(w->tables[t]->str, k->table->str, k->table->len) == 0))
+            t++;
+        struct attr_error err;
+        int rc = item_cache_key(r, ks[t], k->obj, !k->from_item, &k->k, &err);
+        if (rc == KEY_EINVALID) {
+            item_send_attr_error(r, &err);
+            return;
+        }
+        if (rc != KEY_OK) { /* the backend refuses it in its own words; nothing to cache */
+            handler_relay(r);
+            return;
+        }
+        for (int j = 0; w->op == OP_BATCH && j < i; j++)
+            if (w->keys[j].k.len == k->k.len && memcmp(w->keys[j].k.data, k->k.data, k->k.len) == 0) {
+                request_send_error(r, DDB_ValidationException,
+                                   "Provided list of item keys contains duplicates");
+                return;
+            }
+    }
+    if (w->rewritten)
+        backend_call(r->thread->backend, r->op->target, &w->send, on_answer, w);
+    else
+        handler_forward(r, r->body, r->body_len, on_answer, w);
+}
+
+static void start(struct write *w) { schema_get_all(w->r, w->tables, w->ntables, on_schemas, w); }
+
+/* ---- the operations ---- */
+
+/* Reads TableName and `field` (Item or Key) of a single-item write. */
+static struct write *single(struct request *r, enum wop op, const char *field, enum wkind kind)
+{
+    struct json *doc = item_parse_body(r);
+    if (!doc) return NULL;
+    const struct json *table = json_get(doc, "TableName"), *obj = json_get(doc, field);
+    if (!json_is_string(table) || !json_is_object(obj)) {
+        handler_relay(r);
+        return NULL;
+    }
+    struct write *w = write_new(r, op, 1);
+    if (!add_key(w, table, obj, kind, kind == W_PUT, NULL)) return NULL;
+    return w;
+}
+
+void handler_put_item(struct request *r)
+{
+    struct write *w = single(r, OP_PUT, "Item", W_PUT);
+    if (w) start(w);
+}
+
+void handler_delete_item(struct request *r)
+{
+    struct write *w = single(r, OP_DELETE, "Key", W_DELETE);
+    if (w) start(w);
+}
+
+void handler_update_item(struct request *r)
+{
+    struct write *w = single(r, OP_UPDATE, "Key", W_TOUCH);
+    if (!w) return;
+    struct json *doc;
+    json_parse(r->arena, r->body, r->body_len, &doc, NULL, 0); /* parsed fine just before */
+    const struct json *rv = json_get(doc, "ReturnValues");
+    w->caller_none = !rv || (json_is_string(rv) && strcmp(rv->str, "NONE") == 0);
+    w->derive = w->caller_none || (json_is_string(rv) && strcmp(rv->str, "ALL_NEW") == 0);
+    if (w->derive && w->caller_none) { /* ask for the new image, answer NONE */
+        struct json_writer jw;
+        jw_init(&jw, &w->send);
+        jw_object_begin(&jw);
+        for (const struct json *m = doc->child; m; m = m->next)
+            if (m != rv) jw_member(&jw, m);
+        jw_cstr(&jw, "ReturnValues");
+        jw_cstr(&jw, "ALL_NEW");
+        jw_object_end(&jw);
+        jw_free(&jw);
+        w->rewritten = true;
+    }
+    start(w);
+}
+
+void handler_batch_write_item(struct request *r)
+{
+    struct json *doc = item_parse_body(r);
+    if (!doc) return;
+    const struct json *items = json_get(doc, "RequestItems");
+    if (!json_is_object(items) || items->len == 0) {
+        handler_relay(r);
+        return;
+    }
+    int total = 0;
+    for (const struct json *t = items->child; t; t = t->next) {
+        if (!json_is_array(t) || t->len == 0) {
+            handler_relay(r);
+            return;
+        }
+        total += (int)t->len;
+    }
+    if (total > BATCH_WRITE_MAX) {
+        request_send_error(r, DDB_ValidationException,
+                           "Too many items requested for the BatchWriteItem call");
+        return;
+    }
+    struct write *w = write_new(r, OP_BATCH, total);
+    for (const struct json *t = items->child; t; t = t->next) {
+        const struct json *table = name_node(r, t);
+        for (const struct json *q = t->child; q; q = q->next) {
+            const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
+            const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
+            if (!json_is_object(q) || q->len != 1 || !(json_is_object(put) || json_is_object(del))) {
+                handler_relay(r);
+                return;
+            }
+            if (!add_key(w, table, put ? put : del, put ? W_PUT : W_DELETE, put != NULL, NULL))
+                return;
+        }
+    }
+    start(w);
+}
+
+void handler_transact_write_items(struct request *r)
+{
+    static const char *const actions[] = {"Put", "Update", "Delete", "ConditionCheck"};
+    struct json *doc = item_parse_body(r);
+    if (!doc) return;
+    const struct json *items = json_get(doc, "TransactItems");
+    if (!json_is_array(items) || items->len == 0) {
+        handler_relay(r);
+        return;
+    }
+    if (items->len > TRANSACT_MAX) {
+        request_send_error(r, DDB_ValidationException,
+                           "Member must have length less than or equal to 100");
+        return;
+    }
+    struct write *w = write_new(r, OP_TRANSACT, (int)items->len);
+    size_t bytes = 0;
+    for (const struct json *q = items->child; q; q = q->next) {
+        const struct json *act = NULL;
+        int a = 0;
+        for (; a < 4 && !act; a++) act = json_get(q, actions[a]);
+        const struct json *table = json_get(act, "TableName");
+        const struct json *obj = json_get(act, a == 1 ? "Item" : "Key");
+        if (!json_is_object(q) || q->len != 1 || !json_is_string(table) || !json_is_object(obj)) {
+            handler_relay(r);
+            return;
+        }
+        /* a successful transaction invalidates: its items are not cached */
+        if (!add_key(w, table, obj, a == 1 ? W_PUT : W_TOUCH, a == 1, &bytes)) return;
+        w->keys[w->nkeys - 1].kind = W_TOUCH;
+    }
+    if (bytes > TRANSACT_MAX_BYTES) {
+        request_send_error(r, DDB_ValidationException,
+                           "Transaction request cannot be larger than 4 MB");
+        return;
+    }
+    start(w);
+}

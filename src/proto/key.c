@@ -1,0 +1,103 @@
+/* key.c: canonical cache keys from Key parameters and items. */
+#include "proto/key.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/number.h"
+
+static void put_u16(struct buf *out, size_t n)
+{
+    unsigned char b[2] = {(unsigned char)(n >> 8), (unsigned char)n};
+    buf_append(out, b, 2);
+}
+
+static int encode_attr(const struct key_attr *ka, bool is_range, const struct json *value,
+                       struct buf *out, struct attr_error *err)
+{
+    const struct json *m = attr_type_member(value);
+    if (!m || m->keylen != 1 || m->key[0] != ka->type) return KEY_EMISMATCH;
+    if (m->type != JSON_STRING) {
+        err->code = DDB_SerializationException;
+        snprintf(err->message, sizeof(err->message),
+                 "Unexpected value type in payload: %c must be a string", ka->type);
+        return KEY_EINVALID;
+    }
+    size_t max = is_range ? KEY_RANGE_MAX : KEY_HASH_MAX;
+    buf_append_char(out, ka->type);
+    if (ka->type == 'N') {
+        struct number n;
+        int rc = number_parse(m->str, m->len, &n);
+        if (rc != NUMBER_OK) {
+            err->code = DDB_ValidationException;
+            snprintf(err->message, sizeof(err->message), "%s", number_error_message(rc));
+            return KEY_EINVALID;
+        }
+        uint8_t kb[NUMBER_KEY_MAX];
+        size_t kl = number_key(&n, kb);
+        put_u16(out, kl);
+        buf_append(out, kb, kl);
+        return KEY_OK;
+    }
+    size_t len = m->len;
+    if (ka->type == 'B') {
+        long n = attr_base64_length(m->str, m->len);
+        if (n < 0) {
+            err->code = DDB_SerializationException;
+            snprintf(err->message, sizeof(err->message), "Invalid base64 in binary value");
+            return KEY_EINVALID;
+        }
+        len = (size_t)n;
+    }
+    if (len == 0) return KEY_EMISMATCH; /* empty key values: the backend's error */
+    if (len > max) {
+        err->code = DDB_ValidationException;
+        snprintf(err->message, sizeof(err->message),
+                 is_range ? "One or more parameter values were invalid: Aggregated size of all "
+                            "range keys has exceeded the size limit of 1024 bytes"
+                          : "One or more parameter values were invalid: Size of hashkey has "
+                            "exceeded the maximum size limit of 2048 bytes");
+        return KEY_EINVALID;
+    }
+    put_u16(out, len);
+    if (ka->type == 'S') {
+        buf_append(out, m->str, m->len);
+    } else {
+        buf_reserve(out, len + 4);
+        attr_base64_decode(m->str, m->len, (unsigned char *)out->data + out->len);
+        out->len += len;
+        out->data[out->len] = '\0';
+    }
+    return KEY_OK;
+}
+
+static int encode(const struct key_schema *ks, const struct json *obj, bool exact,
+                  struct buf *out, struct attr_error *err)
+{
+    if (!json_is_object(obj)) return KEY_EMISMATCH;
+    if (exact && obj->len != (uint32_t)ks->nattrs) return KEY_EMISMATCH;
+    unsigned char e[4] = {(unsigned char)(ks->epoch >> 24), (unsigned char)(ks->epoch >> 16),
+                          (unsigned char)(ks->epoch >> 8), (unsigned char)ks->epoch};
+    buf_append(out, e, 4);
+    buf_append(out, ks->table, ks->table_len);
+    buf_append_char(out, '\0');
+    for (int i = 0; i < ks->nattrs; i++) {
+        const struct json *v = json_getn(obj, ks->attr[i].name, ks->attr[i].len);
+        if (!v) return KEY_EMISMATCH;
+        int rc = encode_attr(&ks->attr[i], i == 1, v, out, err);
+        if (rc != KEY_OK) return rc;
+    }
+    return KEY_OK;
+}
+
+int key_from_key(const struct key_schema *ks, const struct json *key, struct buf *out,
+                 struct attr_error *err)
+{
+    return encode(ks, key, true, out, err);
+}
+
+int key_from_item(const struct key_schema *ks, const struct json *item, struct buf *out,
+                  struct attr_error *err)
+{
+    return encode(ks, item, false, out, err);
+}

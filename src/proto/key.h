@@ -1,0 +1,48 @@
+/*
+ * key.h: cache keys. A cache key is (table, canonical primary key): the
+ * table's schema epoch and name, then each key attribute's type and bytes,
+ * where numbers are canonical decimal values (proto/number.h) and binary
+ * values their decoded bytes. So "1", "1.0" and "1E0" make one key.
+ */
+#ifndef DDBX_PROTO_KEY_H
+#define DDBX_PROTO_KEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/attr.h"
+#include "proto/json.h"
+#include "util/buf.h"
+
+#define KEY_HASH_MAX 2048  /* bytes of a partition key value */
+#define KEY_RANGE_MAX 1024 /* bytes of a sort key value */
+
+struct key_attr {
+    const char *name;
+    size_t len;
+    char type; /* 'S', 'N' or 'B' */
+};
+
+struct key_schema {
+    const char *table;
+    size_t table_len;
+    uint32_t epoch;           /* changes whenever the table is forgotten */
+    int nattrs;               /* 1 (hash) or 2 (hash, range) */
+    struct key_attr attr[2];  /* [0] HASH, [1] RANGE */
+};
+
+enum key_status {
+    KEY_OK = 0,
+    KEY_EINVALID = -1,  /* a limit DynamoDB enforces: err says what to answer */
+    KEY_EMISMATCH = -2, /* does not match the schema: let the backend answer */
+};
+
+/* From a Key parameter, which must hold exactly the schema's attributes.
+ * Appends the cache key to out. Returns a key_status. */
+int key_from_key(const struct key_schema *ks, const struct json *key, struct buf *out,
+                 struct attr_error *err);
+/* From an item: the key attributes are taken, the others ignored. */
+int key_from_item(const struct key_schema *ks, const struct json *item, struct buf *out,
+                  struct attr_error *err);
+
+#endif

@@ -1,0 +1,318 @@
+/*
+ * test_cache.c: the item cache (cache/cache.h): hits and misses, LRU order
+ * within the memory budget, TTLs on a fake clock, the lease rule (a fill
+ * that started before a write never installs), coalescing of concurrent
+ * misses, and honest memory accounting.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cache/cache.h"
+
+#define MIB (1024 * 1024)
+
+static struct cache_key key(const char *s)
+{
+    struct cache_key k;
+    cache_key_init(&k, s, strlen(s));
+    return k;
+}
+
+static enum cache_kind get(const char *k, uint64_t now, struct buf *out, struct cache_fill **fill)
+{
+    struct cache_key ck = key(k);
+    uint32_t crc;
+    buf_reset(out);
+    return cache_get(&ck, now, out, &crc, fill, NULL);
+}
+
+static void fill_with(struct cache_fill *f, const char *value, uint64_t now)
+{
+    struct cache_result r = {value ? CACHE_HIT : CACHE_NEGATIVE, value, value ? strlen(value) : 0, 0, 200};
+    cache_fill_done(f, &r, now);
+}
+
+static int setup_small(void **state)
+{
+    return cache_setup(1 * MIB, 1000, 500, 1);
+}
+
+static int teardown(void **state)
+{
+    cache_teardown();
+    return 0;
+}
+
+static void test_miss_fill_hit(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS);
+    assert_non_null(f);
+    fill_with(f, "{\"Item\":{}}", 0);
+    assert_int_equal(get("a", 1, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "{\"Item\":{}}");
+    /* a negative fill is a negative hit */
+    assert_int_equal(get("b", 1, &out, &f), CACHE_MISS);
+    fill_with(f, NULL, 1);
+    assert_int_equal(get("b", 2, &out, &f), CACHE_NEGATIVE);
+    assert_int_equal(out.len, 0);
+    buf_free(&out);
+}
+
+static void test_crc_matches_value(void **state)
+{
+    struct cache_key k = key("k");
+    cache_put(&k, "hello", 5, 0);
+    struct buf out = BUF_INIT;
+    uint32_t crc = 0;
+    struct cache_fill *f = NULL;
+    assert_int_equal(cache_get(&k, 0, &out, &crc, &f, NULL), CACHE_HIT);
+    assert_int_equal(crc, 0x3610a686u); /* zlib.crc32(b"hello") */
+    buf_free(&out);
+}
+
+static void test_ttl(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key a = key("a"), b = key("b");
+    cache_put(&a, "v", 1, 10000);  /* item TTL 1000 ms */
+    cache_put(&b, NULL, 0, 10000); /* negative TTL 500 ms */
+    assert_int_equal(get("a", 10999, &out, &f), CACHE_HIT);
+    assert_int_equal(get("b", 10499, &out, &f), CACHE_NEGATIVE);
+    assert_int_equal(get("b", 10500, &out, &f), CACHE_MISS);
+    fill_with(f, NULL, 10500);
+    assert_int_equal(get("a", 11000, &out, &f), CACHE_MISS);
+    fill_with(f, "w", 11000);
+    assert_int_equal(get("a", 11001, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "w");
+    buf_free(&out);
+}
+
+static void test_ttl_across_32bit_wrap(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key a = key("a");
+    uint64_t t = (1ull << 32) - 300; /* expiry falls after the low 32 bits wrap */
+    cache_put(&a, "v", 1, t);
+    assert_int_equal(get("a", t + 999, &out, &f), CACHE_HIT);
+    assert_int_equal(get("a", t + 1000, &out, &f), CACHE_MISS);
+    fill_with(f, "v", t + 1000);
+    buf_free(&out);
+}
+
+static void test_lru_eviction_order(void **state)
+{
+    /* 1 MiB budget, values of ~10 KB: about 100 fit */
+    char value[10000];
+    memset(value, 'x', sizeof(value));
+    char name[32];
+    for (int i = 0; i < 80; i++) {
+        snprintf(name, sizeof(name), "k%d", i);
+        struct cache_key k = key(name);
+        cache_put(&k, value, sizeof(value), 0);
+    }
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("k0", 1, &out, &f), CACHE_HIT); /* k0 becomes most recent */
+    for (int i = 80; i < 160; i++) {
+        snprintf(name, sizeof(name), "k%d", i);
+        struct cache_key k = key(name);
+        cache_put(&k, value, sizeof(value), 2);
+    }
+    struct cache_stats s;
+    cache_get_stats(&s);
+    assert_true(s.bytes <= 1 * MIB);
+    assert_true(s.entries >= 90 && s.entries < 105);
+    assert_int_equal(get("k0", 3, &out, &f), CACHE_HIT);  /* used recently: kept */
+    assert_int_equal(get("k1", 3, &out, &f), CACHE_MISS); /* least recent: gone */
+    fill_with(f, NULL, 3);
+    assert_int_equal(get("k159", 3, &out, &f), CACHE_HIT);
+    buf_free(&out);
+}
+
+static void test_memory_counted_honestly(void **state)
+{
+    struct cache_stats before, after;
+    cache_get_stats(&before);
+    char name[32], value[100];
+    memset(value, 'v', sizeof(value));
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "key-%06d", i);
+        struct cache_key k = key(name);
+        cache_put(&k, value, sizeof(value), 0);
+    }
+    cache_get_stats(&after);
+    uint64_t per = (after.bytes - before.bytes) / 1000;
+    /* at least the bytes stored, and the header and allocator overhead too */
+    assert_true(per >= 100 + 10 + 40);
+    assert_true(per < 100 + 10 + 120);
+}
+
+static void test_fill_refused_after_write(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS);
+    assert_true(cache_fill_valid(f));
+    struct cache_key a = key("a");
+    cache_put(&a, "new", 3, 0); /* a write lands while the fill reads */
+    assert_false(cache_fill_valid(f));
+    fill_with(f, "old", 0);     /* the slow fill's older value */
+    assert_int_equal(get("a", 1, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "new");
+    buf_free(&out);
+}
+
+struct waiter {
+    struct cache_waiter w;
+    int woken;
+    enum cache_kind kind;
+    char value[32];
+};
+
+static void wake(struct cache_waiter *cw, const struct cache_result *r)
+{
+    struct waiter *w = (struct waiter *)cw;
+    w->woken++;
+    w->kind = r->kind;
+    snprintf(w->value, sizeof(w->value), "%.*s", (int)r->len, r->data ? r->data : "");
+}
+
+static void test_fill_refused_after_invalidate(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL, *g = NULL, *h = NULL;
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS);
+    struct cache_key a = key("a");
+    cache_invalidate(&a);
+    /* a read after the invalidation does not join the superseded fill */
+    assert_int_equal(get("a", 0, &out, &g), CACHE_MISS);
+    assert_ptr_not_equal(f, g);
+    fill_with(f, "old", 0); /* refused: it started before the invalidation */
+    assert_int_equal(get("a", 0, &out, &h), CACHE_MISS);
+    fill_with(h, NULL, 0);
+    fill_with(g, "newer", 0);
+    assert_int_equal(get("a", 1, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "newer");
+    buf_free(&out);
+}
+
+static void test_lease_supersedes_running_fills(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL, *g = NULL;
+    struct cache_key a = key("a");
+    uint32_t crc;
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS);
+    struct cache_fill *lease = cache_lease(&a); /* a consistent read starts */
+    fill_with(f, "older", 0);                   /* the eventually consistent fill ends: refused */
+    struct waiter w = {{wake, NULL}, 0, 0, ""};
+    /* a new miss waits for the consistent read, not for the older fill */
+    assert_int_equal(cache_get(&a, 0, &out, &crc, &g, &w.w), CACHE_WAIT);
+    fill_with(lease, "latest", 0);
+    assert_int_equal(w.woken, 1);
+    assert_string_equal(w.value, "latest");
+    assert_int_equal(get("a", 1, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "latest");
+    buf_free(&out);
+}
+
+static void test_coalescing(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL, *g = NULL;
+    struct cache_key a = key("a");
+    uint32_t crc;
+    assert_int_equal(cache_get(&a, 0, &out, &crc, &f, NULL), CACHE_MISS);
+    struct waiter ws[40];
+    memset(ws, 0, sizeof(ws));
+    for (int i = 0; i < 40; i++) {
+        ws[i].w.wake = wake;
+        g = NULL;
+        assert_int_equal(cache_get(&a, 0, &out, &crc, &g, &ws[i].w), CACHE_WAIT);
+        assert_null(g);
+    }
+    fill_with(f, "v1", 0);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(ws[i].woken, 1);
+        assert_int_equal(ws[i].kind, CACHE_HIT);
+        assert_string_equal(ws[i].value, "v1");
+    }
+    buf_free(&out);
+}
+
+static void test_failed_fill_caches_nothing(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key a = key("a");
+    uint32_t crc;
+    assert_int_equal(cache_get(&a, 0, &out, &crc, &f, NULL), CACHE_MISS);
+    struct waiter w = {{wake, NULL}, 0, 0, ""};
+    struct cache_fill *g = NULL;
+    assert_int_equal(cache_get(&a, 0, &out, &crc, &g, &w.w), CACHE_WAIT);
+    struct cache_result r = {CACHE_FAILED, "{\"__type\":\"x#ThrottlingException\"}", 34, 0, 400};
+    cache_fill_done(f, &r, 0);
+    assert_int_equal(w.woken, 1);
+    assert_int_equal(w.kind, CACHE_FAILED);
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS); /* the error was not cached */
+    fill_with(f, NULL, 0);
+    buf_free(&out);
+}
+
+static void test_too_big_for_budget_not_cached(void **state)
+{
+    static char big[600 * 1024];
+    memset(big, 'b', sizeof(big));
+    struct cache_key a = key("a");
+    cache_put(&a, "small", 5, 0);
+    cache_put(&a, big, sizeof(big), 0); /* cannot fit half of a 1 MiB shard */
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS); /* invalidated, not stale */
+    fill_with(f, NULL, 0);
+    buf_free(&out);
+}
+
+static void test_shards_chosen_from_memory(void **state)
+{
+    cache_teardown();
+    assert_int_equal(cache_setup(256ull * MIB, 1000, 1000, 0), 0);
+    struct cache_stats s;
+    cache_get_stats(&s);
+    assert_int_equal(s.shards, 64);
+    assert_int_equal(s.limit, 256ull * MIB);
+    cache_teardown();
+    assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 0), 0);
+    cache_get_stats(&s);
+    assert_int_equal(s.shards, 1);
+    assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 3), -1); /* not a power of two */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_miss_fill_hit, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_crc_matches_value, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_ttl, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_ttl_across_32bit_wrap, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_lru_eviction_order, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_counted_honestly, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_fill_refused_after_write, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_fill_refused_after_invalidate, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_supersedes_running_fills, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_coalescing, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_fill_caches_nothing, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_too_big_for_budget_not_cached, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_shards_chosen_from_memory, setup_small, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
