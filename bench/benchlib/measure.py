@@ -52,19 +52,18 @@ def cache_figures(before, after):
     d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
     requests = metric_sum(d, "ddbx_requests_total")
     backend = metric_sum(d, "ddbx_backend_requests_total")
+    # ddbx_item_cache_hits_total counts negative hits too (see metrics.def).
     hits, hit_names = metric_like(d, "item_cache_hits")
     neg, _ = metric_like(d, "item_cache_negative_hits")
     misses, miss_names = metric_like(d, "item_cache_misses")
-    if any("negative" in n for n in hit_names):
-        hits -= neg  # counted separately below
     out = {"requests": requests, "backend_requests": backend,
            "backend_saved": requests - backend,
            "backend_per_request": backend / requests if requests else None,
            "cache_metrics": hit_names + miss_names}
     if hit_names or miss_names:
-        looked = hits + neg + misses
+        looked = hits + misses
         out.update(hits=hits, negative_hits=neg, misses=misses,
-                   hit_ratio=(hits + neg) / looked if looked else None)
+                   hit_ratio=hits / looked if looked else None)
     return out
 
 

@@ -72,7 +72,7 @@ def aggregate(runs):
             row["backend_per_request"] = cback / creq if creq else None
             row["cache_metrics"] = sorted({n for c in caches for n in c["cache_metrics"]})
             if any("hit_ratio" in c for c in caches):
-                hits = sum(c.get("hits", 0) + c.get("negative_hits", 0) for c in caches)
+                hits = sum(c.get("hits", 0) for c in caches)
                 looked = hits + sum(c.get("misses", 0) for c in caches)
                 row["hit_ratio"] = hits / looked if looked else None
         rows[name] = row
