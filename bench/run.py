@@ -85,6 +85,9 @@ def parse_args(argv):
     p.add_argument("--tag", default="", help="suffix for the report's file name")
     p.add_argument("--smoke", action="store_true",
                    help="tiny setting: 300 items, 2 s runs, 1 round, 8 connections, all targets")
+    p.add_argument("--profile", action="store_true",
+                   help="record ddbx with `perf record -e cpu-clock -g` during its measured runs and "
+                        "write the top functions next to the report")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, configs)")
     a = p.parse_args(argv)
     wl = WORKLOADS[a.workload]
@@ -220,7 +223,11 @@ class Bench:
                 rr = rate(t) if callable(rate) else rate
                 if rr:
                     args += ["--rate", f"{rr:.1f}"]
-                res = measure(t, self.loadgen, args, duration or a.duration, label)
+                perf = self.start_perf(t) if a.profile and t.name == "ddbx" else None
+                try:
+                    res = measure(t, self.loadgen, args, duration or a.duration, label)
+                finally:
+                    self.stop_perf(perf)
                 res.update(round=r + 1, connections=connections)
                 out.append(res)
                 lat = res["latency_us"]
@@ -231,6 +238,49 @@ class Bench:
                       f"other cpu {res['foreign_cpu_util'] * 100:.0f}%", flush=True)
         self.runs += out
         return out
+
+    def start_perf(self, t):
+        """perf record of ddbx's process (all threads), appended run after run."""
+        self.perf_data = getattr(self, "perf_data", [])
+        path = os.path.join(self.tmp, f"perf-{len(self.perf_data)}.data")
+        self.perf_data.append(path)
+        p = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4999", "-g", "-p",
+                              str(t.servers[0].pid), "-o", path], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(0.3)
+        return p
+
+    @staticmethod
+    def stop_perf(p):
+        if p is None:
+            return
+        p.send_signal(2)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def write_profile(self, base):
+        """The hottest functions of ddbx over its profiled runs (self time),
+        and the callers of the top ones, as perf report prints them."""
+        out = []
+        for path in getattr(self, "perf_data", []):
+            if not os.path.exists(path):
+                continue
+            flat = subprocess.run(["perf", "report", "-i", path, "--no-children", "--stdio", "-g", "none",
+                                   "--percent-limit", "0.5", "--sort", "dso,symbol"],
+                                  capture_output=True, text=True).stdout
+            dso = subprocess.run(["perf", "report", "-i", path, "--no-children", "--stdio", "-g", "none",
+                                  "--sort", "dso"], capture_output=True, text=True).stdout
+            out.append(f"### {os.path.basename(path)}: self time by object\n\n" + dso)
+            out.append(f"### {os.path.basename(path)}: self time by function\n\n" + flat)
+        if not out:
+            return None
+        path = os.path.join(self.a.out, base + "-profile.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(out))
+        return path
 
     def warmup(self):
         if self.a.warmup <= 0:
@@ -310,6 +360,10 @@ class Bench:
             L += self.sweep_section(results, base)
         self.plot(rows, base + "-latency.png",
                   f"{a.workload}: latency by percentile ({results[main_key][0]['label']})", L)
+        prof = self.write_profile(base)
+        if prof:
+            L += ["## Profile", "", f"perf record -e cpu-clock -g of ddbx during its measured runs: "
+                                    f"[{os.path.basename(prof)}]({os.path.basename(prof)}).", ""]
         L += ["## Every run", "", report.runs_table(self.runs), ""]
         if self.notes:
             L += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
