@@ -354,7 +354,11 @@ class Bench:
             L += ["## Constant rate at half of each target's peak", "",
                   "Each target is offered half the median throughput it reached above, at a constant rate "
                   "(open loop: latency counts from when each request was due, so queueing is not hidden).", "",
-                  report.target_table(hrows, batch), ""]
+                  report.target_table(hrows, batch), "",
+                  "How late the generator sent requests after they were due (p99, worst round): "
+                  + ", ".join(f"{r['target']} {r['send_lag_p99']:,.1f} µs" for r in hrows.values())
+                  + "; largest queue of due requests waiting for a free connection: "
+                  + ", ".join(f"{r['target']} {r['max_backlog']}" for r in hrows.values()) + ".", ""]
             self.plot(hrows, base + "-half-latency.png", f"{a.workload}: latency at half of peak", L)
         if a.sweep_connections:
             L += self.sweep_section(results, base)

@@ -56,6 +56,7 @@ def aggregate(runs):
             "foreign_cpu_util": median([r.get("foreign_cpu_util") for r in rs]),
             "peak_rss_mib": max(r["peak_rss_kib"] for r in rs) / 1024,
             "max_backlog": max(r.get("max_backlog", 0) for r in rs),
+            "send_lag_p99": max(r.get("send_lag_us", {}).get("p99", 0) for r in rs),
             "hist": h,
             "first_error": next((r["first_error"] for r in rs if r["first_error"]), ""),
             "get_empty": sum(r["get_empty"] for r in rs),

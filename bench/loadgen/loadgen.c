@@ -11,9 +11,12 @@
  *                          for an idle connection if all are busy, and its
  *                          latency is measured from when it was due, so a
  *                          stalled server is not hidden (no coordinated
- *                          omission). The schedule is kept by a timerfd with
- *                          nanosecond deadlines, not libuv's millisecond
- *                          timers.
+ *                          omission). The schedule is kept by spinning on
+ *                          the clock when the next request is due within
+ *                          300 µs, and by a timerfd with a nanosecond
+ *                          deadline otherwise (libuv's timers have 1 ms
+ *                          steps); how late each request was really sent is
+ *                          reported as send_lag_us.
  *
  * One thread, one loop: the harness pins it to its own core. The result is
  * one JSON object on stdout (see print_results()).
@@ -86,6 +89,7 @@ static struct {
     /* results */
     struct opstats op[OP_COUNT];
     struct hist all;
+    struct hist lag; /* constant rate: how late requests left after they were due */
     uint64_t status[600];
     uint64_t conn_errors, parse_errors, unprocessed, get_found, get_empty, in_flight;
     uint64_t sent, reconnects;
@@ -149,6 +153,10 @@ static void send_request(struct conn *c, uint64_t due)
     }
     c->op = op;
     c->due_ns = due;
+    if (g.rate > 0) {
+        uint64_t t = now_ns();
+        hist_record(&g.lag, t > due ? t - due : 0);
+    }
     c->busy = true;
     g.in_flight++;
     g.sent++;
@@ -386,16 +394,11 @@ static void arm_tick(void)
     }
 }
 
-static void on_tick(uv_poll_t *h, int status, int events)
+/* Sends (or queues, when every connection is busy) each request now due. */
+static void dispatch_due(void)
 {
-    uint64_t expirations;
-    (void)h;
-    (void)status;
-    (void)events;
-    if (read(g.tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN) return;
-    if (g.finished) return;
     uint64_t t = now_ns();
-    while (g.next_due <= t && !g.exhausted && g.next_due < g.t_end) {
+    while (g.next_due <= t && !g.exhausted && g.next_due < g.t_end && !g.finished) {
         if (g.n_idle > 0) {
             send_request(&g.conns[g.idle[--g.n_idle]], g.next_due);
         } else if (g.q_len < QUEUE_CAP) {
@@ -407,7 +410,36 @@ static void on_tick(uv_poll_t *h, int status, int events)
         }
         g.next_due += g.interval_ns;
     }
-    arm_tick();
+}
+
+static void on_tick(uv_poll_t *h, int status, int events)
+{
+    uint64_t expirations;
+    (void)h;
+    (void)status;
+    (void)events;
+    if (read(g.tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN) return;
+}
+
+#define SPIN_NS 300000ull  /* closer than this, spin rather than sleep */
+#define WAKE_EARLY_NS 100000ull
+
+/* The constant-rate loop: sleep in epoll until shortly before the next
+ * request is due (or a socket is ready), spin for the last stretch. */
+static void run_constant_rate(void)
+{
+    while (!g.finished) {
+        dispatch_due();
+        uint64_t t = now_ns();
+        if (g.next_due > t + SPIN_NS) {
+            g.next_due -= WAKE_EARLY_NS;
+            arm_tick();
+            g.next_due += WAKE_EARLY_NS;
+            uv_run(g.loop, UV_RUN_ONCE);
+        } else {
+            uv_run(g.loop, UV_RUN_NOWAIT);
+        }
+    }
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -438,8 +470,7 @@ static void start(void)
         }
         uv_poll_init(g.loop, &g.tick, g.tfd);
         uv_poll_start(&g.tick, UV_READABLE, on_tick);
-        arm_tick();
-        return;
+        return; /* main() then runs run_constant_rate() */
     }
     for (unsigned i = 0; i < g.connections && !g.exhausted; i++) send_request(&g.conns[i], g.t0);
 }
@@ -500,6 +531,7 @@ static void print_results(uint64_t t_stop)
            (unsigned long long)g.get_found, (unsigned long long)g.get_empty, g.q_len,
            (unsigned long long)g.max_backlog, (unsigned long long)g.dropped, cpu, cpu / elapsed);
     print_lat("latency_us", &g.all, ",");
+    print_lat("send_lag_us", &g.lag, ",");
     printf("\"ops\":{");
     first = true;
     for (int i = 0; i < OP_COUNT; i++) {
@@ -624,6 +656,7 @@ int main(int argc, char **argv)
     if (r < 0) fatal("address", r);
     build_prefixes();
     hist_init(&g.all);
+    hist_init(&g.lag);
     for (int i = 0; i < OP_COUNT; i++) hist_init(&g.op[i].lat);
     g.conns = calloc(g.connections, sizeof(*g.conns));
     g.queue = malloc(QUEUE_CAP * sizeof(uint64_t));
@@ -634,7 +667,12 @@ int main(int argc, char **argv)
         g.conns[i].index = i;
         reconnect(&g.conns[i]);
     }
-    uv_run(g.loop, UV_RUN_DEFAULT);
+    /* Until every connection is up (start() runs), then the load itself. */
+    while (!g.running) uv_run(g.loop, UV_RUN_ONCE);
+    if (g.rate > 0)
+        run_constant_rate();
+    else
+        uv_run(g.loop, UV_RUN_DEFAULT);
     if (!g.finished) finish();
     return 0;
 }
