@@ -11,12 +11,14 @@
  *                          for an idle connection if all are busy, and its
  *                          latency is measured from when it was due, so a
  *                          stalled server is not hidden (no coordinated
- *                          omission). The schedule is kept by spinning on
- *                          the clock when the next request is due within
- *                          300 µs, and by a timerfd with a nanosecond
- *                          deadline otherwise (libuv's timers have 1 ms
- *                          steps); how late each request was really sent is
- *                          reported as send_lag_us.
+ *                          omission). The schedule is kept by a timerfd
+ *                          with a nanosecond deadline (libuv's timers have
+ *                          1 ms steps), optionally spinning on the clock for
+ *                          the last --spin-us; how late each request was
+ *                          really sent is reported as send_lag_us. Spinning
+ *                          is off by default: on a shared machine a spinning
+ *                          generator is preempted for whole time slices,
+ *                          while a sleeping one is woken promptly.
  *
  * One thread, one loop: the harness pins it to its own core. The result is
  * one JSON object on stdout (see print_results()).
@@ -66,6 +68,7 @@ static struct {
     unsigned connections;
     double duration_s;
     double rate;
+    uint64_t spin_ns;
     bool verbose;
     /* state */
     uv_loop_t *loop;
@@ -421,8 +424,7 @@ static void on_tick(uv_poll_t *h, int status, int events)
     if (read(g.tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN) return;
 }
 
-#define SPIN_NS 300000ull  /* closer than this, spin rather than sleep */
-#define WAKE_EARLY_NS 100000ull
+#define WAKE_EARLY_NS 50000ull
 
 /* The constant-rate loop: sleep in epoll until shortly before the next
  * request is due (or a socket is ready), spin for the last stretch. */
@@ -431,10 +433,11 @@ static void run_constant_rate(void)
     while (!g.finished) {
         dispatch_due();
         uint64_t t = now_ns();
-        if (g.next_due > t + SPIN_NS) {
-            g.next_due -= WAKE_EARLY_NS;
+        if (g.next_due > t + g.spin_ns) {
+            uint64_t early = g.spin_ns ? WAKE_EARLY_NS : 0;
+            g.next_due -= early;
             arm_tick();
-            g.next_due += WAKE_EARLY_NS;
+            g.next_due += early;
             uv_run(g.loop, UV_RUN_ONCE);
         } else {
             uv_run(g.loop, UV_RUN_NOWAIT);
@@ -588,7 +591,9 @@ static void usage(void)
             "  --batch N              keys per batch call (25; load 25, prewarm up to 100)\n"
             "  --write-fraction F     share of writes (leaderboard 0.05, session 0.5, write-heavy 0.95)\n"
             "  --consistent           GetItem with ConsistentRead=true (always relayed)\n"
-            "  --seed N               random seed (42)\n");
+            "  --seed N               random seed (42)\n"
+            "  --spin-us U            constant rate: spin instead of sleeping when the next request is\n"
+            "                         due within U µs (0: always sleep)\n");
     exit(2);
 }
 
@@ -601,14 +606,15 @@ int main(int argc, char **argv)
     g.connections = 32;
     g.duration_s = 10;
     enum { O_HOST = 1, O_PORT, O_WL, O_CONNS, O_DUR, O_RATE, O_TABLE, O_INDEX, O_ITEMS, O_FIRST, O_SIZE,
-           O_ZIPF, O_BOARDS, O_BATCH, O_WF, O_CONS, O_SEED, O_HELP };
+           O_ZIPF, O_BOARDS, O_BATCH, O_WF, O_CONS, O_SEED, O_SPIN, O_HELP };
     static const struct option opts[] = {
         {"host", 1, 0, O_HOST},     {"port", 1, 0, O_PORT},     {"workload", 1, 0, O_WL},
         {"connections", 1, 0, O_CONNS}, {"duration", 1, 0, O_DUR}, {"rate", 1, 0, O_RATE},
         {"table", 1, 0, O_TABLE},   {"index", 1, 0, O_INDEX},   {"items", 1, 0, O_ITEMS},
         {"first", 1, 0, O_FIRST},   {"item-size", 1, 0, O_SIZE}, {"zipf", 1, 0, O_ZIPF},
         {"boards", 1, 0, O_BOARDS}, {"batch", 1, 0, O_BATCH},   {"write-fraction", 1, 0, O_WF},
-        {"consistent", 0, 0, O_CONS}, {"seed", 1, 0, O_SEED},   {"help", 0, 0, O_HELP},
+        {"consistent", 0, 0, O_CONS}, {"seed", 1, 0, O_SEED},   {"spin-us", 1, 0, O_SPIN},
+        {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -636,6 +642,7 @@ int main(int argc, char **argv)
         case O_WF: wc.write_fraction = atof(optarg); break;
         case O_CONS: wc.consistent = true; break;
         case O_SEED: wc.seed = strtoull(optarg, NULL, 10); break;
+        case O_SPIN: g.spin_ns = (uint64_t)(atof(optarg) * 1000); break;
         default: usage();
         }
     }
