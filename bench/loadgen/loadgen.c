@@ -14,11 +14,12 @@
  *                          omission). The schedule is kept by a timerfd
  *                          with a nanosecond deadline (libuv's timers have
  *                          1 ms steps), optionally spinning on the clock for
- *                          the last --spin-us; how late each request was
- *                          really sent is reported as send_lag_us. Spinning
- *                          is off by default: on a shared machine a spinning
- *                          generator is preempted for whole time slices,
- *                          while a sleeping one is woken promptly.
+ *                          the last --spin-us (300 by default): in a VM,
+ *                          waking from idle for every request costs the
+ *                          generator so much that it fell behind its
+ *                          schedule at 40,000 requests/s here, and a wake-up
+ *                          is 20-50 µs late. How late each request was
+ *                          really sent is reported as send_lag_us.
  *
  * One thread, one loop: the harness pins it to its own core. The result is
  * one JSON object on stdout (see print_results()).
@@ -593,7 +594,7 @@ static void usage(void)
             "  --consistent           GetItem with ConsistentRead=true (always relayed)\n"
             "  --seed N               random seed (42)\n"
             "  --spin-us U            constant rate: spin instead of sleeping when the next request is\n"
-            "                         due within U µs (0: always sleep)\n");
+            "                         due within U µs (300; 0: always sleep)\n");
     exit(2);
 }
 
@@ -604,6 +605,7 @@ int main(int argc, char **argv)
                            .write_fraction = -1, .seed = 42};
     g.host = "127.0.0.1";
     g.connections = 32;
+    g.spin_ns = 300000;
     g.duration_s = 10;
     enum { O_HOST = 1, O_PORT, O_WL, O_CONNS, O_DUR, O_RATE, O_TABLE, O_INDEX, O_ITEMS, O_FIRST, O_SIZE,
            O_ZIPF, O_BOARDS, O_BATCH, O_WF, O_CONS, O_SEED, O_SPIN, O_HELP };
