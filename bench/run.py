@@ -79,7 +79,12 @@ def parse_args(argv):
                    help="after the rounds, run each target at a constant rate of half its peak "
                         "and report the latency there")
     p.add_argument("--rate", type=float, help="constant rate (requests/s) for every run instead of closed loop")
-    p.add_argument("--server-cpus", default="1", help="core(s) for the servers (1)")
+    p.add_argument("--server-cpus", default="1", help="core(s) for the servers under test: ddbx, nginx (1)")
+    p.add_argument("--backend-cpu", choices=["loadgen", "server"],
+                   help="the backend's core: the load generator's (default for moto: moto needs the "
+                        "generator very little, and ddbx relaying must not take CPU from its backend, "
+                        "as it would not from DynamoDB) or the servers' (default for dynalite, which "
+                        "is fast enough that sharing the generator's core would hold it back)")
     p.add_argument("--loadgen-cpu", default="0", help="core for the load generator (0)")
     p.add_argument("--out", default=os.path.join(BENCH, "results"), help="report directory (bench/results)")
     p.add_argument("--tag", default="", help="suffix for the report's file name")
@@ -107,6 +112,8 @@ def parse_args(argv):
     bad = set(a.target_list) - {"backend", "ddbx", "nginx"}
     if bad:
         p.error(f"unknown targets {sorted(bad)}")
+    if a.backend_cpu is None:
+        a.backend_cpu = "server" if a.backend == "dynalite" else "loadgen"
     if cores() < 2:
         a.server_cpus = a.loadgen_cpu = None
     return a
@@ -139,13 +146,14 @@ class Bench:
     def start(self):
         a = self.a
         cpu = a.server_cpus
+        backend_cpu = a.loadgen_cpu if a.backend_cpu == "loadgen" else a.server_cpus
         self.loadgen = Loadgen(build_loadgen(self.tmp), a.loadgen_cpu, [])
         if a.backend_url:
             self.backend = servers.external_backend(a.backend_url)
         elif a.backend == "dynalite":
-            self.backend = servers.start_dynalite(self.reaper, self.tmp, cpu, a.dynalite_dir)
+            self.backend = servers.start_dynalite(self.reaper, self.tmp, backend_cpu, a.dynalite_dir)
         else:
-            self.backend = servers.start_moto(self.reaper, self.tmp, cpu)
+            self.backend = servers.start_moto(self.reaper, self.tmp, backend_cpu)
         self.load_data()
         self.targets = []
         for t in a.target_list:
@@ -393,7 +401,8 @@ class Bench:
                              text=True).stdout.strip()
         L = ["## Setup", "",
              f"- Machine: {os.cpu_count()} cores ({cpu_model}), Linux {platform.release()}; ddbx at {git}.",
-             f"- Pinning: servers on core(s) {a.server_cpus}, load generator on core {a.loadgen_cpu}."
+             f"- Pinning: ddbx and nginx on core(s) {a.server_cpus}, load generator on core {a.loadgen_cpu}, "
+             f"backend on core {a.loadgen_cpu if a.backend_cpu == 'loadgen' else a.server_cpus}."
              if a.server_cpus is not None else "- Pinning: none (one core).",
              f"- Workload **{a.workload}**: {self.wl['what']}; {a.items:,} items of ~{a.item_size} B, "
              f"zipf {a.zipf}" + (f", {a.boards} boards" if a.workload == "leaderboard" else "")
