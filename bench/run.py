@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import report, servers  # noqa: E402
-from benchlib.measure import Loadgen, build_loadgen, measure  # noqa: E402
+from benchlib.measure import NOISY_CPU, Loadgen, build_loadgen, measure, wait_quiet  # noqa: E402
 from benchlib.procs import Reaper, cores  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -71,6 +71,9 @@ def parse_args(argv):
     p.add_argument("--ddbx", default=os.path.join(REPO, "build", "ddbx"), help="ddbx binary (build/ddbx)")
     p.add_argument("--ddbx-threads", type=int, default=1, help="ddbx --threads (1)")
     p.add_argument("--ddbx-args", default="", help="extra ddbx flags, one string")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                   help="before each run, wait up to S seconds for a second in which other processes use "
+                        "less than 10%% of a core (for shared machines)")
     p.add_argument("--no-prewarm", action="store_true",
                    help="skip reading every key once through ddbx before the rounds")
     p.add_argument("--sweep-connections", help="comma list: measure every target at each count, "
@@ -231,21 +234,26 @@ class Bench:
                 rr = rate(t) if callable(rate) else rate
                 if rr:
                     args += ["--rate", f"{rr:.1f}"]
+                waited = wait_quiet(self.all_servers(), a.wait_quiet) if a.wait_quiet > 0 else 0
                 perf = self.start_perf(t) if a.profile and t.name == "ddbx" else None
                 try:
                     res = measure(t, self.loadgen, args, duration or a.duration, label)
                 finally:
                     self.stop_perf(perf)
-                res.update(round=r + 1, connections=connections)
+                res.update(round=r + 1, connections=connections, waited_s=waited)
                 out.append(res)
                 lat = res["latency_us"]
                 print(f"  {label:>14} round {r + 1} {t.name:>8}: {res['throughput']:>10,.0f} req/s  "
                       f"p50 {lat['p50']:>8.1f} µs  p99 {lat['p99']:>8.1f} µs  "
                       f"cpu {res['server_cpu_us_per_req'] or 0:>7.1f} µs/req  "
                       f"errors {res['errors']['http'] + res['errors']['connection']}  "
-                      f"other cpu {res['foreign_cpu_util'] * 100:.0f}%", flush=True)
+                      f"other cpu {res['foreign_cpu_util'] * 100:.0f}%"
+                      + (" NOISY" if res["noisy"] else "") + (" BEHIND" if res["behind"] else ""), flush=True)
         self.runs += out
         return out
+
+    def all_servers(self):
+        return list({s.pid: s for t in self.targets for s in t.servers + t.extra}.values())
 
     def start_perf(self, t):
         """perf record of ddbx's process (all threads), appended run after run."""
@@ -353,7 +361,10 @@ class Bench:
               "over all rounds divided by requests answered; *+backend CPU* adds the backend's CPU "
               "spent during ddbx's runs; peak RSS is VmHWM, reset before each run; *generator CPU* is the "
               "load generator's share of its core; *other CPU* is what processes outside the run used "
-              "meanwhile (in cores: noise from other jobs on the machine).", "",
+              "meanwhile (in cores: noise from other jobs on the machine). A round in which other processes "
+              f"used more than {NOISY_CPU * 100:.0f}% of a core (*noisy*), or, at a constant rate, in which "
+              "the generator fell behind its schedule (*behind*), is left out of these figures when a clean "
+              "round of the same target remains (*rounds used*); every run is listed at the end.", "",
               report.target_table(rows, batch), ""]
         L += self.ratio_section(rows, batch)
         L += self.goal_section(rows, results)
@@ -438,7 +449,9 @@ class Bench:
                      f"{report.fmt(report.ratio(d['server_cpu_us_per_req'], other['server_cpu_us_per_req']), 2)}× |")
         if b and d["p50"] is not None and b["p50"] is not None:
             L += ["", f"Added latency, ddbx − {self.backend.name} (same run): "
-                      f"p50 {d['p50'] - b['p50']:+.1f} µs, p99 {d['p99'] - b['p99']:+.1f} µs."]
+                      f"p50 {d['p50'] - b['p50']:+.1f} µs, p99 {d['p99'] - b['p99']:+.1f} µs, "
+                      f"mean {d['mean'] - b['mean']:+.1f} µs (percentiles are histogram buckets at most "
+                      f"{b['p50'] / 64:.0f} µs wide at the backend's p50; the mean is exact)."]
         gen = max(r["generator_cpu_util"] for r in rows.values())
         if gen > 0.9:
             L += ["", f"The load generator's core was {gen * 100:.0f}% busy in the fastest target's runs: "

@@ -67,6 +67,27 @@ def cache_figures(before, after):
     return out
 
 
+def settled_metrics(target, timeout=10):
+    """/metrics once the requests the generator left in flight are done (a
+    request is counted when answered, its backend call when sent: reading
+    too early would show up to --connections backend calls too many)."""
+    if not target.admin:
+        return {}
+    deadline = time.time() + timeout
+    prev = target.metrics()
+    while time.time() < deadline:
+        time.sleep(0.2)
+        cur = target.metrics()
+        settled = (metric_sum(cur, "ddbx_client_connections") == 0
+                   and metric_sum(cur, "ddbx_requests_total") == metric_sum(prev, "ddbx_requests_total")
+                   and metric_sum(cur, "ddbx_backend_requests_total")
+                   == metric_sum(prev, "ddbx_backend_requests_total"))
+        prev = cur
+        if settled:
+            break
+    return prev
+
+
 def measure(target, loadgen, args, duration, label):
     """Runs the generator for `duration` seconds against `target`."""
     for s in target.servers:
@@ -80,9 +101,9 @@ def measure(target, loadgen, args, duration, label):
     res = loadgen.run(target.port, list(args) + ["--duration", str(duration)], timeout=duration + 120)
     wall = time.time() - t0
     sys1 = system_busy_seconds()
+    m1 = settled_metrics(target)
     cpu1 = sum(s.cpu_seconds() for s in target.servers)
     extra1 = sum(s.cpu_seconds() for s in target.extra)
-    m1 = target.metrics()
     n = res["requests"]
     res.update(target=target.name, label=label, wall_s=wall,
                server_cpu_s=cpu1 - cpu0, backend_cpu_s=extra1 - extra0,
@@ -97,4 +118,27 @@ def measure(target, loadgen, args, duration, label):
                rss_kib=sum(s.rss_kib("VmRSS") for s in target.servers))
     if target.admin:
         res["cache"] = cache_figures(m0, m1)
+    # Rounds the summary leaves out when a clean one exists: other processes
+    # took more than a quarter of a core, or (constant rate) the generator
+    # could not keep its schedule.
+    res["noisy"] = res["foreign_cpu_util"] > NOISY_CPU
+    res["behind"] = bool(res["rate"]) and (res["throughput"] < 0.97 * res["rate"]
+                                           or res["send_lag_us"]["p99"] > 1000)
     return res
+
+
+NOISY_CPU = 0.25
+QUIET_CPU = 0.10
+
+
+def wait_quiet(servers_, limit_s):
+    """Waits up to limit_s for a second in which processes other than
+    servers_ use less than QUIET_CPU of a core; returns the seconds waited."""
+    t0 = time.time()
+    while True:
+        b0 = system_busy_seconds()
+        c0 = sum(s.cpu_seconds() for s in servers_)
+        time.sleep(1)
+        busy = (system_busy_seconds() - b0) - (sum(s.cpu_seconds() for s in servers_) - c0)
+        if busy < QUIET_CPU or time.time() - t0 >= limit_s:
+            return time.time() - t0

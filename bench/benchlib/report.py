@@ -37,11 +37,13 @@ def aggregate(runs):
     """One row per target: medians over rounds, latency from merged histograms."""
     rows = {}
     for name in dict.fromkeys(r["target"] for r in runs):
-        rs = [r for r in runs if r["target"] == name]
+        every = [r for r in runs if r["target"] == name]
+        clean = [r for r in every if not r.get("noisy") and not r.get("behind")]
+        rs = clean or every
         h = merge_hist(rs)
         reqs = sum(r["requests"] for r in rs)
         row = {
-            "target": name, "rounds": len(rs), "requests": reqs,
+            "target": name, "rounds": len(every), "used": len(rs), "requests": reqs,
             "throughput": median([r["throughput"] for r in rs]),
             "throughput_min": min(r["throughput"] for r in rs),
             "throughput_max": max(r["throughput"] for r in rs),
@@ -63,6 +65,8 @@ def aggregate(runs):
         }
         for k, q in PCTS:
             row[k] = quantile(h, q)
+        n = sum(r["latency_us"]["count"] for r in rs)
+        row["mean"] = sum(r["latency_us"]["mean"] * r["latency_us"]["count"] for r in rs) / n if n else None
         caches = [r["cache"] for r in rs if "cache" in r]
         if caches:
             creq = sum(c["requests"] for c in caches)
@@ -93,7 +97,7 @@ def ratio(a, b):
 
 
 def target_table(rows, batch_keys=False):
-    head = ["target", "req/s (median; min–max)"]
+    head = ["target", "rounds used", "req/s (median; min–max)"]
     if batch_keys:
         head.append("items/s")
     head += ["p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "server CPU µs/req", "+backend CPU µs/req",
@@ -101,7 +105,8 @@ def target_table(rows, batch_keys=False):
              "other CPU"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows.values():
-        cells = [r["target"], f"{fmt(r['throughput'])} ({fmt(r['throughput_min'])}–{fmt(r['throughput_max'])})"]
+        cells = [r["target"], f"{r['used']}/{r['rounds']}",
+                 f"{fmt(r['throughput'])} ({fmt(r['throughput_min'])}–{fmt(r['throughput_max'])})"]
         if batch_keys:
             cells.append(fmt(r["keys_per_s"]))
         cells += [fmt(r[k], 1) for k, _ in PCTS]
@@ -118,14 +123,16 @@ def target_table(rows, batch_keys=False):
 
 
 def runs_table(runs):
-    head = ["round", "target", "label", "req/s", "items/s", "p50 µs", "p99 µs", "p99.9 µs", "server CPU µs/req",
+    head = ["round", "target", "label", "flag", "req/s", "items/s", "p50 µs", "p99 µs", "p99.9 µs", "server CPU µs/req",
             "peak RSS MiB", "errors", "backend calls", "other CPU"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
         lat = r["latency_us"]
         errs = r["errors"]["http"] + r["errors"]["connection"] + r["errors"]["parse"]
         out.append("| " + " | ".join([
-            str(r.get("round", "")), r["target"], r["label"], fmt(r["throughput"]), fmt(r["keys_per_s"]),
+            str(r.get("round", "")), r["target"], r["label"],
+            " ".join(f for f, on in (("noisy", r.get("noisy")), ("behind", r.get("behind"))) if on),
+            fmt(r["throughput"]), fmt(r["keys_per_s"]),
             fmt(lat["p50"], 1), fmt(lat["p99"], 1), fmt(lat["p99.9"], 1), fmt(r["server_cpu_us_per_req"], 1),
             fmt(r["peak_rss_kib"] / 1024, 1), str(errs),
             fmt(r["cache"]["backend_requests"]) if "cache" in r else "",
