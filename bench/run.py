@@ -293,7 +293,7 @@ class Bench:
             out.append(f"### {os.path.basename(path)}: self time by function\n\n" + flat)
         if not out:
             return None
-        path = os.path.join(self.a.out, base + "-profile.txt")
+        path = os.path.join(self.a.out, base + "-perf.txt")
         with open(path, "w") as f:
             f.write("\n".join(out))
         return path
@@ -374,7 +374,7 @@ class Bench:
                   "Each target is offered half the median throughput it reached above, at a constant rate "
                   "(open loop: latency counts from when each request was due, so queueing is not hidden).", "",
                   report.target_table(hrows, batch), "",
-                  "How late the generator sent requests after they were due (p99, worst round): "
+                  "How late the generator dispatched requests after they were due (its own lag, before any wait for a free connection) (p99, worst round): "
                   + ", ".join(f"{r['target']} {r['send_lag_p99']:,.1f} µs" for r in hrows.values())
                   + "; largest queue of due requests waiting for a free connection: "
                   + ", ".join(f"{r['target']} {r['max_backlog']}" for r in hrows.values()) + ".", ""]
