@@ -142,7 +142,10 @@ def runs_table(runs):
 
 # ---- plots ---------------------------------------------------------------------------------------
 
-def _gnuplot(script, cwd):
+def _gnuplot(path_png, title, settings, plots, cwd):
+    """Renders plots (gnuplot plot clauses) to a PNG with the given axis settings."""
+    script = (f"set terminal pngcairo size 900,540 font ',10'\nset output '{path_png}'\nset title '{title}'\n"
+              f"set grid\n{settings}\nplot {', '.join(plots)}\n")
     try:
         subprocess.run(["gnuplot"], input=script, text=True, check=True, cwd=cwd, capture_output=True)
         return True
@@ -173,20 +176,14 @@ def plot_latency(rows, path_png, tmp, title):
         plots.append(f"'{dat}' using 1:2 with steps lw 2 title '{r['target']}'")
     if not plots:
         return False
-    script = f"""set terminal pngcairo size 900,540 font ',10'
-set output '{path_png}'
-set title '{title}'
-set logscale x
+    settings = """set logscale x
 set logscale y
 set xrange [1:100000]
 set xtics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, '99.999%%' 100000)
 set xlabel 'percentile'
 set ylabel 'latency (µs)'
-set grid
-set key top left
-plot {', '.join(plots)}
-"""
-    return _gnuplot(script, tmp)
+set key top left"""
+    return _gnuplot(path_png, title, settings, plots, tmp)
 
 
 def plot_sweep(sweep, path_png, tmp, title, field="throughput", ylabel="requests/s"):
@@ -198,15 +195,5 @@ def plot_sweep(sweep, path_png, tmp, title, field="throughput", ylabel="requests
             for c, v in sorted(pts):
                 f.write(f"{c} {v}\n")
         plots.append(f"'{dat}' using 1:2 with linespoints lw 2 pt 7 title '{name}'")
-    script = f"""set terminal pngcairo size 900,540 font ',10'
-set output '{path_png}'
-set title '{title}'
-set logscale x 2
-set logscale y
-set xlabel 'connections'
-set ylabel '{ylabel}'
-set grid
-set key outside right
-plot {', '.join(plots)}
-"""
-    return _gnuplot(script, tmp)
+    settings = f"set logscale x 2\nset logscale y\nset xlabel 'connections'\nset ylabel '{ylabel}'\nset key outside right"
+    return _gnuplot(path_png, title, settings, plots, tmp)
