@@ -299,6 +299,19 @@ static void update_session(struct wl *w, struct sbuf *b, uint64_t i)
 
 static bool coin(struct wl *w) { return rng_unit(&w->rng) < w->c.write_fraction; }
 
+/* A mixed workload: a write of a zipfian key with probability
+ * write_fraction, else a GetItem of one. */
+static int write_or_get(struct wl *w, struct sbuf *b, void (*write)(struct wl *, struct sbuf *, uint64_t),
+                        int op)
+{
+    if (coin(w)) {
+        write(w, b, zipf_next(&w->keys, &w->rng));
+        return op;
+    }
+    get_item(w, b, zipf_next(&w->keys, &w->rng));
+    return OP_GET;
+}
+
 int wl_next(struct wl *w, struct sbuf *b, unsigned *nkeys)
 {
     b->len = 0;
@@ -320,19 +333,9 @@ int wl_next(struct wl *w, struct sbuf *b, unsigned *nkeys)
         query_top(w, b);
         return OP_QUERY;
     case WL_SESSION:
-        if (coin(w)) {
-            update_session(w, b, zipf_next(&w->keys, &w->rng));
-            return OP_UPDATE;
-        }
-        get_item(w, b, zipf_next(&w->keys, &w->rng));
-        return OP_GET;
+        return write_or_get(w, b, update_session, OP_UPDATE);
     case WL_WRITE_HEAVY:
-        if (coin(w)) {
-            put_item(w, b, zipf_next(&w->keys, &w->rng));
-            return OP_PUT;
-        }
-        get_item(w, b, zipf_next(&w->keys, &w->rng));
-        return OP_GET;
+        return write_or_get(w, b, put_item, OP_PUT);
     case WL_LOAD:
     case WL_PREWARM: {
         uint64_t end = w->c.items;
