@@ -46,7 +46,9 @@ struct cache_fill {
     struct shard *shard;
     uint64_t hash;
     bool attached;           /* false once a write or invalidation superseded it */
-    bool joinable;
+    bool joinable;           /* reads may wait on it (fills, consistent reads) */
+    bool write;              /* a write's lease (cache_write_begin) */
+    bool overlapped;         /* write: another write of the key was in flight meanwhile */
     struct cache_waiter *waiters;
     size_t klen;
     char key[];
@@ -219,6 +221,8 @@ static void install(struct shard *sh, struct centry *e, struct cache_key *k, str
     lru_push(sh, e);
     sh->count++;
     sh->bytes += entry_cost(e);
+    /* grow first: the larger bucket array is paid for by the evictions below */
+    if (sh->count > sh->nbuckets) grow(sh);
     while (sh->bytes > sh->budget && sh->lru_tail && sh->lru_tail != e) {
         struct centry *victim = sh->lru_tail;
         size_t cost = entry_cost(victim);
@@ -228,7 +232,6 @@ static void install(struct shard *sh, struct centry *e, struct cache_key *k, str
         victim->lnext = *garbage;
         *garbage = victim;
     }
-    if (sh->count > sh->nbuckets) grow(sh);
 }
 
 static void free_chain(struct centry *e)
@@ -309,7 +312,7 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
         kind = CACHE_WAIT;
     } else {
         f = xmalloc(sizeof(*f) + k->len);
-        *f = (struct cache_fill){sh->fills, sh, k->hash, true, true, NULL, k->len};
+        *f = (struct cache_fill){sh->fills, sh, k->hash, true, true, false, false, NULL, k->len};
         memcpy(f->key, k->data, k->len);
         sh->fills = f;
         *fill = f;
@@ -329,7 +332,7 @@ struct cache_fill *cache_lease(const struct cache_key *k)
 {
     struct shard *sh = shard_of(k->hash);
     struct cache_fill *f = xmalloc(sizeof(*f) + k->len);
-    *f = (struct cache_fill){NULL, sh, k->hash, true, true, NULL, k->len};
+    *f = (struct cache_fill){NULL, sh, k->hash, true, true, false, false, NULL, k->len};
     memcpy(f->key, k->data, k->len);
     pthread_mutex_lock(&sh->lock);
     supersede_fills(sh, k);
@@ -382,6 +385,60 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
         w->wake(w, r);
         w = next;
     }
+}
+
+struct cache_fill *cache_write_begin(const struct cache_key *k)
+{
+    struct shard *sh = shard_of(k->hash);
+    struct cache_fill *f = xmalloc(sizeof(*f) + k->len);
+    *f = (struct cache_fill){NULL, sh, k->hash, true, false, true, false, NULL, k->len};
+    memcpy(f->key, k->data, k->len);
+    pthread_mutex_lock(&sh->lock);
+    for (struct cache_fill *o = sh->fills; o; o = o->next)
+        if (o->write && o->hash == k->hash && o->klen == k->len && memcmp(o->key, k->data, k->len) == 0)
+            o->overlapped = f->overlapped = true; /* their order at the backend is unknown */
+    f->next = sh->fills;
+    sh->fills = f;
+    pthread_mutex_unlock(&sh->lock);
+    return f;
+}
+
+void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, const char *value,
+                     size_t len, uint64_t now_ms)
+{
+    struct shard *sh = f->shard;
+    struct cache_key k = {f->key, f->klen, f->hash};
+    if (outcome == CACHE_WRITE_STORE && !fits(&k, value ? len : 0)) outcome = CACHE_WRITE_INVALIDATE;
+    struct centry *e = outcome == CACHE_WRITE_STORE ? entry_new(&k, value, value ? len : 0, now_ms) : NULL;
+    struct centry *garbage = NULL;
+    pthread_mutex_lock(&sh->lock);
+    bool attached = f->attached;
+    if (attached)
+        for (struct cache_fill **link = &sh->fills; *link; link = &(*link)->next)
+            if (*link == f) {
+                *link = f->next;
+                break;
+            }
+    /* store only what is known to be newest: no other write of the key in
+     * flight meanwhile, no invalidation since; otherwise forget the key */
+    if (outcome == CACHE_WRITE_STORE && (!attached || f->overlapped)) outcome = CACHE_WRITE_INVALIDATE;
+    if (outcome != CACHE_WRITE_UNCHANGED) supersede_fills(sh, &k);
+    if (outcome == CACHE_WRITE_STORE) {
+        install(sh, e, &k, &garbage);
+        e = NULL;
+    } else if (outcome == CACHE_WRITE_INVALIDATE) {
+        struct centry **link = find_link(sh, &k);
+        if (*link) {
+            garbage = remove_at(sh, link);
+            garbage->lnext = NULL;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    if (outcome == CACHE_WRITE_STORE) METRIC_INCR(item_cache_writes);
+    else if (outcome == CACHE_WRITE_INVALIDATE) METRIC_INCR(item_cache_invalidations);
+    free(e);
+    free_chain(garbage);
+    free(f);
 }
 
 void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_t now_ms)

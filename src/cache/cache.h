@@ -87,8 +87,24 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
 /* True if nothing has written or invalidated the lease's key since. */
 bool cache_fill_valid(const struct cache_fill *f);
 
-/* Write-through: installs value (NULL: a negative entry) and supersedes
- * running fills of the key. */
+/* Writes through ddbx take a lease when they are sent and end it when the
+ * backend answers. Two writes of one key in flight at once may be applied by
+ * the backend in either order, whatever order their answers come in, so a
+ * write that overlapped another (or was superseded by an invalidation or a
+ * consistent read) never stores its value: the key is invalidated instead and
+ * the next read fetches what the backend holds. */
+enum cache_write_outcome {
+    CACHE_WRITE_STORE,      /* the write succeeded: store value (NULL: a negative entry) */
+    CACHE_WRITE_INVALIDATE, /* unknown or suspect outcome: forget the key */
+    CACHE_WRITE_UNCHANGED,  /* refused by the backend: nothing changed */
+};
+struct cache_fill *cache_write_begin(const struct cache_key *k);
+/* Ends a write lease (frees f). Storing supersedes the key's running fills. */
+void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, const char *value,
+                     size_t len, uint64_t now_ms);
+
+/* Installs value (NULL: a negative entry) and supersedes running fills of
+ * the key (for tests and tools; handlers use write leases). */
 void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_t now_ms);
 /* Forgets the key and supersedes its running fills. */
 void cache_invalidate(const struct cache_key *k);

@@ -41,7 +41,8 @@ struct bg_key {
 };
 
 struct bg_table {
-    const struct json *name;
+    const struct json *name;   /* as the caller wrote it (the answer's keys) */
+    const struct json *table;  /* the table it names (schemas, cache keys) */
     const struct json *params; /* the caller's per-table object */
     struct projection *proj;
     bool consistent;
@@ -262,14 +263,13 @@ static void on_backend(struct backend_result *res, void *arg)
     struct batch *b = arg;
     struct request *r = b->r;
     struct buf body = BUF_INIT;
-    int status = request_backend_answer(res, &body);
-    struct json *doc = NULL;
-    if (status == 200 && json_parse(r->arena, body.data, body.len, &doc, NULL, 0) == JSON_OK) {
+    struct json *doc;
+    int status = item_backend_doc(r, res, &body, &doc);
+    if (status == 200) {
         snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
         apply_answer(b, doc);
         end_fills(b, true, 200, &body);
     } else {
-        if (status == 200) status = 500;
         end_fills(b, false, status, &body);
         b->fail_status = status;
         buf_move(&b->fail_body, &body);
@@ -321,7 +321,6 @@ static void send_misses(struct batch *b)
 
 static void look_up(struct batch *b)
 {
-    struct request *r = b->r;
     uint64_t now = item_now();
     struct buf value = BUF_INIT;
     b->pending = 1; /* held until every lookup has been started */
@@ -345,7 +344,6 @@ static void look_up(struct batch *b)
         }
     }
     buf_free(&value);
-    (void)r;
     send_misses(b);
     finish(b);
 }
@@ -357,16 +355,7 @@ static void build_keys(struct batch *b)
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
         for (int i = 0; i < t->nkeys; i++) {
-            struct attr_error err;
-            int rc = item_cache_key(r, t->ks, t->keys[i].key, true, &t->keys[i].k, &err);
-            if (rc == KEY_EINVALID) {
-                item_send_attr_error(r, &err);
-                return;
-            }
-            if (rc != KEY_OK) {
-                handler_relay(r);
-                return;
-            }
+            if (!item_key_or_answer(r, t->ks, t->keys[i].key, true, &t->keys[i].k)) return;
             for (int j = 0; j < i; j++)
                 if (t->keys[j].k.len == t->keys[i].k.len &&
                     memcmp(t->keys[j].k.data, t->keys[i].k.data, t->keys[i].k.len) == 0) {
@@ -401,6 +390,7 @@ static bool read_table(struct request *r, struct batch *b, struct bg_table *t, c
     struct json *name = arena_alloc(r->arena, sizeof(*name));
     *name = (struct json){.type = JSON_STRING, .len = m->keylen, .str = m->key};
     t->name = name;
+    t->table = item_member_table(r, m);
     t->params = m;
     t->consistent = cr && cr->type == JSON_TRUE;
     t->nkeys = (int)keys->len;
@@ -447,6 +437,6 @@ void handler_batch_get_item(struct request *r)
         return;
     }
     const struct json **names = arena_alloc(r->arena, sizeof(*names) * (size_t)b->ntables);
-    for (i = 0; i < b->ntables; i++) names[i] = b->tables[i].name;
+    for (i = 0; i < b->ntables; i++) names[i] = b->tables[i].table;
     schema_get_all(r, names, b->ntables, on_schemas, b);
 }

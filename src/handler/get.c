@@ -97,14 +97,12 @@ static void on_fill(struct backend_result *res, void *arg)
     struct get *g = arg;
     struct request *r = g->r;
     struct buf body = BUF_INIT;
-    int status = request_backend_answer(res, &body);
-    struct json *doc = NULL;
-    if (status == 200 && json_parse(r->arena, body.data, body.len, &doc, NULL, 0) != JSON_OK)
-        status = 0;
+    struct json *doc;
+    int status = item_backend_doc(r, res, &body, &doc);
     if (status != 200) {
         if (status == 400 && strstr(body.data, "ResourceNotFoundException"))
             schema_forget(g->table->str, g->table->len);
-        struct cache_result fr = {CACHE_FAILED, body.data, body.len, 0, status ? status : 500};
+        struct cache_result fr = {CACHE_FAILED, body.data, body.len, 0, status};
         cache_fill_done(g->fill, &fr, item_now());
         send_failure(r, fr.status, body.data, body.len);
         buf_free(&body);
@@ -174,16 +172,11 @@ static void on_wake(struct cache_waiter *w, const struct cache_result *res)
 static void on_schema(struct request *r, const struct key_schema *ks, void *arg)
 {
     struct get *g = arg;
-    struct attr_error err;
-    int rc = ks ? item_cache_key(r, ks, g->key, true, &g->k, &err) : KEY_EMISMATCH;
-    if (rc == KEY_EINVALID) {
-        item_send_attr_error(r, &err);
-        return;
-    }
-    if (rc != KEY_OK) {
+    if (!ks) {
         handler_relay(r);
         return;
     }
+    if (!item_key_or_answer(r, ks, g->key, true, &g->k)) return;
     if (g->consistent) {
         g->fill = cache_lease(&g->k);
         start_fill(g);
@@ -216,7 +209,7 @@ void handler_get_item(struct request *r)
     memset(g, 0, sizeof(*g));
     g->r = r;
     g->doc = doc;
-    g->table = json_get(doc, "TableName");
+    g->table = item_table_name(r, json_get(doc, "TableName"));
     g->key = json_get(doc, "Key");
     const struct json *cr = json_get(doc, "ConsistentRead");
     g->rcc = item_rcc_mode(doc);

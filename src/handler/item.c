@@ -29,6 +29,28 @@ bool item_only_members(const struct json *obj, const char *const *allowed)
     return true;
 }
 
+static const struct json *string_node(struct request *r, const char *s, size_t len)
+{
+    struct json *n = arena_alloc(r->arena, sizeof(*n));
+    *n = (struct json){.type = JSON_STRING, .len = (uint32_t)len, .str = s};
+    return n;
+}
+
+const struct json *item_table_name(struct request *r, const struct json *table)
+{
+    if (!json_is_string(table)) return NULL;
+    if (table->len < 4 || memcmp(table->str, "arn:", 4) != 0) return table;
+    const char *slash = memmem(table->str, table->len, ":table/", 7);
+    if (!slash) return table;
+    const char *name = slash + 7;
+    return string_node(r, name, table->len - (size_t)(name - table->str));
+}
+
+const struct json *item_member_table(struct request *r, const struct json *member)
+{
+    return item_table_name(r, string_node(r, member->key, member->keylen));
+}
+
 void item_send_attr_error(struct request *r, const struct attr_error *e)
 {
     request_send_error(r, e->code, "%s", e->message);
@@ -59,6 +81,29 @@ int item_cache_key(struct request *r, const struct key_schema *ks, const struct 
     }
     buf_free(&b);
     return rc;
+}
+
+bool item_key_or_answer(struct request *r, const struct key_schema *ks, const struct json *obj,
+                        bool exact, struct cache_key *k)
+{
+    struct attr_error err;
+    int rc = item_cache_key(r, ks, obj, exact, k, &err);
+    if (rc == KEY_EINVALID) item_send_attr_error(r, &err);
+    else if (rc != KEY_OK) handler_relay(r);
+    return rc == KEY_OK;
+}
+
+int item_backend_doc(struct request *r, struct backend_result *res, struct buf *body,
+                     struct json **doc)
+{
+    int status = request_backend_answer(res, body);
+    *doc = NULL;
+    if (status == 200 && json_parse(r->arena, body->data, body->len, doc, NULL, 0) != JSON_OK) {
+        buf_reset(body);
+        ddb_error_compose(body, DDB_InternalServerError, "The backend's answer is not valid JSON");
+        status = 500;
+    }
+    return status;
 }
 
 void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes)

@@ -21,6 +21,12 @@
 struct json *item_parse_body(struct request *r);
 /* True when every member of obj is named in `allowed` (NULL-terminated). */
 bool item_only_members(const struct json *obj, const char *const *allowed);
+/* The table a TableName names, for schemas and cache keys: the name itself,
+ * or the NAME of an ARN "arn:...:table/NAME" (DynamoDB takes both, and they
+ * must share one cache namespace). NULL when `table` is not a string. */
+const struct json *item_table_name(struct request *r, const struct json *table);
+/* The same for a table named by an object member's name (RequestItems). */
+const struct json *item_member_table(struct request *r, const struct json *member);
 /* Answers an attr_error (ValidationException or SerializationException). */
 void item_send_attr_error(struct request *r, const struct attr_error *e);
 /* The cache's clock, in milliseconds. */
@@ -31,6 +37,15 @@ void item_value_compose(struct buf *out, const struct json *item);
  * item. Returns a key_status; the key is valid for the request's life. */
 int item_cache_key(struct request *r, const struct key_schema *ks, const struct json *obj,
                    bool exact, struct cache_key *k, struct attr_error *err);
+/* item_cache_key, answering for the caller when it fails: a limit's error,
+ * or the request relayed (a key that does not match the schema is the
+ * backend's to refuse). Returns false when the request was answered. */
+bool item_key_or_answer(struct request *r, const struct key_schema *ks, const struct json *obj,
+                        bool exact, struct cache_key *k);
+/* The status a backend answer gives the client (request_backend_answer, into
+ * body), with a 200 body parsed into *doc; a 200 that does not parse is 500. */
+int item_backend_doc(struct request *r, struct backend_result *res, struct buf *body,
+                     struct json **doc);
 /* Writes {"TableName":t,"CapacityUnits":0.0[,"Table":{...}]}: what a read
  * served without the backend consumed. */
 void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes);

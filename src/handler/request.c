@@ -72,14 +72,18 @@ static uint64_t rng_next(void)
 
 void request_make_id(char *out, size_t outlen)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    /* A random prefix per thread and a counter: unique, and a few dozen
+     * instructions instead of 52 random draws per reply. The characters are 32
+     * of DynamoDB's 36 (upper-case letters and digits), 5 bits each. */
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    static _Thread_local char prefix[40];
+    static _Thread_local uint64_t counter;
+    if (!prefix[0])
+        for (size_t i = 0; i < sizeof(prefix); i++) prefix[i] = alphabet[rng_next() & 31];
     size_t n = MIN(outlen - 1, 52);
-    uint64_t bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i % 10 == 0) bits = rng_next();
-        out[i] = alphabet[bits % 36];
-        bits /= 36;
-    }
+    memcpy(out, prefix, MIN(n, sizeof(prefix)));
+    uint64_t c = ++counter;
+    for (size_t i = sizeof(prefix); i < n; i++, c >>= 5) out[i] = alphabet[c & 31];
     out[n] = '\0';
 }
 

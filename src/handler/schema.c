@@ -178,7 +178,13 @@ static void on_described(struct backend_result *res, void *arg)
 {
     struct fetch *f = arg;
     struct request *r = f->r;
-    if (res->outcome == BACKEND_ANSWERED && res->status == 200) {
+    if (res->outcome != BACKEND_ANSWERED) {
+        /* no answer at all (timeout, unreachable): relaying the request would
+         * wait as long again; answer the client with the failure now */
+        request_send_backend(r, res);
+        return;
+    }
+    if (res->status == 200) {
         struct json *doc;
         if (json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
             schema_learn(json_get(doc, "Table"));

@@ -27,12 +27,12 @@ struct relayed {
     struct json *doc;
 };
 
-static const struct json *named_table(const struct json *doc)
+static const struct json *named_table(struct request *r, const struct json *doc)
 {
     const struct json *t = json_get(doc, "TableName");
     if (!t) t = json_get(doc, "TargetTableName");
     if (!t) t = json_get(json_get(doc, "TableCreationParameters"), "TableName");
-    return json_is_string(t) ? t : NULL;
+    return item_table_name(r, t);
 }
 
 static void on_table_changed(struct backend_result *res, void *arg)
@@ -50,17 +50,22 @@ static void on_table_changed(struct backend_result *res, void *arg)
     request_send_backend(r, res);
 }
 
+/* Parses the body for a relayed request that is looked at; NULL after
+ * answering SerializationException. */
+static struct relayed *relayed_new(struct request *r)
+{
+    struct json *doc = item_parse_body(r);
+    if (!doc) return NULL;
+    struct relayed *x = arena_alloc(r->arena, sizeof(*x));
+    *x = (struct relayed){r, NULL, doc};
+    return x;
+}
+
 void handler_table_change(struct request *r)
 {
-    struct relayed *x = arena_alloc(r->arena, sizeof(*x));
-    memset(x, 0, sizeof(*x));
-    x->r = r;
-    if (json_parse(r->arena, r->body, r->body_len, &x->doc, NULL, 0) != JSON_OK ||
-        x->doc->type != JSON_OBJECT) {
-        request_send_error(r, DDB_SerializationException, NULL);
-        return;
-    }
-    x->table = named_table(x->doc);
+    struct relayed *x = relayed_new(r);
+    if (!x) return;
+    x->table = named_table(r, x->doc);
     handler_forward(r, r->body, r->body_len, on_table_changed, x);
 }
 
@@ -149,14 +154,8 @@ static void on_partiql(struct backend_result *res, void *arg)
 
 void handler_partiql(struct request *r)
 {
-    struct relayed *x = arena_alloc(r->arena, sizeof(*x));
-    memset(x, 0, sizeof(*x));
-    x->r = r;
-    if (json_parse(r->arena, r->body, r->body_len, &x->doc, NULL, 0) != JSON_OK ||
-        x->doc->type != JSON_OBJECT) {
-        request_send_error(r, DDB_SerializationException, NULL);
-        return;
-    }
+    struct relayed *x = relayed_new(r);
+    if (!x) return;
     handler_forward(r, r->body, r->body_len, on_partiql, x);
 }
 
@@ -205,18 +204,8 @@ static void on_transact_schemas(struct request *r, const struct key_schema **ks,
         return;
     }
     struct cache_key *k = arena_alloc(r->arena, sizeof(*k) * (size_t)t->n);
-    for (int i = 0; i < t->n; i++) {
-        struct attr_error err;
-        int rc = item_cache_key(r, ks[i], t->keys[i], true, &k[i], &err);
-        if (rc == KEY_EINVALID) {
-            item_send_attr_error(r, &err);
-            return;
-        }
-        if (rc != KEY_OK) {
-            handler_relay(r);
-            return;
-        }
-    }
+    for (int i = 0; i < t->n; i++)
+        if (!item_key_or_answer(r, ks[i], t->keys[i], true, &k[i])) return;
     for (int i = 0; i < t->n; i++) t->fills[i] = cache_lease(&k[i]);
     handler_forward(r, r->body, r->body_len, on_transact_got, t);
 }
@@ -239,10 +228,10 @@ void handler_transact_get_items(struct request *r)
     int i = 0;
     for (const struct json *q = items->child; q; q = q->next, i++) {
         const struct json *get = json_get(q, "Get");
-        t->tables[i] = json_get(get, "TableName");
+        t->tables[i] = item_table_name(r, json_get(get, "TableName"));
         t->keys[i] = json_get(get, "Key");
         t->whole[i] = !json_get(get, "ProjectionExpression");
-        if (!json_is_string(t->tables[i]) || !json_is_object(t->keys[i])) {
+        if (!t->tables[i] || !json_is_object(t->keys[i])) {
             handler_relay(r);
             return;
         }

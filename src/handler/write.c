@@ -17,7 +17,11 @@
  *   5xx, timeout, reset
  *
  * Every cache change also supersedes fills of the key that were running, so
- * a read that started before the write never installs the older value.
+ * a read that started before the write never installs the older value. Each
+ * key takes a write lease when the write is sent: when two writes of one key
+ * are in flight at once the backend may apply them in either order, so
+ * neither stores its value; the key is invalidated and the next read fetches
+ * what the backend holds.
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,10 +49,12 @@ struct wkey {
     bool canonical;           /* W_PUT: the item reads back byte for byte as written */
     bool from_item;           /* the key comes from an item */
     struct cache_key k;
+    struct cache_fill *lease; /* taken when the write is sent */
 };
 
 struct write {
     struct request *r;
+    const struct json *doc; /* the request body */
     enum wop op;
     struct wkey *keys;
     int nkeys, cap;
@@ -86,6 +92,7 @@ static void add_table(struct write *w, const struct json *table)
 static bool add_key(struct write *w, const struct json *table, const struct json *obj,
                     enum wkind kind, bool from_item, size_t *bytes)
 {
+    table = item_table_name(w->r, table);
     struct wkey *k = &w->keys[w->nkeys++];
     *k = (struct wkey){table, obj, kind, true, from_item, {0}};
     add_table(w, table);
@@ -99,14 +106,6 @@ static bool add_key(struct write *w, const struct json *table, const struct json
     k->canonical = chk.canonical;
     if (bytes) *bytes += chk.size;
     return true;
-}
-
-/* A JSON string node made from a member name (RequestItems' table keys). */
-static const struct json *name_node(struct request *r, const struct json *member)
-{
-    struct json *n = arena_alloc(r->arena, sizeof(*n));
-    *n = (struct json){.type = JSON_STRING, .len = member->keylen, .str = member->key};
-    return n;
 }
 
 /* ---- after the backend answers ---- */
@@ -129,32 +128,37 @@ static int classify(int status, const struct buf *body)
     return 0;
 }
 
-static void put_item(const struct wkey *k, uint64_t now)
+/* Ends a key's write lease with what the outcome means for it. */
+static void end_lease(struct wkey *k, enum cache_write_outcome outcome, const struct json *item,
+                      uint64_t now)
 {
-    if (!k->canonical) {
-        cache_invalidate(&k->k);
-        return;
-    }
     struct buf value = BUF_INIT;
-    item_value_compose(&value, k->obj);
-    cache_put(&k->k, value.data, value.len, now);
+    if (outcome == CACHE_WRITE_STORE && item) item_value_compose(&value, item);
+    cache_write_end(k->lease, outcome, item ? value.data : NULL, value.len, now);
+    k->lease = NULL;
     buf_free(&value);
 }
 
-static void apply_success(const struct wkey *k, uint64_t now)
+/* A successful write's effect on one of its keys. */
+static void apply_success(struct wkey *k, uint64_t now)
 {
     switch (k->kind) {
-    case W_PUT: put_item(k, now); break;
-    case W_DELETE: cache_put(&k->k, NULL, 0, now); break;
-    case W_TOUCH: cache_invalidate(&k->k); break;
+    case W_PUT: /* an item whose numbers DynamoDB would store otherwise is read back */
+        end_lease(k, k->canonical ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, k->obj, now);
+        break;
+    case W_DELETE: end_lease(k, CACHE_WRITE_STORE, NULL, now); break;
+    case W_TOUCH: end_lease(k, CACHE_WRITE_INVALIDATE, NULL, now); break;
     }
 }
 
 /* Cache keys of BatchWriteItem requests the backend left unprocessed. */
 static bool unprocessed(struct write *w, const struct json *doc, const struct wkey *k)
 {
-    const struct json *u = json_get(doc, "UnprocessedItems");
-    const struct json *reqs = json_getn(u, k->table->str, k->table->len);
+    const struct json *u = json_get(doc, "UnprocessedItems"), *reqs = NULL;
+    for (const struct json *t = u ? u->child : NULL; t && !reqs; t = t->next) {
+        const struct json *name = item_member_table(w->r, t);
+        if (name->len == k->table->len && memcmp(name->str, k->table->str, name->len) == 0) reqs = t;
+    }
     for (const struct json *q = json_is_array(reqs) ? reqs->child : NULL; q; q = q->next) {
         const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
         const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
@@ -174,14 +178,8 @@ static void update_answer(struct write *w, struct json *doc, uint64_t now)
 {
     struct request *r = w->r;
     const struct json *attrs = json_get(doc, "Attributes");
-    if (json_is_object(attrs)) {
-        struct buf value = BUF_INIT;
-        item_value_compose(&value, attrs);
-        cache_put(&w->keys[0].k, value.data, value.len, now);
-        buf_free(&value);
-    } else {
-        cache_invalidate(&w->keys[0].k);
-    }
+    if (json_is_object(attrs)) end_lease(&w->keys[0], CACHE_WRITE_STORE, attrs, now);
+    else end_lease(&w->keys[0], CACHE_WRITE_INVALIDATE, NULL, now);
     if (!w->caller_none) return;
     buf_reset(&r->reply);
     struct json_writer jw;
@@ -211,11 +209,15 @@ static void on_answer(struct backend_result *res, void *arg)
         update_answer(w, doc, now);
     } else if (outcome == 1) {
         for (int i = 0; i < w->nkeys; i++) {
-            if (w->op == OP_BATCH && unprocessed(w, doc, &w->keys[i])) continue;
-            apply_success(&w->keys[i], now);
+            if (w->op == OP_BATCH && unprocessed(w, doc, &w->keys[i]))
+                end_lease(&w->keys[i], CACHE_WRITE_UNCHANGED, NULL, now);
+            else
+                apply_success(&w->keys[i], now);
         }
-    } else if (outcome < 0) {
-        for (int i = 0; i < w->nkeys; i++) cache_invalidate(&w->keys[i].k);
+    } else {
+        for (int i = 0; i < w->nkeys; i++)
+            end_lease(&w->keys[i], outcome < 0 ? CACHE_WRITE_INVALIDATE : CACHE_WRITE_UNCHANGED,
+                      NULL, now);
     }
     if (outcome == 0 && status == 400 && body_says(&r->reply, "#ResourceNotFoundException"))
         for (int i = 0; i < w->ntables; i++) schema_forget(w->tables[i]->str, w->tables[i]->len);
@@ -237,16 +239,7 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
         while (!(w->tables[t]->len == k->table->len &&
                  memcmp(w->tables[t]->str, k->table->str, k->table->len) == 0))
             t++;
-        struct attr_error err;
-        int rc = item_cache_key(r, ks[t], k->obj, !k->from_item, &k->k, &err);
-        if (rc == KEY_EINVALID) {
-            item_send_attr_error(r, &err);
-            return;
-        }
-        if (rc != KEY_OK) { /* the backend refuses it in its own words; nothing to cache */
-            handler_relay(r);
-            return;
-        }
+        if (!item_key_or_answer(r, ks[t], k->obj, !k->from_item, &k->k)) return;
         for (int j = 0; w->op == OP_BATCH && j < i; j++)
             if (w->keys[j].k.len == k->k.len && memcmp(w->keys[j].k.data, k->k.data, k->k.len) == 0) {
                 request_send_error(r, DDB_ValidationException,
@@ -254,6 +247,7 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
                 return;
             }
     }
+    for (int i = 0; i < w->nkeys; i++) w->keys[i].lease = cache_write_begin(&w->keys[i].k);
     if (w->rewritten)
         backend_call(r->thread->backend, r->op->target, &w->send, on_answer, w);
     else
@@ -275,6 +269,7 @@ static struct write *single(struct request *r, enum wop op, const char *field, e
         return NULL;
     }
     struct write *w = write_new(r, op, 1);
+    w->doc = doc;
     if (!add_key(w, table, obj, kind, kind == W_PUT, NULL)) return NULL;
     return w;
 }
@@ -295,8 +290,7 @@ void handler_update_item(struct request *r)
 {
     struct write *w = single(r, OP_UPDATE, "Key", W_TOUCH);
     if (!w) return;
-    struct json *doc;
-    json_parse(r->arena, r->body, r->body_len, &doc, NULL, 0); /* parsed fine just before */
+    const struct json *doc = w->doc;
     const struct json *rv = json_get(doc, "ReturnValues");
     w->caller_none = !rv || (json_is_string(rv) && strcmp(rv->str, "NONE") == 0);
     w->derive = w->caller_none || (json_is_string(rv) && strcmp(rv->str, "ALL_NEW") == 0);
@@ -339,7 +333,7 @@ void handler_batch_write_item(struct request *r)
     }
     struct write *w = write_new(r, OP_BATCH, total);
     for (const struct json *t = items->child; t; t = t->next) {
-        const struct json *table = name_node(r, t);
+        const struct json *table = item_member_table(r, t);
         for (const struct json *q = t->child; q; q = q->next) {
             const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
             const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
@@ -374,15 +368,17 @@ void handler_transact_write_items(struct request *r)
     for (const struct json *q = items->child; q; q = q->next) {
         const struct json *act = NULL;
         int a = 0;
-        for (; a < 4 && !act; a++) act = json_get(q, actions[a]);
+        while (a < 4 && !(act = json_get(q, actions[a]))) a++;
+        bool put = a == 0;
         const struct json *table = json_get(act, "TableName");
-        const struct json *obj = json_get(act, a == 1 ? "Item" : "Key");
+        const struct json *obj = json_get(act, put ? "Item" : "Key");
         if (!json_is_object(q) || q->len != 1 || !json_is_string(table) || !json_is_object(obj)) {
             handler_relay(r);
             return;
         }
-        /* a successful transaction invalidates: its items are not cached */
-        if (!add_key(w, table, obj, a == 1 ? W_PUT : W_TOUCH, a == 1, &bytes)) return;
+        /* Put items get the limit checks; every key, Put's included, is only
+         * invalidated: a transaction's items are not cached */
+        if (!add_key(w, table, obj, put ? W_PUT : W_TOUCH, put, &bytes)) return;
         w->keys[w->nkeys - 1].kind = W_TOUCH;
     }
     if (bytes > TRANSACT_MAX_BYTES) {

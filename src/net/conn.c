@@ -150,6 +150,17 @@ static const char *reason(int status)
     }
 }
 
+/* Decimal digits of n into out (no NUL); returns the length. */
+static size_t fmt_u64(char *out, uint64_t n)
+{
+    char tmp[20];
+    size_t len = 0;
+    do tmp[len++] = (char)('0' + n % 10);
+    while ((n /= 10));
+    for (size_t i = 0; i < len; i++) out[i] = tmp[len - 1 - i];
+    return len;
+}
+
 static const char *http_date(struct conn_pool *pool)
 {
     uint64_t sec = clock_wall_ms() / 1000;
@@ -227,18 +238,31 @@ static void on_reply(struct request *r)
     }
     struct conn_pool *pool = c->pool;
     if (!c->http.keep_alive || pool->stopping) c->close_after = true;
+    /* composed with appends, not printf: this runs for every reply (callgrind
+     * put printf at a tenth of a cache hit's instructions) */
     struct buf *h = &c->head;
+    char num[24];
     buf_reset(h);
-    buf_printf(h, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-               r->status, reason(r->status), http_date(pool),
-               r->content_type ? r->content_type : "application/x-amz-json-1.0", r->reply.len);
+    buf_append_str(h, "HTTP/1.1 ");
+    buf_append(h, num, fmt_u64(num, (uint64_t)r->status));
+    buf_append_char(h, ' ');
+    buf_append_str(h, reason(r->status));
+    buf_append_str(h, "\r\nDate: ");
+    buf_append_str(h, http_date(pool));
+    buf_append_str(h, "\r\nContent-Type: ");
+    buf_append_str(h, r->content_type ? r->content_type : "application/x-amz-json-1.0");
+    buf_append_str(h, "\r\nContent-Length: ");
+    buf_append(h, num, fmt_u64(num, r->reply.len));
     if (pool->svc->amz_headers) {
         uint32_t crc = r->crc_set ? r->crc
                                   : (uint32_t)crc32(0, (const Bytef *)r->reply.data, (uInt)r->reply.len);
-        buf_printf(h, "x-amzn-RequestId: %s\r\nx-amz-crc32: %u\r\n", r->request_id, crc);
+        buf_append_str(h, "\r\nx-amzn-RequestId: ");
+        buf_append_str(h, r->request_id);
+        buf_append_str(h, "\r\nx-amz-crc32: ");
+        buf_append(h, num, fmt_u64(num, crc));
     }
-    if (c->close_after) buf_append_str(h, "Connection: close\r\n");
-    buf_append_str(h, "\r\n");
+    if (c->close_after) buf_append_str(h, "\r\nConnection: close");
+    buf_append_str(h, "\r\n\r\n");
     uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len),
                         uv_buf_init(r->reply.data, (unsigned)r->reply.len)};
     write_bufs(c, bufs, r->reply.len ? 2 : 1);
@@ -279,6 +303,8 @@ static void refuse(struct conn *c, int status)
     r->status = status;
     r->crc_set = false;
     r->content_type = NULL;
+    r->owner = c;
+    r->done = on_reply;
     request_make_id(r->request_id, sizeof(r->request_id));
     c->busy = true;
     c->refs++;

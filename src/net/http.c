@@ -43,6 +43,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_request *h = self(p);
     if (count_header_bytes(h, len) < 0) return -1;
+    if (h->headers_done) return 0; /* a trailer: see on_header_value */
     if (h->nheaders == 0 || h->in_value) {
         if (h->nheaders == HTTP_MAX_HEADERS) {
             h->error = HTTP_EHEADERS;
@@ -54,8 +55,10 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         o[1] = o[2] = o[3] = 0;
         h->in_value = false;
     }
-    for (size_t i = 0; i < len; i++)
-        buf_append_char(&h->hdrbuf, (char)tolower((unsigned char)at[i]));
+    size_t start = h->hdrbuf.len;
+    buf_append(&h->hdrbuf, at, len);
+    for (char *c = h->hdrbuf.data + start; c < h->hdrbuf.data + h->hdrbuf.len; c++)
+        if (*c >= 'A' && *c <= 'Z') *c = (char)(*c + ('a' - 'A'));
     h->hdr_off[h->nheaders - 1][1] += (uint32_t)len;
     return 0;
 }
@@ -64,6 +67,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_request *h = self(p);
     if (count_header_bytes(h, len) < 0) return -1;
+    /* Trailers of a chunked body arrive after the headers were resolved.
+     * They are counted against the cap but not kept: RFC 7230 4.1.2 forbids
+     * merging them into the headers, and storing them would move hdrbuf
+     * under the resolved header pointers. */
+    if (h->headers_done) return 0;
     uint32_t *o = h->hdr_off[h->nheaders - 1];
     if (!h->in_value) {
         buf_append_char(&h->hdrbuf, '\0');
@@ -175,8 +183,16 @@ void http_request_next(struct http_request *h)
     h->in_value = false;
     h->header_bytes = 0;
     h->started = h->headers_done = h->expect_continue = h->complete = false;
+    /* after a refused request the parser is in an error state, where
+     * http_parser_pause() asserts: start it afresh (the connection closes anyway) */
+    if (h->error || HTTP_PARSER_ERRNO(&h->parser) != HPE_PAUSED) {
+        void *data = h->parser.data;
+        http_parser_init(&h->parser, HTTP_REQUEST);
+        h->parser.data = data;
+    } else {
+        http_parser_pause(&h->parser, 0);
+    }
     h->error = 0;
-    http_parser_pause(&h->parser, 0);
 }
 
 const char *http_request_method(const struct http_request *h)

@@ -55,6 +55,14 @@ long attr_base64_decode(const char *s, size_t len, unsigned char *out)
     return EVP_DecodeBlock(out, (const unsigned char *)s, (int)len) < 0 ? -1 : n;
 }
 
+void attr_number_error(struct attr_error *err, int status, const char *s, size_t len)
+{
+    if (status == NUMBER_EINVALID && len > 0)
+        fail(err, DDB_ValidationException, "%s: %.*s", number_error_message(status), (int)len, s);
+    else
+        fail(err, DDB_ValidationException, "%s", number_error_message(status));
+}
+
 static int check_string(const struct json *v, const char *type, struct attr_error *err)
 {
     if (v->type != JSON_STRING)
@@ -68,8 +76,10 @@ static int check_number(const struct json *v, struct attr_check *out, struct att
     if (check_string(v, "N", err) < 0) return -1;
     struct number n;
     int rc = number_parse(v->str, v->len, &n);
-    if (rc != NUMBER_OK)
-        return fail(err, DDB_ValidationException, "%s", number_error_message(rc));
+    if (rc != NUMBER_OK) {
+        attr_number_error(err, rc, v->str, v->len);
+        return -1;
+    }
     if (!number_is_canonical_text(v->str, v->len)) out->canonical = false;
     out->size += (size_t)(n.ndigits + 1) / 2 + 1;
     return 0;
@@ -103,7 +113,9 @@ static int check_set(const struct json *v, const char *type, int depth, struct a
 int attr_check_value(const struct json *v, int depth, struct attr_check *out,
                      struct attr_error *err)
 {
-    if (depth > ATTR_MAX_DEPTH)
+    /* depth 0 (an attribute's own value) is DynamoDB's level 1: 32 levels
+     * are depths 0..31, so a scalar inside 31 maps or lists is the deepest */
+    if (depth >= ATTR_MAX_DEPTH)
         return fail(err, DDB_ValidationException, "Nesting Levels have exceeded supported limits");
     if (!v || v->type != JSON_OBJECT)
         return fail(err, DDB_SerializationException,

@@ -37,6 +37,10 @@ int attr_check_item(const struct json *item, struct attr_check *out, struct attr
 /* Checks one AttributeValue at nesting `depth` (0 for an attribute). */
 int attr_check_value(const struct json *v, int depth, struct attr_check *out,
                      struct attr_error *err);
+/* Fills err with DynamoDB's ValidationException for the number text
+ * s[0..len) that number_parse() refused with `status`. DynamoDB quotes a
+ * non-empty text it cannot convert ("...numeric value: abc"). */
+void attr_number_error(struct attr_error *err, int status, const char *s, size_t len);
 /* The single member of an AttributeValue ({"S":"x"} -> the "S" member), or
  * NULL if v is not an object with exactly one member. */
 const struct json *attr_type_member(const struct json *v);

@@ -12,6 +12,8 @@
 #include "util/common.h"
 #include "util/log.h"
 
+_Static_assert(JSON_MAX_DEPTH < YAJL_MAX_DEPTH, "jw_value must be able to write any parsed tree");
+
 struct frame {
     struct json *node;
     struct json *last; /* last child so far */
@@ -132,13 +134,32 @@ static void describe_error(yajl_handle h, const char *data, size_t len, int stat
     }
 }
 
+/* yajl's own allocations come from the arena too, so a parse calls malloc
+ * only when the arena grows. Each block records its size for realloc. */
+static void *arena_malloc(void *ctx, size_t n)
+{
+    size_t *p = arena_alloc(ctx, n + sizeof(size_t) * 2);
+    p[0] = n;
+    return p + 2;
+}
+
+static void *arena_realloc(void *ctx, void *old, size_t n)
+{
+    void *p = arena_malloc(ctx, n);
+    if (old) memcpy(p, old, MIN(n, ((size_t *)old)[-2]));
+    return p;
+}
+
+static void arena_nofree(void *ctx, void *p) {}
+
 int json_parse(struct arena *a, const char *data, size_t len, struct json **out, char *err,
                size_t errlen)
 {
     struct builder *b = arena_alloc(a, sizeof(*b));
     memset(b, 0, sizeof(*b));
     b->arena = a;
-    yajl_handle h = yajl_alloc(&tree_callbacks, NULL, b);
+    yajl_alloc_funcs afs = {arena_malloc, arena_realloc, arena_nofree, a};
+    yajl_handle h = yajl_alloc(&tree_callbacks, &afs, b);
     yajl_status st = yajl_parse(h, (const unsigned char *)data, len);
     if (st == yajl_status_ok) st = yajl_complete_parse(h);
     int rc = JSON_OK;

@@ -31,7 +31,10 @@ struct json {
     struct json *next;  /* next sibling */
 };
 
-#define JSON_MAX_DEPTH 128
+/* Deepest nesting accepted. yajl_gen refuses to open a 128th level
+ * (YAJL_MAX_DEPTH), and every tree the parser accepts must be writable by
+ * jw_value(), so the cap stays below it. */
+#define JSON_MAX_DEPTH 127
 
 enum json_status { JSON_OK = 0, JSON_EINVALID = -1, JSON_EDEPTH = -2, JSON_EDUPLICATE = -3 };
 

@@ -29,8 +29,7 @@ static int encode_attr(const struct key_attr *ka, bool is_range, const struct js
         struct number n;
         int rc = number_parse(m->str, m->len, &n);
         if (rc != NUMBER_OK) {
-            err->code = DDB_ValidationException;
-            snprintf(err->message, sizeof(err->message), "%s", number_error_message(rc));
+            attr_number_error(err, rc, m->str, m->len);
             return KEY_EINVALID;
         }
         uint8_t kb[NUMBER_KEY_MAX];

@@ -18,6 +18,7 @@ int number_parse(const char *s, size_t len, struct number *out)
     bool lead_in_int = false;
     int64_t lead_int_index = 0;
     int nsig = 0, trailing = 0;
+    bool too_many = false; /* over 38 significant digits: said once the text is valid */
     char sig[NUMBER_MAX_DIGITS];
     for (; i < len; i++) {
         char c = s[i];
@@ -41,7 +42,11 @@ int number_parse(const char *s, size_t len, struct number *out)
             trailing++; /* significant only if a non-zero digit follows */
             continue;
         }
-        if (nsig + trailing + 1 > NUMBER_MAX_DIGITS) return NUMBER_EDIGITS;
+        if (too_many || nsig + trailing + 1 > NUMBER_MAX_DIGITS) {
+            too_many = true;
+            trailing = 0;
+            continue;
+        }
         for (; trailing; trailing--) sig[nsig++] = '0';
         sig[nsig++] = c;
     }
@@ -59,6 +64,7 @@ int number_parse(const char *s, size_t len, struct number *out)
         }
         if (neg) exp10 = -exp10;
     }
+    if (too_many) return NUMBER_EDIGITS;
     if (nsig == 0) { /* zero, whatever its sign or exponent */
         out->negative = false;
         return NUMBER_OK;

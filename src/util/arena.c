@@ -6,7 +6,7 @@
 
 #include "util/common.h"
 
-#define ARENA_BLOCK 8192
+#define ARENA_BLOCK 16384
 #define ARENA_ALIGN 16
 
 struct arena_block {

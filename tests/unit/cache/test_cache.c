@@ -156,6 +156,30 @@ static void test_memory_counted_honestly(void **state)
     assert_true(per < 100 + 10 + 120);
 }
 
+static void test_bucket_growth_within_budget(void **state)
+{
+    /* The bucket array doubles as entries pass a power of two; whatever the
+     * entry size, the doubling must not leave the cache over its budget
+     * (some of these sizes make it come when the cache is nearly full). */
+    char name[32], value[1100];
+    memset(value, 'v', sizeof(value));
+    for (size_t vlen = 800; vlen <= sizeof(value); vlen += 8) {
+        cache_teardown();
+        assert_int_equal(cache_setup(1 * MIB, 1000, 1000, 1), 0);
+        for (int i = 0; i < 1100; i++) {
+            snprintf(name, sizeof(name), "key-%06d", i);
+            struct cache_key k = key(name);
+            cache_put(&k, value, vlen, 0);
+            struct cache_stats s;
+            cache_get_stats(&s);
+            if (s.bytes > s.limit)
+                fail_msg("values of %zu bytes: %llu bytes held with %llu entries, budget %llu",
+                         vlen, (unsigned long long)s.bytes, (unsigned long long)s.entries,
+                         (unsigned long long)s.limit);
+        }
+    }
+}
+
 static void test_fill_refused_after_write(void **state)
 {
     struct buf out = BUF_INIT;
@@ -282,6 +306,85 @@ static void test_too_big_for_budget_not_cached(void **state)
     buf_free(&out);
 }
 
+static void write_end(struct cache_fill *w, enum cache_write_outcome o, const char *v)
+{
+    cache_write_end(w, o, v, v ? strlen(v) : 0, 0);
+}
+
+static void test_write_lease_stores(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key a = key("a"), b = key("b");
+    write_end(cache_write_begin(&a), CACHE_WRITE_STORE, "v1");
+    assert_int_equal(get("a", 0, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "v1");
+    write_end(cache_write_begin(&b), CACHE_WRITE_STORE, NULL); /* a delete */
+    assert_int_equal(get("b", 0, &out, &f), CACHE_NEGATIVE);
+    write_end(cache_write_begin(&a), CACHE_WRITE_UNCHANGED, NULL); /* refused: no change */
+    assert_int_equal(get("a", 0, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "v1");
+    write_end(cache_write_begin(&a), CACHE_WRITE_INVALIDATE, NULL);
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS);
+    fill_with(f, NULL, 0);
+    buf_free(&out);
+}
+
+static void test_overlapping_writes_store_nothing(void **state)
+{
+    /* two writes of one key in flight: the backend may apply them in either
+     * order, whatever order the answers come in */
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key a = key("a");
+    cache_put(&a, "v0", 2, 0);
+    struct cache_fill *w1 = cache_write_begin(&a), *w2 = cache_write_begin(&a);
+    write_end(w2, CACHE_WRITE_STORE, "v2");
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS); /* forgotten, not v2 */
+    write_end(w1, CACHE_WRITE_STORE, "v1");
+    fill_with(f, "from-backend", 0); /* the read that started meanwhile: superseded */
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS);
+    fill_with(f, "from-backend", 0);
+    assert_int_equal(get("a", 0, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "from-backend");
+    /* writes one after the other store as usual */
+    write_end(cache_write_begin(&a), CACHE_WRITE_STORE, "v3");
+    write_end(cache_write_begin(&a), CACHE_WRITE_STORE, "v4");
+    assert_int_equal(get("a", 0, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "v4");
+    buf_free(&out);
+}
+
+static void test_write_and_fill(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL, *g = NULL;
+    struct cache_key a = key("a");
+    /* a fill that ends while the write is in flight may install; the write's
+     * answer then replaces it */
+    assert_int_equal(get("a", 0, &out, &f), CACHE_MISS);
+    struct cache_fill *w = cache_write_begin(&a);
+    fill_with(f, "old", 0);
+    write_end(w, CACHE_WRITE_STORE, "new");
+    assert_int_equal(get("a", 0, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "new");
+    /* a fill that ends after the write's answer is refused */
+    struct cache_key b = key("b");
+    assert_int_equal(get("b", 0, &out, &g), CACHE_MISS);
+    w = cache_write_begin(&b);
+    write_end(w, CACHE_WRITE_STORE, "new");
+    fill_with(g, "old", 0);
+    assert_int_equal(get("b", 0, &out, &g), CACHE_HIT);
+    assert_string_equal(out.data, "new");
+    /* a consistent read or an invalidation during the write: the write forgets */
+    w = cache_write_begin(&b);
+    cache_invalidate(&b);
+    write_end(w, CACHE_WRITE_STORE, "newer");
+    assert_int_equal(get("b", 0, &out, &g), CACHE_MISS);
+    fill_with(g, NULL, 0);
+    buf_free(&out);
+}
+
 static void test_shards_chosen_from_memory(void **state)
 {
     cache_teardown();
@@ -306,12 +409,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_across_32bit_wrap, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_lru_eviction_order, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_memory_counted_honestly, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_bucket_growth_within_budget, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_fill_refused_after_write, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_fill_refused_after_invalidate, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_lease_supersedes_running_fills, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_coalescing, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_failed_fill_caches_nothing, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_too_big_for_budget_not_cached, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_write_lease_stores, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_overlapping_writes_store_nothing, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_write_and_fill, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_shards_chosen_from_memory, setup_small, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

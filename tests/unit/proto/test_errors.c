@@ -1,0 +1,122 @@
+/*
+ * test_errors.c: the DynamoDB error table and error bodies (proto/errors.h),
+ * checked against proto/errors.tsv, the table the Python tests also read.
+ */
+#include "testutil.h"
+
+#include "proto/errors.h"
+#include "proto/json.h"
+
+static struct tsv table;
+static struct arena arena;
+
+static int setup(void **state)
+{
+    tsv_load(&table, PROTO_DIR "/errors.tsv");
+    arena_init(&arena);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tsv_free(&table);
+    arena_free(&arena);
+    return 0;
+}
+
+/* Composes e's body and parses it (the tree lives in the arena). */
+static const struct json *compose(enum ddb_error e, const char *message)
+{
+    struct buf b = BUF_INIT;
+    ddb_error_compose(&b, e, message);
+    struct json *root;
+    assert_int_equal(json_parse(&arena, b.data, b.len, &root, NULL, 0), JSON_OK);
+    buf_free(&b);
+    assert_true(json_is_object(root));
+    return root;
+}
+
+static void test_table_matches_tsv(void **state)
+{
+    assert_int_equal(table.nrows, DDB_ERROR_COUNT);
+    for (int i = 0; i < table.nrows; i++) {
+        char **col = table.col[i];
+        assert_int_equal(table.ncols[i], 5);
+        const struct ddb_error_desc *d = ddb_error_desc((enum ddb_error)i);
+        assert_string_equal(d->name, col[0]);
+        assert_int_equal(d->status, atoi(col[1]));
+        assert_true(d->status == 400 || d->status == 413 || d->status >= 500);
+        assert_true(strcmp(col[2], "yes") == 0 || strcmp(col[2], "no") == 0);
+        assert_int_equal(d->retryable, strcmp(col[2], "yes") == 0);
+        char type[256];
+        snprintf(type, sizeof(type), "%s#%s", col[3], col[0]);
+        assert_string_equal(d->type, type);
+        assert_string_equal(d->message, col[4]);
+    }
+    /* spot checks against DynamoDB's documented behaviour */
+    assert_int_equal(ddb_error_desc(DDB_InternalServerError)->status, 500);
+    assert_true(ddb_error_desc(DDB_InternalServerError)->retryable);
+    assert_int_equal(ddb_error_desc(DDB_ServiceUnavailable)->status, 503);
+    assert_true(ddb_error_desc(DDB_ThrottlingException)->retryable);
+    assert_false(ddb_error_desc(DDB_ValidationException)->retryable);
+    assert_string_equal(ddb_error_desc(DDB_ResourceNotFoundException)->type,
+                        "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException");
+}
+
+static void test_compose_default_messages(void **state)
+{
+    for (int i = 0; i < DDB_ERROR_COUNT; i++) {
+        const struct ddb_error_desc *d = ddb_error_desc((enum ddb_error)i);
+        const struct json *body = compose((enum ddb_error)i, NULL);
+        assert_string_equal(json_get(body, "__type")->str, d->type);
+        /* botocore takes the code from after the '#' */
+        assert_string_equal(strchr(json_get(body, "__type")->str, '#') + 1, table.col[i][0]);
+        assert_string_equal(body->child->key, "__type"); /* first, as DynamoDB */
+        if (i == DDB_UnknownOperationException) {
+            assert_int_equal(body->len, 1); /* DynamoDB sends no message for it */
+            assert_null(json_get(body, "message"));
+        } else {
+            assert_int_equal(body->len, 2);
+            assert_string_equal(json_get(body, "message")->str, table.col[i][4]);
+        }
+    }
+}
+
+static void test_compose_exact_text(void **state)
+{
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "kept:");
+    ddb_error_compose(&b, DDB_ValidationException, NULL);
+    assert_string_equal(b.data, "kept:{\"__type\":\"com.amazon.coral.validate#ValidationException\","
+                                "\"message\":\"One or more parameter values were invalid\"}");
+    buf_reset(&b);
+    ddb_error_compose(&b, DDB_UnknownOperationException, NULL);
+    assert_string_equal(b.data,
+                        "{\"__type\":\"com.amazon.coral.service#UnknownOperationException\"}");
+    buf_free(&b);
+}
+
+static void test_compose_custom_message(void **state)
+{
+    const char *msg = "Table \"t\\1\" not found\n\tat \xc3\xa9 \x01";
+    const struct json *body = compose(DDB_ResourceNotFoundException, msg);
+    assert_int_equal(body->len, 2);
+    assert_string_equal(json_get(body, "message")->str, msg); /* escaped and back */
+    /* an explicit message is kept even for UnknownOperationException */
+    body = compose(DDB_UnknownOperationException, "Unknown operation Foo");
+    assert_int_equal(body->len, 2);
+    assert_string_equal(json_get(body, "message")->str, "Unknown operation Foo");
+    body = compose(DDB_SerializationException, "");
+    assert_string_equal(json_get(body, "message")->str, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_matches_tsv),
+        cmocka_unit_test(test_compose_default_messages),
+        cmocka_unit_test(test_compose_exact_text),
+        cmocka_unit_test(test_compose_custom_message),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
