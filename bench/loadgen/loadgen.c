@@ -70,7 +70,6 @@ static struct {
     double duration_s;
     double rate;
     uint64_t spin_ns;
-    bool verbose;
     /* state */
     uv_loop_t *loop;
     struct conn *conns;
