@@ -1,0 +1,1 @@
+"""Helpers of the ddbx benchmark harness (bench/run.py, bench/memory.py)."""
