@@ -17,15 +17,18 @@ import tempfile
 import unittest
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
-DDBX = os.path.join(os.path.dirname(BENCH), "build", "ddbx")
+DDBX = os.environ.get("DDBX_BIN") or os.path.join(os.path.dirname(BENCH), "build", "ddbx")
 
 
-@unittest.skipUnless(os.path.exists(DDBX), "build ddbx first (build/ddbx)")
 class SmokeTest(unittest.TestCase):
+    def setUp(self):
+        self.assertTrue(os.path.exists(DDBX), "build ddbx first (or set DDBX_BIN)")
+
     def run_harness(self, *args):
         out = tempfile.mkdtemp(prefix="ddbx-bench-smoke-")
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", out]))
-        p = subprocess.run([sys.executable, os.path.join(BENCH, "run.py"), "--smoke", "--out", out] + list(args),
+        p = subprocess.run([sys.executable, os.path.join(BENCH, "run.py"), "--smoke", "--out", out,
+                            "--ddbx", DDBX] + list(args),
                            capture_output=True, text=True, timeout=600)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         reports = glob.glob(os.path.join(out, "*.md"))

@@ -80,7 +80,7 @@ static const struct option_desc *find_flag(const char *name, size_t len)
 
 void config_defaults(struct config *c)
 {
-    char err[16];
+    char err[256];
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < ARRAY_SIZE(options); i++)
         if (set_option(c, &options[i], options[i].dflt, err, sizeof(err), "default ") < 0)

@@ -84,35 +84,57 @@ static void write_unprocessed_table(struct json_writer *w, struct bg_table *t)
     jw_object_end(w);
 }
 
+/* Appends one item of the answer: the cached bytes themselves when the table
+ * asks for whole items (a value is {"Item":<item>}: the item is spliced out,
+ * no parse), else the projection of the parsed item. */
+static void append_item(struct request *r, struct bg_table *t, struct bg_key *k, struct buf *out)
+{
+    static const char prefix[] = "{\"Item\":";
+    size_t plen = sizeof(prefix) - 1;
+    if (!t->proj && k->len > plen + 1 && memcmp(k->value, prefix, plen) == 0) {
+        buf_append(out, k->value + plen, k->len - plen - 1);
+        return;
+    }
+    const struct json *item = item_value_item(r, k->value, k->len);
+    struct json_writer w;
+    jw_init(&w, out);
+    if (t->proj) projection_apply(t->proj, item, &w);
+    else jw_value(&w, item);
+    jw_free(&w);
+}
+
+/* The answer is assembled from pieces: the Responses lists by appending
+ * (each piece a complete JSON value), the rest with the JSON writer. */
 static void compose(struct batch *b)
 {
     struct request *r = b->r;
-    buf_reset(&r->reply);
+    struct buf *out = &r->reply;
     struct json_writer w;
-    jw_init(&w, &r->reply);
-    jw_object_begin(&w);
-    jw_cstr(&w, "Responses");
-    jw_object_begin(&w);
+    buf_reset(out);
+    buf_append_str(out, "{\"Responses\":{");
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
+        if (ti) buf_append_char(out, ',');
+        jw_init(&w, out);
         jw_string(&w, t->name->str, t->name->len);
-        jw_array_begin(&w);
+        jw_free(&w);
+        buf_append_str(out, ":[");
+        bool first = true;
         for (int i = 0; i < t->nkeys; i++) {
             struct bg_key *k = &t->keys[i];
             if (k->state != KS_FOUND) continue;
-            if (r->reply.len + k->len > RESPONSE_MAX_BYTES) { /* the rest comes back unprocessed */
+            if (out->len + k->len > RESPONSE_MAX_BYTES) { /* the rest comes back unprocessed */
                 k->state = KS_UNPROCESSED;
                 continue;
             }
-            const struct json *item = item_value_item(r, k->value, k->len);
-            if (!item) continue;
-            if (t->proj) projection_apply(t->proj, item, &w);
-            else jw_value(&w, item);
+            if (!first) buf_append_char(out, ',');
+            first = false;
+            append_item(r, t, k, out);
         }
-        jw_array_end(&w);
+        buf_append_char(out, ']');
     }
-    jw_object_end(&w);
-    jw_cstr(&w, "UnprocessedKeys");
+    buf_append_str(out, "},\"UnprocessedKeys\":");
+    jw_init(&w, out);
     jw_object_begin(&w);
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
@@ -123,8 +145,10 @@ static void compose(struct batch *b)
             }
     }
     jw_object_end(&w);
+    jw_free(&w);
     if (b->rcc) {
-        jw_cstr(&w, "ConsumedCapacity");
+        buf_append_str(out, ",\"ConsumedCapacity\":");
+        jw_init(&w, out);
         jw_array_begin(&w);
         for (int ti = 0; ti < b->ntables; ti++) {
             struct bg_table *t = &b->tables[ti];
@@ -132,9 +156,9 @@ static void compose(struct batch *b)
             else item_zero_capacity(&w, t->name->str, t->name->len, b->rcc == 2);
         }
         jw_array_end(&w);
+        jw_free(&w);
     }
-    jw_object_end(&w);
-    jw_free(&w);
+    buf_append_char(out, '}');
     r->crc_set = false;
     request_send(r, 200);
 }
