@@ -47,6 +47,25 @@ long attr_base64_length(const char *s, size_t len)
     return (long)(len / 4 * 3 - pad);
 }
 
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : 63;
+}
+
+bool attr_base64_canonical(const char *s, size_t len)
+{
+    if (attr_base64_length(s, len) < 0) return false;
+    if (len == 0 || s[len - 1] != '=') return true;
+    /* the bits padding leaves unused must be zero, else another text decodes
+     * to the same bytes ("QR==" and "QQ==") */
+    bool two = s[len - 2] == '=';
+    int last = b64_value(s[len - (two ? 3 : 2)]);
+    return (last & (two ? 0x0f : 0x03)) == 0;
+}
+
 long attr_base64_decode(const char *s, size_t len, unsigned char *out)
 {
     long n = attr_base64_length(s, len);
@@ -90,6 +109,7 @@ static int check_binary(const struct json *v, struct attr_check *out, struct att
     if (check_string(v, "B", err) < 0) return -1;
     long n = attr_base64_length(v->str, v->len);
     if (n < 0) return fail(err, DDB_SerializationException, "Invalid base64 in binary value");
+    if (!attr_base64_canonical(v->str, v->len)) out->canonical = false; /* read back as stored */
     out->size += (size_t)n;
     return 0;
 }

@@ -28,7 +28,7 @@ struct attr_error {
 
 struct attr_check {
     size_t size;     /* bytes as DynamoDB counts them (names + values) */
-    bool canonical;  /* every number is written as DynamoDB stores it */
+    bool canonical;  /* every number and binary value is written as DynamoDB stores it */
 };
 
 /* Checks every attribute of an item (a JSON object of AttributeValues) and
@@ -46,6 +46,9 @@ void attr_number_error(struct attr_error *err, int status, const char *s, size_t
 const struct json *attr_type_member(const struct json *v);
 /* The decoded length of standard base64 text (padded), or -1 if invalid. */
 long attr_base64_length(const char *s, size_t len);
+/* True when s is valid base64 in its one canonical text (unused bits of the
+ * last symbol zero): the only form ddbx keys or caches from a write. */
+bool attr_base64_canonical(const char *s, size_t len);
 /* Decodes standard base64 (with padding) into out (at least 3*len/4 + 3
  * bytes). Returns the decoded length, or -1 if s is not valid base64. */
 long attr_base64_decode(const char *s, size_t len, unsigned char *out);

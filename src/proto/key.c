@@ -46,6 +46,9 @@ static int encode_attr(const struct key_attr *ka, bool is_range, const struct js
             snprintf(err->message, sizeof(err->message), "Invalid base64 in binary value");
             return KEY_EINVALID;
         }
+        /* a non-canonical text ("QR==") would share a key with the canonical
+         * one; whether DynamoDB accepts it is the backend's to say */
+        if (!attr_base64_canonical(m->str, m->len)) return KEY_EMISMATCH;
         len = (size_t)n;
     }
     if (len == 0) return KEY_EMISMATCH; /* empty key values: the backend's error */

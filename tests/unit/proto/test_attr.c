@@ -127,6 +127,17 @@ static void test_check_value_and_type_member(void **state)
     assert_int_equal(attr_check_value(json_lit(a, "{\"N\":\"01\"}"), 3, &c, &e), 0);
     assert_int_equal(c.size, 16);
     assert_false(c.canonical);
+    /* binary: only the canonical base64 text reads back as written */
+    struct attr_check b = {0, true};
+    assert_int_equal(attr_check_value(json_lit(a, "{\"BS\":[\"QQ==\",\"QUE=\",\"QUFB\"]}"), 0, &b, &e), 0);
+    assert_true(b.canonical);
+    assert_int_equal(attr_check_value(json_lit(a, "{\"B\":\"QR==\"}"), 0, &b, &e), 0);
+    assert_false(b.canonical);
+    assert_true(attr_base64_canonical("", 0));
+    assert_true(attr_base64_canonical("QUE=", 4));
+    assert_false(attr_base64_canonical("QUF=", 4));
+    assert_false(attr_base64_canonical("QR==", 4));
+    assert_false(attr_base64_canonical("Q===", 4));
 
     const struct json *m = attr_type_member(json_lit(a, "{\"SS\":[\"x\"]}"));
     assert_non_null(m);

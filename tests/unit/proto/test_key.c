@@ -234,6 +234,8 @@ static void test_mismatch(void **state)
         "{\"h\":{\"N\":\"1\"},\"r\":{\"S\":\"QQ==\"}}",            /* wrong type */
         "{\"h\":{\"S\":\"1\"},\"r\":{\"B\":\"QQ==\"}}",
         "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"\"}}",                /* empty binary */
+        "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"QR==\"}}",            /* base64 not in its canonical text */
+        "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"QUF=\"}}",
     };
     for (size_t i = 0; i < sizeof(bad_hr) / sizeof(bad_hr[0]); i++) {
         assert_status(a, &hr, FROM_KEY, bad_hr[i], KEY_EMISMATCH);
