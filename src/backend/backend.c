@@ -118,7 +118,6 @@ void backend_teardown(void)
     curl_global_cleanup();
 }
 
-const char *backend_url(void) { return g.url; }
 const char *backend_region(void) { return g.region; }
 
 /* ---- curl callbacks on the transfer ---- */

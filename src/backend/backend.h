@@ -42,8 +42,7 @@ struct backend;
  * -1 (logged). Call once before backend_create. */
 int backend_setup(const struct config *cfg);
 void backend_teardown(void);
-/* The endpoint URL and region in use (valid until backend_teardown). */
-const char *backend_url(void);
+/* The region in use (valid until backend_teardown). */
 const char *backend_region(void);
 
 struct backend *backend_create(uv_loop_t *loop);

@@ -411,9 +411,7 @@ static bool read_table(struct request *r, struct batch *b, struct bg_table *t, c
     if (!json_is_object(m) || !item_only_members(m, allowed_table) || !json_is_array(keys) ||
         keys->len == 0 || (cr && !json_is_bool(cr)) || item_projection(r, m, &t->proj) != PROJECTION_OK)
         return false;
-    struct json *name = arena_alloc(r->arena, sizeof(*name));
-    *name = (struct json){.type = JSON_STRING, .len = m->keylen, .str = m->key};
-    t->name = name;
+    t->name = item_string_node(r, m->key, m->keylen);
     t->table = item_member_table(r, m);
     t->params = m;
     t->consistent = cr && cr->type == JSON_TRUE;

@@ -29,7 +29,7 @@ bool item_only_members(const struct json *obj, const char *const *allowed)
     return true;
 }
 
-static const struct json *string_node(struct request *r, const char *s, size_t len)
+const struct json *item_string_node(struct request *r, const char *s, size_t len)
 {
     struct json *n = arena_alloc(r->arena, sizeof(*n));
     *n = (struct json){.type = JSON_STRING, .len = (uint32_t)len, .str = s};
@@ -43,12 +43,12 @@ const struct json *item_table_name(struct request *r, const struct json *table)
     const char *slash = memmem(table->str, table->len, ":table/", 7);
     if (!slash) return table;
     const char *name = slash + 7;
-    return string_node(r, name, table->len - (size_t)(name - table->str));
+    return item_string_node(r, name, table->len - (size_t)(name - table->str));
 }
 
 const struct json *item_member_table(struct request *r, const struct json *member)
 {
-    return item_table_name(r, string_node(r, member->key, member->keylen));
+    return item_table_name(r, item_string_node(r, member->key, member->keylen));
 }
 
 void item_send_attr_error(struct request *r, const struct attr_error *e)

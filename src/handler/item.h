@@ -21,6 +21,8 @@
 struct json *item_parse_body(struct request *r);
 /* True when every member of obj is named in `allowed` (NULL-terminated). */
 bool item_only_members(const struct json *obj, const char *const *allowed);
+/* A JSON string node for s[0..len) in r->arena (s itself is not copied). */
+const struct json *item_string_node(struct request *r, const char *s, size_t len);
 /* The table a TableName names, for schemas and cache keys: the name itself,
  * or the NAME of an ARN "arn:...:table/NAME" (DynamoDB takes both, and they
  * must share one cache namespace). NULL when `table` is not a string. */

@@ -11,6 +11,7 @@
 
 #include "handler/handler.h"
 #include "util/common.h"
+#include "util/hash.h"
 #include "util/log.h"
 
 #define SCHEMA_BUCKETS 256
@@ -30,12 +31,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct record *buckets[SCHEMA_BUCKETS];
 static uint32_t next_epoch = 1;
 
-static unsigned bucket(const char *t, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)t[i]) * 16777619u;
-    return h % SCHEMA_BUCKETS;
-}
+static unsigned bucket(const char *t, size_t len) { return hash_fnv1a(t, len) % SCHEMA_BUCKETS; }
 
 static struct record **find(const char *t, size_t len)
 {

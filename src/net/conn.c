@@ -55,8 +55,6 @@ struct conn {
 
 static atomic_int open_total;
 
-int conn_open_total(void) { return atomic_load(&open_total); }
-
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
 static void start_reading(struct conn *c);

@@ -47,7 +47,5 @@ void conn_pool_init(struct conn_pool *pool, const struct service *svc,
 void conn_accept(struct conn_pool *pool, uv_stream_t *server);
 /* Begins stopping: idle connections close now, busy ones after their reply. */
 void conn_pool_stop(struct conn_pool *pool);
-/* Connections open across every API pool (for --max-connections). */
-int conn_open_total(void);
 
 #endif

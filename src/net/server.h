@@ -26,8 +26,6 @@ void server_stop(void);
 bool server_stopped(void);
 /* Joins the worker threads (call when server_stopped()). */
 void server_join(void);
-/* The port actually bound (useful with port 0). */
-int server_port(void);
 
 /* Starts the admin port (/healthz, /metrics) on `loop`; 0 or -1. */
 int admin_start(uv_loop_t *loop, const struct config *cfg);

@@ -201,8 +201,6 @@ int server_start(const struct config *cfg)
     return 0;
 }
 
-int server_port(void) { return bound_port; }
-
 void server_stop(void)
 {
     for (int i = 0; i < nworkers; i++) {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 static const struct op table[OP_COUNT] = {
 #define OP(prefix, name, cls, handler, note)                                                       \
     {OP_##prefix##_##name, #name, #prefix "." #name, OPC_##cls, note},
@@ -26,17 +28,10 @@ const char *const ops_names[OP_COUNT] = {
 static const struct op *slots[SLOTS];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static uint32_t fnv1a(const char *s, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 static void build(void)
 {
     for (int i = 0; i < OP_COUNT; i++) {
-        uint32_t h = fnv1a(table[i].target, strlen(table[i].target)) & (SLOTS - 1);
+        uint32_t h = hash_fnv1a(table[i].target, strlen(table[i].target)) & (SLOTS - 1);
         while (slots[h]) h = (h + 1) & (SLOTS - 1);
         slots[h] = &table[i];
     }
@@ -45,7 +40,7 @@ static void build(void)
 const struct op *ops_lookup(const char *target, size_t len)
 {
     pthread_once(&once, build);
-    for (uint32_t h = fnv1a(target, len) & (SLOTS - 1); slots[h]; h = (h + 1) & (SLOTS - 1))
+    for (uint32_t h = hash_fnv1a(target, len) & (SLOTS - 1); slots[h]; h = (h + 1) & (SLOTS - 1))
         if (strlen(slots[h]->target) == len && memcmp(slots[h]->target, target, len) == 0)
             return slots[h];
     return NULL;
