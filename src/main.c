@@ -14,9 +14,9 @@
 
 #include "backend/backend.h"
 #include "cache/cache.h"
-#include "handler/schema.h"
 #include "config/config.h"
 #include "handler/request.h"
+#include "handler/schema.h"
 #include "metrics/metrics.h"
 #include "net/server.h"
 #include "util/clock.h"

@@ -12,7 +12,7 @@ void hist_init(struct hist *h)
 static unsigned bucket_of(uint64_t v)
 {
     if (v < HIST_LINEAR) return (unsigned)v;
-    unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= 7 */
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);   /* >= 7 */
     unsigned m = (unsigned)(v >> (e - HIST_SUB_BITS)); /* 64..127 */
     return HIST_LINEAR + (e - 7u) * HIST_SUB + (m - HIST_SUB);
 }
@@ -46,7 +46,8 @@ void hist_record(struct hist *h, uint64_t v)
 
 void hist_merge(struct hist *into, const struct hist *from)
 {
-    for (unsigned i = 0; i < HIST_BUCKETS; i++) into->b[i] += from->b[i];
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
+        into->b[i] += from->b[i];
     into->count += from->count;
     into->sum += from->sum;
     if (from->max > into->max) into->max = from->max;

@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)           /* buckets per power of two */
-#define HIST_LINEAR (2u * HIST_SUB)              /* values below this are exact */
+#define HIST_SUB (1u << HIST_SUB_BITS) /* buckets per power of two */
+#define HIST_LINEAR (2u * HIST_SUB)    /* values below this are exact */
 #define HIST_BUCKETS (HIST_LINEAR + (64u - 7u) * HIST_SUB)
 
 struct hist {

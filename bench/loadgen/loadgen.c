@@ -49,8 +49,8 @@ struct conn {
     uv_write_t wr;
     http_parser parser;
     struct sbuf head, body, resp;
-    uint64_t due_ns;   /* latency is measured from here */
-    uint64_t wait_ns;  /* closed loop: when the next request became due, if a reconnect delayed it */
+    uint64_t due_ns;  /* latency is measured from here */
+    uint64_t wait_ns; /* closed loop: when the next request became due, if a reconnect delayed it */
     int op;
     unsigned nkeys;
     bool busy, writing, connected, closing;
@@ -92,7 +92,8 @@ static struct {
     /* results */
     struct opstats op[OP_COUNT];
     struct hist all;
-    struct hist lag; /* constant rate: how late the generator dispatched requests after they were due */
+    struct hist
+        lag; /* constant rate: how late the generator dispatched requests after they were due */
     uint64_t status[600];
     uint64_t conn_errors, parse_errors, unprocessed, get_found, get_empty, in_flight;
     uint64_t sent, reconnects;
@@ -125,14 +126,15 @@ static void build_prefixes(void)
         sbuf_adds(p, host);
         sbuf_adds(p, "\r\nAccept-Encoding: identity\r\nX-Amz-Target: DynamoDB_20120810.");
         sbuf_adds(p, op_name[i]);
-        sbuf_adds(p, "\r\nContent-Type: application/x-amz-json-1.0\r\n"
-                     "User-Agent: ddbx-load/1.0 (bench; like Boto3/1.34 md/Botocore#1.34)\r\n"
-                     "X-Amz-Date: 20250101T000000Z\r\n"
-                     "Authorization: AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK0000000/20250101/"
-                     "us-east-1/dynamodb/aws4_request, SignedHeaders=accept-encoding;content-type;host;"
-                     "x-amz-date;x-amz-target, Signature="
-                     "0000000000000000000000000000000000000000000000000000000000000000\r\n"
-                     "Content-Length: ");
+        sbuf_adds(
+            p, "\r\nContent-Type: application/x-amz-json-1.0\r\n"
+               "User-Agent: ddbx-load/1.0 (bench; like Boto3/1.34 md/Botocore#1.34)\r\n"
+               "X-Amz-Date: 20250101T000000Z\r\n"
+               "Authorization: AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK0000000/20250101/"
+               "us-east-1/dynamodb/aws4_request, SignedHeaders=accept-encoding;content-type;host;"
+               "x-amz-date;x-amz-target, Signature="
+               "0000000000000000000000000000000000000000000000000000000000000000\r\n"
+               "Content-Length: ");
     }
 }
 
@@ -164,7 +166,8 @@ static void send_request(struct conn *c, uint64_t due)
     sbuf_add(h, g.prefix[op].data, g.prefix[op].len);
     sbuf_addu(h, c->body.len);
     sbuf_add(h, "\r\n\r\n", 4);
-    uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len), uv_buf_init(c->body.data, (unsigned)c->body.len)};
+    uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len),
+                        uv_buf_init(c->body.data, (unsigned)c->body.len)};
     size_t total = h->len + c->body.len;
     int n = c->writing ? UV_EAGAIN : uv_try_write((uv_stream_t *)&c->tcp, bufs, 2);
     if (n == (int)total) return;
@@ -213,9 +216,11 @@ static bool body_has_unprocessed(const struct sbuf *b)
     const char *p = b->data, *end = b->data + b->len;
     while ((p = memmem(p, (size_t)(end - p), "Unprocessed", 11)) != NULL) {
         p += 11;
-        while (p < end && *p != ':') p++;
+        while (p < end && *p != ':')
+            p++;
         p++;
-        while (p < end && (*p == ' ' || *p == '\n')) p++;
+        while (p < end && (*p == ' ' || *p == '\n'))
+            p++;
         if (p + 1 < end && !(p[0] == '{' && (p[1] == '}' || p[1] == ' '))) return true;
         if (p + 2 < end && p[0] == '{' && p[1] == ' ' && p[2] != '}') return true;
     }
@@ -237,7 +242,8 @@ static void complete(struct conn *c, int status, bool keep_alive)
         g.status[status < 600 && status > 0 ? status : 0]++;
         if (status == 200) {
             struct opstats *o = &g.op[c->op];
-            bool partial = (c->op == OP_BATCHGET || c->op == OP_BATCHWRITE) && body_has_unprocessed(&c->resp);
+            bool partial =
+                (c->op == OP_BATCHGET || c->op == OP_BATCHWRITE) && body_has_unprocessed(&c->resp);
             if (partial) g.unprocessed++;
             o->ok++;
             if (!partial) o->keys_ok += c->nkeys;
@@ -251,7 +257,8 @@ static void complete(struct conn *c, int status, bool keep_alive)
             }
         } else if (!g.first_error[0]) {
             snprintf(g.first_error, sizeof(g.first_error), "%s -> %d %.*s", op_name[c->op], status,
-                     (int)(c->resp.len < 160 ? c->resp.len : 160), c->resp.data ? c->resp.data : "");
+                     (int)(c->resp.len < 160 ? c->resp.len : 160),
+                     c->resp.data ? c->resp.data : "");
         }
     }
     if (g.exhausted && g.in_flight == 0) {
@@ -464,7 +471,8 @@ static void start(void)
         g.interval_ns = (uint64_t)(1e9 / g.rate);
         if (g.interval_ns == 0) g.interval_ns = 1;
         g.next_due = g.t0;
-        for (unsigned i = 0; i < g.connections; i++) g.idle[g.n_idle++] = g.connections - 1 - i;
+        for (unsigned i = 0; i < g.connections; i++)
+            g.idle[g.n_idle++] = g.connections - 1 - i;
         g.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         if (g.tfd < 0) {
             perror("timerfd_create");
@@ -474,17 +482,20 @@ static void start(void)
         uv_poll_start(&g.tick, UV_READABLE, on_tick);
         return; /* main() then runs run_constant_rate() */
     }
-    for (unsigned i = 0; i < g.connections && !g.exhausted; i++) send_request(&g.conns[i], g.t0);
+    for (unsigned i = 0; i < g.connections && !g.exhausted; i++)
+        send_request(&g.conns[i], g.t0);
 }
 
 static void print_lat(const char *name, const struct hist *h, const char *suffix)
 {
-    printf("\"%s\":{\"count\":%llu,\"mean\":%.1f,\"min\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
-           "\"p99.9\":%.1f,\"max\":%.1f}%s",
-           name, (unsigned long long)h->count, h->count ? (double)h->sum / (double)h->count / 1e3 : 0.0,
-           h->count ? (double)h->min / 1e3 : 0.0, hist_quantile(h, 0.50) / 1e3,
-           hist_quantile(h, 0.90) / 1e3, hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3,
-           (double)h->max / 1e3, suffix);
+    printf(
+        "\"%s\":{\"count\":%llu,\"mean\":%.1f,\"min\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
+        "\"p99.9\":%.1f,\"max\":%.1f}%s",
+        name, (unsigned long long)h->count,
+        h->count ? (double)h->sum / (double)h->count / 1e3 : 0.0,
+        h->count ? (double)h->min / 1e3 : 0.0, hist_quantile(h, 0.50) / 1e3,
+        hist_quantile(h, 0.90) / 1e3, hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3,
+        (double)h->max / 1e3, suffix);
 }
 
 /* One JSON object: totals, errors by kind, latency in microseconds overall
@@ -513,8 +524,8 @@ static void print_results(uint64_t t_stop)
            (unsigned long long)g.sent);
     printf("\"reconnects\":%llu,", (unsigned long long)g.reconnects);
     printf("\"errors\":{\"http\":%llu,\"connection\":%llu,\"parse\":%llu,\"unprocessed\":%llu},",
-           (unsigned long long)errors, (unsigned long long)g.conn_errors, (unsigned long long)g.parse_errors,
-           (unsigned long long)g.unprocessed);
+           (unsigned long long)errors, (unsigned long long)g.conn_errors,
+           (unsigned long long)g.parse_errors, (unsigned long long)g.unprocessed);
     printf("\"status\":{");
     bool first = true;
     for (int i = 0; i < 600; i++)
@@ -571,51 +582,83 @@ static bool isalnum_ascii(char ch)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: ddbx-load --port N [options]\n"
-            "  --host ADDR            server address (127.0.0.1)\n"
-            "  --port N               server port\n"
-            "  --workload NAME        catalog, catalog-batch, leaderboard, session, write-heavy,\n"
-            "                         load (BatchWriteItem each item once), prewarm (BatchGetItem each key once)\n"
-            "  --connections N        keep-alive connections (32)\n"
-            "  --duration S           seconds to run (10; finite workloads: 0 = until done)\n"
-            "  --rate R               constant rate, requests/s over all connections (0: closed loop)\n"
-            "  --table NAME           table (bench)\n"
-            "  --index NAME           score index for leaderboard (by_score)\n"
-            "  --items N              item population (100000)\n"
-            "  --first N              first key of load/prewarm (0)\n"
-            "  --item-size B          item size, DynamoDB bytes (1000)\n"
-            "  --zipf THETA           key skew, 0 = uniform (0.99)\n"
-            "  --boards N             leaderboard partitions (100)\n"
-            "  --batch N              keys per batch call (25; load 25, prewarm up to 100)\n"
-            "  --write-fraction F     share of writes (leaderboard 0.05, session 0.5, write-heavy 0.95)\n"
-            "  --consistent           GetItem with ConsistentRead=true (always relayed)\n"
-            "  --seed N               random seed (42)\n"
-            "  --spin-us U            constant rate: spin instead of sleeping when the next request is\n"
-            "                         due within U µs (300; 0: always sleep)\n");
+    fprintf(
+        stderr,
+        "usage: ddbx-load --port N [options]\n"
+        "  --host ADDR            server address (127.0.0.1)\n"
+        "  --port N               server port\n"
+        "  --workload NAME        catalog, catalog-batch, leaderboard, session, write-heavy,\n"
+        "                         load (BatchWriteItem each item once), prewarm (BatchGetItem each "
+        "key once)\n"
+        "  --connections N        keep-alive connections (32)\n"
+        "  --duration S           seconds to run (10; finite workloads: 0 = until done)\n"
+        "  --rate R               constant rate, requests/s over all connections (0: closed loop)\n"
+        "  --table NAME           table (bench)\n"
+        "  --index NAME           score index for leaderboard (by_score)\n"
+        "  --items N              item population (100000)\n"
+        "  --first N              first key of load/prewarm (0)\n"
+        "  --item-size B          item size, DynamoDB bytes (1000)\n"
+        "  --zipf THETA           key skew, 0 = uniform (0.99)\n"
+        "  --boards N             leaderboard partitions (100)\n"
+        "  --batch N              keys per batch call (25; load 25, prewarm up to 100)\n"
+        "  --write-fraction F     share of writes (leaderboard 0.05, session 0.5, write-heavy "
+        "0.95)\n"
+        "  --consistent           GetItem with ConsistentRead=true (always relayed)\n"
+        "  --seed N               random seed (42)\n"
+        "  --spin-us U            constant rate: spin instead of sleeping when the next request "
+        "is\n"
+        "                         due within U µs (300; 0: always sleep)\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    struct wl_config wc = {.kind = WL_CATALOG, .table = "bench", .index = "by_score", .items = 100000,
-                           .item_size = 1000, .zipf = 0.99, .boards = 100, .batch = 0,
-                           .write_fraction = -1, .seed = 42};
+    struct wl_config wc = {.kind = WL_CATALOG,
+                           .table = "bench",
+                           .index = "by_score",
+                           .items = 100000,
+                           .item_size = 1000,
+                           .zipf = 0.99,
+                           .boards = 100,
+                           .batch = 0,
+                           .write_fraction = -1,
+                           .seed = 42};
     g.host = "127.0.0.1";
     g.connections = 32;
     g.spin_ns = 300000;
     g.duration_s = 10;
-    enum { O_HOST = 1, O_PORT, O_WL, O_CONNS, O_DUR, O_RATE, O_TABLE, O_INDEX, O_ITEMS, O_FIRST, O_SIZE,
-           O_ZIPF, O_BOARDS, O_BATCH, O_WF, O_CONS, O_SEED, O_SPIN, O_HELP };
+    enum {
+        O_HOST = 1,
+        O_PORT,
+        O_WL,
+        O_CONNS,
+        O_DUR,
+        O_RATE,
+        O_TABLE,
+        O_INDEX,
+        O_ITEMS,
+        O_FIRST,
+        O_SIZE,
+        O_ZIPF,
+        O_BOARDS,
+        O_BATCH,
+        O_WF,
+        O_CONS,
+        O_SEED,
+        O_SPIN,
+        O_HELP
+    };
     static const struct option opts[] = {
-        {"host", 1, 0, O_HOST},     {"port", 1, 0, O_PORT},     {"workload", 1, 0, O_WL},
-        {"connections", 1, 0, O_CONNS}, {"duration", 1, 0, O_DUR}, {"rate", 1, 0, O_RATE},
-        {"table", 1, 0, O_TABLE},   {"index", 1, 0, O_INDEX},   {"items", 1, 0, O_ITEMS},
-        {"first", 1, 0, O_FIRST},   {"item-size", 1, 0, O_SIZE}, {"zipf", 1, 0, O_ZIPF},
-        {"boards", 1, 0, O_BOARDS}, {"batch", 1, 0, O_BATCH},   {"write-fraction", 1, 0, O_WF},
-        {"consistent", 0, 0, O_CONS}, {"seed", 1, 0, O_SEED},   {"spin-us", 1, 0, O_SPIN},
-        {"help", 0, 0, O_HELP},
-        {0, 0, 0, 0}};
+        {"host", 1, 0, O_HOST},         {"port", 1, 0, O_PORT},
+        {"workload", 1, 0, O_WL},       {"connections", 1, 0, O_CONNS},
+        {"duration", 1, 0, O_DUR},      {"rate", 1, 0, O_RATE},
+        {"table", 1, 0, O_TABLE},       {"index", 1, 0, O_INDEX},
+        {"items", 1, 0, O_ITEMS},       {"first", 1, 0, O_FIRST},
+        {"item-size", 1, 0, O_SIZE},    {"zipf", 1, 0, O_ZIPF},
+        {"boards", 1, 0, O_BOARDS},     {"batch", 1, 0, O_BATCH},
+        {"write-fraction", 1, 0, O_WF}, {"consistent", 0, 0, O_CONS},
+        {"seed", 1, 0, O_SEED},         {"spin-us", 1, 0, O_SPIN},
+        {"help", 0, 0, O_HELP},         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -623,7 +666,8 @@ int main(int argc, char **argv)
         case O_PORT: g.port = atoi(optarg); break;
         case O_WL: {
             int k;
-            for (k = 0; k < WL_KIND_COUNT && strcmp(optarg, wl_kind_name[k]); k++) {}
+            for (k = 0; k < WL_KIND_COUNT && strcmp(optarg, wl_kind_name[k]); k++) {
+            }
             if (k == WL_KIND_COUNT) usage();
             wc.kind = (enum wl_kind)k;
             break;
@@ -664,7 +708,8 @@ int main(int argc, char **argv)
     build_prefixes();
     hist_init(&g.all);
     hist_init(&g.lag);
-    for (int i = 0; i < OP_COUNT; i++) hist_init(&g.op[i].lat);
+    for (int i = 0; i < OP_COUNT; i++)
+        hist_init(&g.op[i].lat);
     g.conns = calloc(g.connections, sizeof(*g.conns));
     g.queue = malloc(QUEUE_CAP * sizeof(uint64_t));
     g.idle = calloc(g.connections, sizeof(unsigned));
@@ -675,7 +720,8 @@ int main(int argc, char **argv)
         reconnect(&g.conns[i]);
     }
     /* Until every connection is up (start() runs), then the load itself. */
-    while (!g.running) uv_run(g.loop, UV_RUN_ONCE);
+    while (!g.running)
+        uv_run(g.loop, UV_RUN_ONCE);
     if (g.rate > 0)
         run_constant_rate();
     else

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const op_name[OP_COUNT] = {"GetItem", "BatchGetItem", "Query",
-                                       "UpdateItem", "PutItem", "BatchWriteItem"};
-const char *const wl_kind_name[WL_KIND_COUNT] = {"catalog", "catalog-batch", "leaderboard", "session",
-                                                 "write-heavy", "load", "prewarm"};
+const char *const op_name[OP_COUNT] = {"GetItem",    "BatchGetItem", "Query",
+                                       "UpdateItem", "PutItem",      "BatchWriteItem"};
+const char *const wl_kind_name[WL_KIND_COUNT] = {
+    "catalog", "catalog-batch", "leaderboard", "session", "write-heavy", "load", "prewarm"};
 
 /* Attribute names and fixed parts of an item, counted the way DynamoDB sizes
  * items (name bytes + value bytes), without the payload's value. */
@@ -32,18 +32,19 @@ struct wl {
     struct wl_config c;
     struct zipf keys, boards;
     uint64_t rng;
-    uint64_t cursor;   /* next key of a finite workload */
-    uint64_t version;  /* bumps payloads and scores so writes change items */
+    uint64_t cursor;  /* next key of a finite workload */
+    uint64_t version; /* bumps payloads and scores so writes change items */
     unsigned payload_len;
-    char *pattern;     /* payload source: PATTERN repeated, payload_len + PATTERN_LEN long */
-    uint64_t *picked;  /* distinct keys of one batch */
+    char *pattern;    /* payload source: PATTERN repeated, payload_len + PATTERN_LEN long */
+    uint64_t *picked; /* distinct keys of one batch */
 };
 
 void sbuf_reserve(struct sbuf *b, size_t extra)
 {
     if (b->len + extra <= b->cap) return;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra) cap *= 2;
+    while (cap < b->len + extra)
+        cap *= 2;
     char *d = realloc(b->data, cap);
     if (!d) {
         perror("realloc");
@@ -60,7 +61,10 @@ void sbuf_add(struct sbuf *b, const char *s, size_t n)
     b->len += n;
 }
 
-void sbuf_adds(struct sbuf *b, const char *s) { sbuf_add(b, s, strlen(s)); }
+void sbuf_adds(struct sbuf *b, const char *s)
+{
+    sbuf_add(b, s, strlen(s));
+}
 
 void sbuf_addu(struct sbuf *b, uint64_t v)
 {
@@ -81,7 +85,10 @@ static uint64_t rng_next(uint64_t *s) /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-static double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+static double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
 
 static void zipf_init(struct zipf *z, uint64_t n, double theta)
 {
@@ -90,7 +97,8 @@ static void zipf_init(struct zipf *z, uint64_t n, double theta)
     z->theta = theta;
     if (theta <= 0 || n < 3) return; /* uniform */
     double zetan = 0;
-    for (uint64_t i = 1; i <= n; i++) zetan += 1.0 / pow((double)i, theta);
+    for (uint64_t i = 1; i <= n; i++)
+        zetan += 1.0 / pow((double)i, theta);
     double zeta2 = 1.0 + 1.0 / pow(2.0, theta);
     z->zetan = zetan;
     z->alpha = 1.0 / (1.0 - theta);
@@ -151,7 +159,8 @@ struct wl *wl_create(const struct wl_config *cfg)
         wl_destroy(w);
         return NULL;
     }
-    for (unsigned i = 0; i < w->payload_len + PATTERN_LEN; i++) w->pattern[i] = PATTERN[i % PATTERN_LEN];
+    for (unsigned i = 0; i < w->payload_len + PATTERN_LEN; i++)
+        w->pattern[i] = PATTERN[i % PATTERN_LEN];
     zipf_init(&w->keys, cfg->items, cfg->zipf);
     zipf_init(&w->boards, cfg->boards ? cfg->boards : 1, cfg->zipf);
     return w;
@@ -179,7 +188,10 @@ static void add_key(struct sbuf *b, uint64_t i)
     sbuf_adds(b, "\"}}");
 }
 
-static uint64_t score_of(uint64_t i, uint64_t version) { return fnv1a64(i * 31 + version) % 1000000; }
+static uint64_t score_of(uint64_t i, uint64_t version)
+{
+    return fnv1a64(i * 31 + version) % 1000000;
+}
 
 void wl_item_json(struct wl *w, struct sbuf *b, uint64_t i, uint64_t version)
 {
@@ -230,7 +242,8 @@ static void pick_distinct(struct wl *w, unsigned n)
         do {
             v = zipf_next(&w->keys, &w->rng);
             dup = false;
-            for (unsigned j = 0; j < k && !dup; j++) dup = w->picked[j] == v;
+            for (unsigned j = 0; j < k && !dup; j++)
+                dup = w->picked[j] == v;
         } while (dup);
         w->picked[k] = v;
     }
@@ -297,12 +310,15 @@ static void update_session(struct wl *w, struct sbuf *b, uint64_t i)
     sbuf_adds(b, "\"}}}");
 }
 
-static bool coin(struct wl *w) { return rng_unit(&w->rng) < w->c.write_fraction; }
+static bool coin(struct wl *w)
+{
+    return rng_unit(&w->rng) < w->c.write_fraction;
+}
 
 /* A mixed workload: a write of a zipfian key with probability
  * write_fraction, else a GetItem of one. */
-static int write_or_get(struct wl *w, struct sbuf *b, void (*write)(struct wl *, struct sbuf *, uint64_t),
-                        int op)
+static int write_or_get(struct wl *w, struct sbuf *b,
+                        void (*write)(struct wl *, struct sbuf *, uint64_t), int op)
 {
     if (coin(w)) {
         write(w, b, zipf_next(&w->keys, &w->rng));
@@ -317,9 +333,7 @@ int wl_next(struct wl *w, struct sbuf *b, unsigned *nkeys)
     b->len = 0;
     *nkeys = 1;
     switch (w->c.kind) {
-    case WL_CATALOG:
-        get_item(w, b, zipf_next(&w->keys, &w->rng));
-        return OP_GET;
+    case WL_CATALOG: get_item(w, b, zipf_next(&w->keys, &w->rng)); return OP_GET;
     case WL_CATALOG_BATCH:
         pick_distinct(w, w->c.batch);
         batch_get(w, b, w->picked, w->c.batch);
@@ -332,10 +346,8 @@ int wl_next(struct wl *w, struct sbuf *b, unsigned *nkeys)
         }
         query_top(w, b);
         return OP_QUERY;
-    case WL_SESSION:
-        return write_or_get(w, b, update_session, OP_UPDATE);
-    case WL_WRITE_HEAVY:
-        return write_or_get(w, b, put_item, OP_PUT);
+    case WL_SESSION: return write_or_get(w, b, update_session, OP_UPDATE);
+    case WL_WRITE_HEAVY: return write_or_get(w, b, put_item, OP_PUT);
     case WL_LOAD:
     case WL_PREWARM: {
         uint64_t end = w->c.items;
@@ -347,13 +359,13 @@ int wl_next(struct wl *w, struct sbuf *b, unsigned *nkeys)
             w->cursor += n;
             return OP_BATCHWRITE;
         }
-        for (unsigned k = 0; k < n; k++) w->picked[k] = w->cursor + k;
+        for (unsigned k = 0; k < n; k++)
+            w->picked[k] = w->cursor + k;
         w->cursor += n;
         batch_get(w, b, w->picked, n);
         return OP_BATCHGET;
     }
-    case WL_KIND_COUNT:
-        break;
+    case WL_KIND_COUNT: break;
     }
     return -1;
 }

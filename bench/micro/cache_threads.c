@@ -96,8 +96,10 @@ static atomic_bool stop;
 
 static void on_ping(uv_async_t *a)
 {
-    if (atomic_load(&stop)) uv_close((uv_handle_t *)&ping, NULL); /* on its own loop */
-    else uv_async_send(&pong);
+    if (atomic_load(&stop))
+        uv_close((uv_handle_t *)&ping, NULL); /* on its own loop */
+    else
+        uv_async_send(&pong);
 }
 static void on_pong(uv_async_t *a)
 {

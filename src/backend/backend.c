@@ -30,7 +30,7 @@
 static struct {
     char *url;
     char *region;
-    char *sigv4;       /* "aws:amz:<region>:dynamodb" */
+    char *sigv4;        /* "aws:amz:<region>:dynamodb" */
     char *token_header; /* "X-Amz-Security-Token: ..." or NULL */
     struct aws_credentials creds;
     long connect_timeout_ms;
@@ -118,7 +118,10 @@ void backend_teardown(void)
     curl_global_cleanup();
 }
 
-const char *backend_region(void) { return g.region; }
+const char *backend_region(void)
+{
+    return g.region;
+}
 
 /* ---- curl callbacks on the transfer ---- */
 
@@ -137,8 +140,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
         const char *v = data + sizeof(name) - 1;
         const char *end = data + len;
-        while (v < end && (*v == ' ' || *v == '\t')) v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+            end--;
         size_t vlen = MIN((size_t)(end - v), sizeof(c->res.request_id) - 1);
         memcpy(c->res.request_id, v, vlen);
         c->res.request_id[vlen] = '\0';
@@ -240,7 +245,7 @@ static void finish(struct backend *b, struct call *c, CURLcode rc)
         r->status = (int)status;
     } else {
         METRIC_INCR(backend_failures);
-        r->outcome = rc == CURLE_OPERATION_TIMEDOUT   ? BACKEND_TIMEOUT
+        r->outcome = rc == CURLE_OPERATION_TIMEDOUT ? BACKEND_TIMEOUT
                      : rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST
                          ? BACKEND_UNREACHABLE
                          : BACKEND_IO_ERROR;
@@ -249,8 +254,10 @@ static void finish(struct backend *b, struct call *c, CURLcode rc)
         log_debug("backend call failed: %s", r->error);
     }
     b->inflight--;
-    if (c->prev) c->prev->next = c->next;
-    else b->active = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        b->active = c->next;
     if (c->next) c->next->prev = c->prev;
     c->next = c->prev = NULL;
     c->cb(r, c->arg);
@@ -339,8 +346,10 @@ static void on_timeout(uv_timer_t *t)
 static int on_timer(CURLM *multi, long timeout_ms, void *ud)
 {
     struct backend *b = ud;
-    if (timeout_ms < 0) uv_timer_stop(&b->timer);
-    else uv_timer_start(&b->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    if (timeout_ms < 0)
+        uv_timer_stop(&b->timer);
+    else
+        uv_timer_start(&b->timer, on_timeout, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -363,8 +372,7 @@ struct backend *backend_create(uv_loop_t *loop)
     return b;
 }
 
-void backend_call(struct backend *b, const char *target, struct buf *body, backend_cb cb,
-                  void *arg)
+void backend_call(struct backend *b, const char *target, struct buf *body, backend_cb cb, void *arg)
 {
     struct call *c = call_get(b);
     buf_move(&c->request, body);
@@ -387,7 +395,10 @@ void backend_call(struct backend *b, const char *target, struct buf *body, backe
     }
 }
 
-int backend_inflight(const struct backend *b) { return b->inflight; }
+int backend_inflight(const struct backend *b)
+{
+    return b->inflight;
+}
 
 void backend_destroy(struct backend *b)
 {

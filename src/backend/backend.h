@@ -29,7 +29,7 @@ struct backend_result {
     struct buf body;      /* owned by the result; a callback may buf_move() it */
     char request_id[128]; /* x-amzn-RequestId, or "" */
     uint64_t elapsed_ns;
-    const char *error;    /* curl's description when not ANSWERED */
+    const char *error; /* curl's description when not ANSWERED */
 };
 
 /* Called on the loop's thread, once per backend_call. `res` is valid during

@@ -15,9 +15,11 @@
 
 static char *trim(char *s)
 {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
     return s;
 }
 
@@ -113,8 +115,10 @@ char *creds_region(void)
     char *path = aws_file("AWS_CONFIG_FILE", "config");
     const char *profile = profile_name();
     struct buf section = BUF_INIT;
-    if (strcmp(profile, "default") == 0) buf_append_str(&section, "default");
-    else buf_printf(&section, "profile %s", profile);
+    if (strcmp(profile, "default") == 0)
+        buf_append_str(&section, "default");
+    else
+        buf_printf(&section, "profile %s", profile);
     r = creds_ini_get(path, section.data, "region");
     buf_free(&section);
     free(path);

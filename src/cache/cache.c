@@ -26,29 +26,29 @@
 #include "util/log.h"
 
 #define ENTRY_NEGATIVE 1u
-#define CHUNK_OVERHEAD sizeof(size_t) /* glibc's per-chunk header */
+#define CHUNK_OVERHEAD sizeof(size_t)         /* glibc's per-chunk header */
 #define MAX_TTL_MS (20ull * 24 * 3600 * 1000) /* expiry compares wrap-safely below 2^31 ms */
 
 struct centry {
-    struct centry *hnext;        /* bucket chain */
+    struct centry *hnext;         /* bucket chain */
     struct centry *lprev, *lnext; /* LRU: head is the most recently used */
     uint64_t hash;
-    uint32_t expires;            /* low 32 bits of the expiry time in ms */
+    uint32_t expires; /* low 32 bits of the expiry time in ms */
     uint32_t vlen;
-    uint32_t crc;                /* of the value */
+    uint32_t crc; /* of the value */
     uint16_t klen;
     uint8_t flags;
-    char data[];                 /* key, then value */
+    char data[]; /* key, then value */
 };
 
 struct cache_fill {
     struct cache_fill *next; /* in the shard's list while attached */
     struct shard *shard;
     uint64_t hash;
-    bool attached;           /* false once a write or invalidation superseded it */
-    bool joinable;           /* reads may wait on it (fills, consistent reads) */
-    bool write;              /* a write's lease (cache_write_begin) */
-    bool overlapped;         /* write: another write of the key was in flight meanwhile */
+    bool attached;   /* false once a write or invalidation superseded it */
+    bool joinable;   /* reads may wait on it (fills, consistent reads) */
+    bool write;      /* a write's lease (cache_write_begin) */
+    bool overlapped; /* write: another write of the key was in flight meanwhile */
     struct cache_waiter *waiters;
     size_t klen;
     char key[];
@@ -72,14 +72,23 @@ static struct {
     uint64_t item_ttl, negative_ttl;
 } c;
 
-static size_t entry_cost(const struct centry *e) { return malloc_usable_size((void *)e) + CHUNK_OVERHEAD; }
+static size_t entry_cost(const struct centry *e)
+{
+    return malloc_usable_size((void *)e) + CHUNK_OVERHEAD;
+}
 
 /* Shards take bits 40 and up of the hash; buckets take the low bits. */
-static struct shard *shard_of(uint64_t hash) { return &c.shards[(hash >> 40) & (c.nshards - 1)]; }
+static struct shard *shard_of(uint64_t hash)
+{
+    return &c.shards[(hash >> 40) & (c.nshards - 1)];
+}
 
 /* Times are kept as the low 32 bits of milliseconds and compared as a signed
  * difference, which stays right across the wrap while TTLs are under 2^31 ms. */
-static uint32_t rel_time(uint64_t now_ms) { return (uint32_t)now_ms; }
+static uint32_t rel_time(uint64_t now_ms)
+{
+    return (uint32_t)now_ms;
+}
 
 int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms, unsigned shards)
 {
@@ -88,7 +97,8 @@ int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms,
          * times apart on every core, few enough that a shard's share of a small
          * budget still holds a 400 KB item */
         shards = 1;
-        while (shards < 64 && (uint64_t)shards * 2 * (4u << 20) <= memory) shards *= 2;
+        while (shards < 64 && (uint64_t)shards * 2 * (4u << 20) <= memory)
+            shards *= 2;
     }
     if (shards & (shards - 1)) return -1;
     memset(&c, 0, sizeof(c));
@@ -117,7 +127,8 @@ void cache_teardown(void)
             next = e->lnext;
             free(e);
         }
-        for (struct cache_fill *f = sh->fills; f; f = f->next) f->attached = false;
+        for (struct cache_fill *f = sh->fills; f; f = f->next)
+            f->attached = false;
         free(sh->buckets);
         pthread_mutex_destroy(&sh->lock);
     }
@@ -142,16 +153,21 @@ static bool same_key(const struct centry *e, const struct cache_key *k)
 static struct centry **find_link(struct shard *sh, const struct cache_key *k)
 {
     struct centry **link = &sh->buckets[k->hash & (sh->nbuckets - 1)];
-    while (*link && !same_key(*link, k)) link = &(*link)->hnext;
+    while (*link && !same_key(*link, k))
+        link = &(*link)->hnext;
     return link;
 }
 
 static void lru_unlink(struct shard *sh, struct centry *e)
 {
-    if (e->lprev) e->lprev->lnext = e->lnext;
-    else sh->lru_head = e->lnext;
-    if (e->lnext) e->lnext->lprev = e->lprev;
-    else sh->lru_tail = e->lprev;
+    if (e->lprev)
+        e->lprev->lnext = e->lnext;
+    else
+        sh->lru_head = e->lnext;
+    if (e->lnext)
+        e->lnext->lprev = e->lprev;
+    else
+        sh->lru_tail = e->lprev;
 }
 
 static void lru_push(struct shard *sh, struct centry *e)
@@ -208,7 +224,8 @@ static void supersede_fills(struct shard *sh, const struct cache_key *k)
 
 /* Links e (replacing the key's old entry) and evicts down to the budget.
  * Unlinked entries are chained through lnext into *garbage. */
-static void install(struct shard *sh, struct centry *e, struct cache_key *k, struct centry **garbage)
+static void install(struct shard *sh, struct centry *e, struct cache_key *k,
+                    struct centry **garbage)
 {
     struct centry **link = find_link(sh, k);
     if (*link) {
@@ -395,7 +412,8 @@ struct cache_fill *cache_write_begin(const struct cache_key *k)
     memcpy(f->key, k->data, k->len);
     pthread_mutex_lock(&sh->lock);
     for (struct cache_fill *o = sh->fills; o; o = o->next)
-        if (o->write && o->hash == k->hash && o->klen == k->len && memcmp(o->key, k->data, k->len) == 0)
+        if (o->write && o->hash == k->hash && o->klen == k->len &&
+            memcmp(o->key, k->data, k->len) == 0)
             o->overlapped = f->overlapped = true; /* their order at the backend is unknown */
     f->next = sh->fills;
     sh->fills = f;
@@ -408,8 +426,10 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
 {
     struct shard *sh = f->shard;
     struct cache_key k = {f->key, f->klen, f->hash};
-    if (outcome == CACHE_WRITE_STORE && !fits(&k, value ? len : 0)) outcome = CACHE_WRITE_INVALIDATE;
-    struct centry *e = outcome == CACHE_WRITE_STORE ? entry_new(&k, value, value ? len : 0, now_ms) : NULL;
+    if (outcome == CACHE_WRITE_STORE && !fits(&k, value ? len : 0))
+        outcome = CACHE_WRITE_INVALIDATE;
+    struct centry *e =
+        outcome == CACHE_WRITE_STORE ? entry_new(&k, value, value ? len : 0, now_ms) : NULL;
     struct centry *garbage = NULL;
     pthread_mutex_lock(&sh->lock);
     bool attached = f->attached;
@@ -421,7 +441,8 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
             }
     /* store only what is known to be newest: no other write of the key in
      * flight meanwhile, no invalidation since; otherwise forget the key */
-    if (outcome == CACHE_WRITE_STORE && (!attached || f->overlapped)) outcome = CACHE_WRITE_INVALIDATE;
+    if (outcome == CACHE_WRITE_STORE && (!attached || f->overlapped))
+        outcome = CACHE_WRITE_INVALIDATE;
     if (outcome != CACHE_WRITE_UNCHANGED) supersede_fills(sh, &k);
     if (outcome == CACHE_WRITE_STORE) {
         install(sh, e, &k, &garbage);
@@ -434,8 +455,10 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
         }
     }
     pthread_mutex_unlock(&sh->lock);
-    if (outcome == CACHE_WRITE_STORE) METRIC_INCR(item_cache_writes);
-    else if (outcome == CACHE_WRITE_INVALIDATE) METRIC_INCR(item_cache_invalidations);
+    if (outcome == CACHE_WRITE_STORE)
+        METRIC_INCR(item_cache_writes);
+    else if (outcome == CACHE_WRITE_INVALIDATE)
+        METRIC_INCR(item_cache_invalidations);
     free(e);
     free_chain(garbage);
     free(f);

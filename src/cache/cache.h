@@ -41,11 +41,11 @@ struct cache_key {
 
 /* What a fill produced, as handed to waiters (valid during the wake call). */
 struct cache_result {
-    enum cache_kind kind;   /* CACHE_HIT, CACHE_NEGATIVE or CACHE_FAILED */
-    const char *data;       /* HIT: the value; FAILED: the error body */
+    enum cache_kind kind; /* CACHE_HIT, CACHE_NEGATIVE or CACHE_FAILED */
+    const char *data;     /* HIT: the value; FAILED: the error body */
     size_t len;
-    uint32_t crc;           /* HIT: CRC-32 of data */
-    int status;             /* FAILED: the HTTP status to answer with */
+    uint32_t crc; /* HIT: CRC-32 of data */
+    int status;   /* FAILED: the HTTP status to answer with */
 };
 
 /* A request waiting for another's fill. wake() runs on the filling thread,

@@ -165,10 +165,11 @@ void config_free(struct config *c)
 
 void config_print_help(FILE *out)
 {
-    fprintf(out, "ddbx %s: a write-through cache server for Amazon DynamoDB\n\n"
-                 "usage: ddbx [--option value]...\n\n"
-                 "Sizes take 4MiB, 1GiB; durations take 500ms, 2s, 5m. Every option has an\n"
-                 "environment twin, used when the flag is absent.\n\n",
+    fprintf(out,
+            "ddbx %s: a write-through cache server for Amazon DynamoDB\n\n"
+            "usage: ddbx [--option value]...\n\n"
+            "Sizes take 4MiB, 1GiB; durations take 500ms, 2s, 5m. Every option has an\n"
+            "environment twin, used when the flag is absent.\n\n",
             DDBX_VERSION);
     for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
         const struct option_desc *o = &options[i];
@@ -183,8 +184,7 @@ void config_print_markdown(FILE *out)
     fprintf(out, "| flag | environment | type | default | meaning |\n|---|---|---|---|---|\n");
     for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
         const struct option_desc *o = &options[i];
-        fprintf(out, "| `--%s` | `%s` | %s | %s%s%s | %s |\n", o->flag, o->env,
-                type_names[o->type], *o->dflt ? "`" : "", *o->dflt ? o->dflt : "(none)",
-                *o->dflt ? "`" : "", o->help);
+        fprintf(out, "| `--%s` | `%s` | %s | %s%s%s | %s |\n", o->flag, o->env, type_names[o->type],
+                *o->dflt ? "`" : "", *o->dflt ? o->dflt : "(none)", *o->dflt ? "`" : "", o->help);
     }
 }

@@ -34,7 +34,7 @@ struct bg_key {
     const struct json *key; /* the caller's Key object */
     struct cache_key k;
     enum key_state state;
-    const char *value;      /* KS_FOUND: {"Item":...} in the arena */
+    const char *value; /* KS_FOUND: {"Item":...} in the arena */
     size_t len;
     struct cache_fill *fill; /* when this request reads the key from the backend */
     struct cache_waiter waiter;
@@ -56,15 +56,16 @@ struct batch {
     struct request *r;
     struct bg_table *tables;
     int ntables;
-    int pending;  /* backend call and waits outstanding */
+    int pending; /* backend call and waits outstanding */
     int rcc;
     int fail_status; /* the backend refused the whole call: answer this */
     struct buf fail_body;
 };
 
 static const char *const allowed_top[] = {"RequestItems", "ReturnConsumedCapacity", NULL};
-static const char *const allowed_table[] = {"Keys", "ConsistentRead", "ProjectionExpression",
-                                            "ExpressionAttributeNames", "AttributesToGet", NULL};
+static const char *const allowed_table[] = {
+    "Keys", "ConsistentRead", "ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet",
+    NULL};
 
 static void finish(struct batch *b);
 
@@ -98,8 +99,10 @@ static void append_item(struct request *r, struct bg_table *t, struct bg_key *k,
     const struct json *item = item_value_item(r, k->value, k->len);
     struct json_writer w;
     jw_init(&w, out);
-    if (t->proj) projection_apply(t->proj, item, &w);
-    else jw_value(&w, item);
+    if (t->proj)
+        projection_apply(t->proj, item, &w);
+    else
+        jw_value(&w, item);
     jw_free(&w);
 }
 
@@ -152,8 +155,10 @@ static void compose(struct batch *b)
         jw_array_begin(&w);
         for (int ti = 0; ti < b->ntables; ti++) {
             struct bg_table *t = &b->tables[ti];
-            if (t->consumed) jw_value(&w, t->consumed);
-            else item_zero_capacity(&w, t->name->str, t->name->len, b->rcc == 2);
+            if (t->consumed)
+                jw_value(&w, t->consumed);
+            else
+                item_zero_capacity(&w, t->name->str, t->name->len, b->rcc == 2);
         }
         jw_array_end(&w);
         jw_free(&w);
@@ -193,9 +198,12 @@ static void set_value(struct batch *b, struct bg_key *k, const char *value, size
 static void resume(struct item_wakeup *wk)
 {
     struct bg_key *k = wk->ctx;
-    if (wk->res.kind == CACHE_HIT) set_value(k->b, k, wk->res.data, wk->res.len);
-    else if (wk->res.kind == CACHE_NEGATIVE) k->state = KS_ABSENT;
-    else k->state = KS_UNPROCESSED; /* the shared read failed: the application resends */
+    if (wk->res.kind == CACHE_HIT)
+        set_value(k->b, k, wk->res.data, wk->res.len);
+    else if (wk->res.kind == CACHE_NEGATIVE)
+        k->state = KS_ABSENT;
+    else
+        k->state = KS_UNPROCESSED; /* the shared read failed: the application resends */
     struct batch *b = k->b;
     free(wk);
     finish(b);
@@ -232,10 +240,12 @@ static struct bg_table *table_named(struct batch *b, const struct json *name)
 /* Applies a 200 answer: items found, keys unprocessed, the rest absent. */
 static void apply_answer(struct batch *b, const struct json *doc)
 {
-    const struct json *resp = json_get(doc, "Responses"), *unproc = json_get(doc, "UnprocessedKeys");
+    const struct json *resp = json_get(doc, "Responses"),
+                      *unproc = json_get(doc, "UnprocessedKeys");
     for (const struct json *tr = resp ? resp->child : NULL; tr; tr = tr->next) {
         struct bg_table *t = table_named(b, tr);
-        for (const struct json *item = t && json_is_array(tr) ? tr->child : NULL; item; item = item->next) {
+        for (const struct json *item = t && json_is_array(tr) ? tr->child : NULL; item;
+             item = item->next) {
             struct bg_key *k = match(b, t, item);
             if (!k || k->state != KS_PENDING) continue;
             struct buf value = BUF_INIT;
@@ -256,7 +266,8 @@ static void apply_answer(struct batch *b, const struct json *doc)
     for (const struct json *c = json_is_array(cc) ? cc->child : NULL; c; c = c->next) {
         const struct json *tn = json_get(c, "TableName");
         for (int i = 0; tn && json_is_string(tn) && i < b->ntables; i++)
-            if (b->tables[i].name->len == tn->len && memcmp(b->tables[i].name->str, tn->str, tn->len) == 0)
+            if (b->tables[i].name->len == tn->len &&
+                memcmp(b->tables[i].name->str, tn->str, tn->len) == 0)
                 b->tables[i].consumed = c;
     }
 }
@@ -314,7 +325,8 @@ static void send_misses(struct batch *b)
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
         int n = 0;
-        for (int i = 0; i < t->nkeys; i++) n += t->keys[i].fill != NULL;
+        for (int i = 0; i < t->nkeys; i++)
+            n += t->keys[i].fill != NULL;
         if (!n) continue;
         total += n;
         jw_string(&w, t->name->str, t->name->len);
@@ -399,7 +411,8 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
         handler_relay(r);
         return;
     }
-    for (int i = 0; i < b->ntables; i++) b->tables[i].ks = ks[i];
+    for (int i = 0; i < b->ntables; i++)
+        b->tables[i].ks = ks[i];
     build_keys(b);
 }
 
@@ -409,7 +422,8 @@ static bool read_table(struct request *r, struct batch *b, struct bg_table *t, c
 {
     const struct json *keys = json_get(m, "Keys"), *cr = json_get(m, "ConsistentRead");
     if (!json_is_object(m) || !item_only_members(m, allowed_table) || !json_is_array(keys) ||
-        keys->len == 0 || (cr && !json_is_bool(cr)) || item_projection(r, m, &t->proj) != PROJECTION_OK)
+        keys->len == 0 || (cr && !json_is_bool(cr)) ||
+        item_projection(r, m, &t->proj) != PROJECTION_OK)
         return false;
     t->name = item_string_node(r, m->key, m->keylen);
     t->table = item_member_table(r, m);
@@ -459,6 +473,7 @@ void handler_batch_get_item(struct request *r)
         return;
     }
     const struct json **names = arena_alloc(r->arena, sizeof(*names) * (size_t)b->ntables);
-    for (i = 0; i < b->ntables; i++) names[i] = b->tables[i].table;
+    for (i = 0; i < b->ntables; i++)
+        names[i] = b->tables[i].table;
     schema_get_all(r, names, b->ntables, on_schemas, b);
 }

@@ -34,13 +34,17 @@ struct get {
     struct cache_key k;
     struct cache_fill *fill;
     struct cache_waiter waiter;
-    int waits;               /* times this request waited on another's fill */
+    int waits; /* times this request waited on another's fill */
 };
 
-static const char *const allowed[] = {"TableName",        "Key",
-                                      "ConsistentRead",   "ProjectionExpression",
-                                      "ExpressionAttributeNames", "AttributesToGet",
-                                      "ReturnConsumedCapacity", NULL};
+static const char *const allowed[] = {"TableName",
+                                      "Key",
+                                      "ConsistentRead",
+                                      "ProjectionExpression",
+                                      "ExpressionAttributeNames",
+                                      "AttributesToGet",
+                                      "ReturnConsumedCapacity",
+                                      NULL};
 
 /* Answers from a cached or fetched value ({"Item":...}, or NULL for "not
  * found"). consumed: the backend's ConsumedCapacity when it was asked. */
@@ -70,13 +74,17 @@ static void answer(struct get *g, const char *value, size_t len, uint32_t crc,
     jw_object_begin(&w);
     if (item) {
         jw_cstr(&w, "Item");
-        if (g->proj) projection_apply(g->proj, item, &w);
-        else jw_value(&w, item);
+        if (g->proj)
+            projection_apply(g->proj, item, &w);
+        else
+            jw_value(&w, item);
     }
     if (g->rcc) {
         jw_cstr(&w, "ConsumedCapacity");
-        if (consumed) jw_value(&w, consumed);
-        else item_zero_capacity(&w, g->table->str, g->table->len, g->rcc == 2);
+        if (consumed)
+            jw_value(&w, consumed);
+        else
+            item_zero_capacity(&w, g->table->str, g->table->len, g->rcc == 2);
     }
     jw_object_end(&w);
     jw_free(&w);
@@ -117,7 +125,8 @@ static void on_fill(struct backend_result *res, void *arg)
         fr = (struct cache_result){CACHE_HIT, value.data, value.len, 0, 200};
     }
     cache_fill_done(g->fill, &fr, item_now());
-    answer(g, fr.data, fr.len, fr.data ? (uint32_t)crc32(0, (const Bytef *)fr.data, (uInt)fr.len) : 0,
+    answer(g, fr.data, fr.len,
+           fr.data ? (uint32_t)crc32(0, (const Bytef *)fr.data, (uInt)fr.len) : 0,
            json_get(doc, "ConsumedCapacity"));
     buf_free(&value);
     buf_free(&body);
@@ -165,7 +174,8 @@ static void on_wake(struct cache_waiter *w, const struct cache_result *res)
 {
     struct get *g = container_of(w, struct get, waiter);
     struct cache_result copy = *res;
-    if (copy.kind == CACHE_HIT) copy.crc = (uint32_t)crc32(0, (const Bytef *)res->data, (uInt)res->len);
+    if (copy.kind == CACHE_HIT)
+        copy.crc = (uint32_t)crc32(0, (const Bytef *)res->data, (uInt)res->len);
     item_post_wakeup(g->r->thread, &copy, g, resume);
 }
 

@@ -23,7 +23,8 @@ bool item_only_members(const struct json *obj, const char *const *allowed)
 {
     for (const struct json *m = obj->child; m; m = m->next) {
         const char *const *a = allowed;
-        while (*a && !(strlen(*a) == m->keylen && memcmp(*a, m->key, m->keylen) == 0)) a++;
+        while (*a && !(strlen(*a) == m->keylen && memcmp(*a, m->key, m->keylen) == 0))
+            a++;
         if (!*a) return false;
     }
     return true;
@@ -56,7 +57,10 @@ void item_send_attr_error(struct request *r, const struct attr_error *e)
     request_send_error(r, e->code, "%s", e->message);
 }
 
-uint64_t item_now(void) { return clock_mono_ms(); }
+uint64_t item_now(void)
+{
+    return clock_mono_ms();
+}
 
 void item_value_compose(struct buf *out, const struct json *item)
 {
@@ -88,8 +92,10 @@ bool item_key_or_answer(struct request *r, const struct key_schema *ks, const st
 {
     struct attr_error err;
     int rc = item_cache_key(r, ks, obj, exact, k, &err);
-    if (rc == KEY_EINVALID) item_send_attr_error(r, &err);
-    else if (rc != KEY_OK) handler_relay(r);
+    if (rc == KEY_EINVALID)
+        item_send_attr_error(r, &err);
+    else if (rc != KEY_OK)
+        handler_relay(r);
     return rc == KEY_OK;
 }
 
@@ -156,7 +162,6 @@ const struct json *item_value_item(struct request *r, const char *value, size_t 
     if (!value || json_parse(r->arena, value, len, &doc, NULL, 0) != JSON_OK) return NULL;
     return json_get(doc, "Item");
 }
-
 
 static void run_wakeup(void *arg)
 {

@@ -31,7 +31,10 @@ static const handler_fn handlers[OP_COUNT] = {
 static int fam_requests, fam_errors;
 static const struct config *options;
 
-const struct config *handler_options(void) { return options; }
+const struct config *handler_options(void)
+{
+    return options;
+}
 
 void handler_setup(const struct config *cfg)
 {
@@ -79,11 +82,13 @@ void request_make_id(char *out, size_t outlen)
     static _Thread_local char prefix[40];
     static _Thread_local uint64_t counter;
     if (!prefix[0])
-        for (size_t i = 0; i < sizeof(prefix); i++) prefix[i] = alphabet[rng_next() & 31];
+        for (size_t i = 0; i < sizeof(prefix); i++)
+            prefix[i] = alphabet[rng_next() & 31];
     size_t n = MIN(outlen - 1, 52);
     memcpy(out, prefix, MIN(n, sizeof(prefix)));
     uint64_t c = ++counter;
-    for (size_t i = sizeof(prefix); i < n; i++, c >>= 5) out[i] = alphabet[c & 31];
+    for (size_t i = sizeof(prefix); i < n; i++, c >>= 5)
+        out[i] = alphabet[c & 31];
     out[n] = '\0';
 }
 
@@ -145,8 +150,7 @@ int request_backend_answer(struct backend_result *res, struct buf *body)
     case BACKEND_UNREACHABLE:
         ddb_error_compose(body, DDB_ServiceUnavailable, "The backend cannot be reached");
         return 503;
-    case BACKEND_IO_ERROR:
-        break;
+    case BACKEND_IO_ERROR: break;
     }
     ddb_error_compose(body, DDB_InternalServerError, "The backend connection failed");
     return 500;

@@ -36,7 +36,7 @@ struct handler_thread {
     pthread_mutex_t lock;
     struct post *posts; /* guarded by lock; FIFO via posts_tail */
     struct post **posts_tail;
-    int active;         /* requests dispatched and not yet answered */
+    int active; /* requests dispatched and not yet answered */
 };
 
 /* The calling thread's context (set by handler_thread_init). */
@@ -56,23 +56,23 @@ struct http_header {
 
 struct request {
     uint32_t magic;
-    const struct op *op;             /* NULL for non-API requests (admin) */
+    const struct op *op; /* NULL for non-API requests (admin) */
     struct handler_thread *thread;
-    const char *body;                /* borrowed, valid until the reply */
+    const char *body; /* borrowed, valid until the reply */
     size_t body_len;
     const struct http_header *headers; /* borrowed, valid until the reply */
     int nheaders;
-    struct arena *arena;             /* scratch, reset after the reply */
+    struct arena *arena; /* scratch, reset after the reply */
     uint64_t start_ns;
 
     /* the reply, filled by the handler */
     int status;
     struct buf reply;
-    const char *content_type;        /* NULL: application/x-amz-json-1.0 */
-    uint32_t crc;                    /* CRC-32 of reply when crc_set */
+    const char *content_type; /* NULL: application/x-amz-json-1.0 */
+    uint32_t crc;             /* CRC-32 of reply when crc_set */
     bool crc_set;
     bool replied;
-    char request_id[128];            /* "" : generated when sent */
+    char request_id[128]; /* "" : generated when sent */
 
     void (*done)(struct request *r); /* set by the network layer */
     void *owner;

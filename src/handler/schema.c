@@ -31,7 +31,10 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct record *buckets[SCHEMA_BUCKETS];
 static uint32_t next_epoch = 1;
 
-static unsigned bucket(const char *t, size_t len) { return hash_fnv1a(t, len) % SCHEMA_BUCKETS; }
+static unsigned bucket(const char *t, size_t len)
+{
+    return hash_fnv1a(t, len) % SCHEMA_BUCKETS;
+}
 
 static struct record **find(const char *t, size_t len)
 {
@@ -51,7 +54,10 @@ static void record_free(struct record *rec)
 
 void schema_setup(void) {}
 
-void schema_teardown(void) { schema_forget_all(); }
+void schema_teardown(void)
+{
+    schema_forget_all();
+}
 
 static const struct key_schema *copy_out(struct request *r, const struct record *rec)
 {
@@ -235,8 +241,8 @@ void schema_get_all(struct request *r, const struct json **names, int n, schema_
                     void *arg)
 {
     struct get_all *ga = arena_alloc(r->arena, sizeof(*ga));
-    *ga = (struct get_all){names, arena_alloc(r->arena, sizeof(*ga->ks) * (size_t)(n ? n : 1)), n,
-                           0, cb, arg};
+    *ga = (struct get_all){
+        names, arena_alloc(r->arena, sizeof(*ga->ks) * (size_t)(n ? n : 1)), n, 0, cb, arg};
     if (n == 0) {
         cb(r, ga->ks, arg);
         return;

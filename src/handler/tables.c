@@ -39,8 +39,10 @@ static void on_table_changed(struct backend_result *res, void *arg)
 {
     struct relayed *x = arg;
     struct request *r = x->r;
-    if (x->table) schema_forget(x->table->str, x->table->len);
-    else schema_forget_all();
+    if (x->table)
+        schema_forget(x->table->str, x->table->len);
+    else
+        schema_forget_all();
     struct json *doc;
     /* a new table's answer carries its key schema: no DescribeTable needed */
     if (r->op->id == OP_DynamoDB_20120810_CreateTable && res->outcome == BACKEND_ANSWERED &&
@@ -94,10 +96,12 @@ void handler_describe_table(struct request *r)
 static bool next_word(const char *s, size_t len, size_t *pos, const char **w, size_t *wl)
 {
     size_t i = *pos;
-    while (i < len && isspace((unsigned char)s[i])) i++;
+    while (i < len && isspace((unsigned char)s[i]))
+        i++;
     if (i < len && s[i] == '"') {
         size_t start = ++i;
-        while (i < len && s[i] != '"') i++;
+        while (i < len && s[i] != '"')
+            i++;
         if (i >= len) return false;
         *w = s + start;
         *wl = i - start;
@@ -127,7 +131,8 @@ static void forget_statement(const struct json *st)
     if (!next_word(st->str, st->len, &pos, &w, &wl) || word_is(w, wl, "SELECT")) return;
     /* INSERT INTO t, UPDATE t, DELETE FROM t */
     if ((word_is(w, wl, "INSERT") || word_is(w, wl, "DELETE")) &&
-        next_word(st->str, st->len, &pos, &w, &wl) && (word_is(w, wl, "INTO") || word_is(w, wl, "FROM")) &&
+        next_word(st->str, st->len, &pos, &w, &wl) &&
+        (word_is(w, wl, "INTO") || word_is(w, wl, "FROM")) &&
         next_word(st->str, st->len, &pos, &w, &wl)) {
         schema_forget(w, wl);
         return;
@@ -206,7 +211,8 @@ static void on_transact_schemas(struct request *r, const struct key_schema **ks,
     struct cache_key *k = arena_alloc(r->arena, sizeof(*k) * (size_t)t->n);
     for (int i = 0; i < t->n; i++)
         if (!item_key_or_answer(r, ks[i], t->keys[i], true, &k[i])) return;
-    for (int i = 0; i < t->n; i++) t->fills[i] = cache_lease(&k[i]);
+    for (int i = 0; i < t->n; i++)
+        t->fills[i] = cache_lease(&k[i]);
     handler_forward(r, r->body, r->body_len, on_transact_got, t);
 }
 
@@ -221,10 +227,12 @@ void handler_transact_get_items(struct request *r)
     }
     struct tget *t = arena_alloc(r->arena, sizeof(*t));
     int n = (int)items->len;
-    *t = (struct tget){r, arena_alloc(r->arena, sizeof(*t->tables) * (size_t)n),
+    *t = (struct tget){r,
+                       arena_alloc(r->arena, sizeof(*t->tables) * (size_t)n),
                        arena_alloc(r->arena, sizeof(*t->keys) * (size_t)n),
                        arena_alloc(r->arena, (size_t)n),
-                       arena_alloc(r->arena, sizeof(*t->fills) * (size_t)n), n};
+                       arena_alloc(r->arena, sizeof(*t->fills) * (size_t)n),
+                       n};
     int i = 0;
     for (const struct json *q = items->child; q; q = q->next, i++) {
         const struct json *get = json_get(q, "Get");

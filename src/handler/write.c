@@ -46,8 +46,8 @@ struct wkey {
     const struct json *table; /* a JSON string */
     const struct json *obj;   /* the Item (W_PUT) or the Key */
     enum wkind kind;
-    bool canonical;           /* W_PUT: the item reads back byte for byte as written */
-    bool from_item;           /* the key comes from an item */
+    bool canonical; /* W_PUT: the item reads back byte for byte as written */
+    bool from_item; /* the key comes from an item */
     struct cache_key k;
     struct cache_fill *lease; /* taken when the write is sent */
 };
@@ -60,10 +60,10 @@ struct write {
     int nkeys, cap;
     const struct json **tables; /* distinct */
     int ntables;
-    struct buf send;    /* a rewritten body, when not sent as received */
+    struct buf send; /* a rewritten body, when not sent as received */
     bool rewritten;
-    bool caller_none;   /* UpdateItem: the caller asked for ReturnValues NONE */
-    bool derive;        /* UpdateItem: the backend was asked for ALL_NEW */
+    bool caller_none; /* UpdateItem: the caller asked for ReturnValues NONE */
+    bool derive;      /* UpdateItem: the backend was asked for ALL_NEW */
 };
 
 /* ---- building ---- */
@@ -83,7 +83,8 @@ static struct write *write_new(struct request *r, enum wop op, int cap)
 static void add_table(struct write *w, const struct json *table)
 {
     for (int i = 0; i < w->ntables; i++)
-        if (w->tables[i]->len == table->len && memcmp(w->tables[i]->str, table->str, table->len) == 0)
+        if (w->tables[i]->len == table->len &&
+            memcmp(w->tables[i]->str, table->str, table->len) == 0)
             return;
     w->tables[w->ntables++] = table;
 }
@@ -157,7 +158,8 @@ static bool unprocessed(struct write *w, const struct json *doc, const struct wk
     const struct json *u = json_get(doc, "UnprocessedItems"), *reqs = NULL;
     for (const struct json *t = u ? u->child : NULL; t && !reqs; t = t->next) {
         const struct json *name = item_member_table(w->r, t);
-        if (name->len == k->table->len && memcmp(name->str, k->table->str, name->len) == 0) reqs = t;
+        if (name->len == k->table->len && memcmp(name->str, k->table->str, name->len) == 0)
+            reqs = t;
     }
     for (const struct json *q = json_is_array(reqs) ? reqs->child : NULL; q; q = q->next) {
         const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
@@ -178,8 +180,10 @@ static void update_answer(struct write *w, struct json *doc, uint64_t now)
 {
     struct request *r = w->r;
     const struct json *attrs = json_get(doc, "Attributes");
-    if (json_is_object(attrs)) end_lease(&w->keys[0], CACHE_WRITE_STORE, attrs, now);
-    else end_lease(&w->keys[0], CACHE_WRITE_INVALIDATE, NULL, now);
+    if (json_is_object(attrs))
+        end_lease(&w->keys[0], CACHE_WRITE_STORE, attrs, now);
+    else
+        end_lease(&w->keys[0], CACHE_WRITE_INVALIDATE, NULL, now);
     if (!w->caller_none) return;
     buf_reset(&r->reply);
     struct json_writer jw;
@@ -220,7 +224,8 @@ static void on_answer(struct backend_result *res, void *arg)
                       NULL, now);
     }
     if (outcome == 0 && status == 400 && body_says(&r->reply, "#ResourceNotFoundException"))
-        for (int i = 0; i < w->ntables; i++) schema_forget(w->tables[i]->str, w->tables[i]->len);
+        for (int i = 0; i < w->ntables; i++)
+            schema_forget(w->tables[i]->str, w->tables[i]->len);
     request_send(r, status);
 }
 
@@ -241,20 +246,25 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
             t++;
         if (!item_key_or_answer(r, ks[t], k->obj, !k->from_item, &k->k)) return;
         for (int j = 0; w->op == OP_BATCH && j < i; j++)
-            if (w->keys[j].k.len == k->k.len && memcmp(w->keys[j].k.data, k->k.data, k->k.len) == 0) {
+            if (w->keys[j].k.len == k->k.len &&
+                memcmp(w->keys[j].k.data, k->k.data, k->k.len) == 0) {
                 request_send_error(r, DDB_ValidationException,
                                    "Provided list of item keys contains duplicates");
                 return;
             }
     }
-    for (int i = 0; i < w->nkeys; i++) w->keys[i].lease = cache_write_begin(&w->keys[i].k);
+    for (int i = 0; i < w->nkeys; i++)
+        w->keys[i].lease = cache_write_begin(&w->keys[i].k);
     if (w->rewritten)
         backend_call(r->thread->backend, r->op->target, &w->send, on_answer, w);
     else
         handler_forward(r, r->body, r->body_len, on_answer, w);
 }
 
-static void start(struct write *w) { schema_get_all(w->r, w->tables, w->ntables, on_schemas, w); }
+static void start(struct write *w)
+{
+    schema_get_all(w->r, w->tables, w->ntables, on_schemas, w);
+}
 
 /* ---- the operations ---- */
 
@@ -337,7 +347,8 @@ void handler_batch_write_item(struct request *r)
         for (const struct json *q = t->child; q; q = q->next) {
             const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
             const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
-            if (!json_is_object(q) || q->len != 1 || !(json_is_object(put) || json_is_object(del))) {
+            if (!json_is_object(q) || q->len != 1 ||
+                !(json_is_object(put) || json_is_object(del))) {
                 handler_relay(r);
                 return;
             }
@@ -368,7 +379,8 @@ void handler_transact_write_items(struct request *r)
     for (const struct json *q = items->child; q; q = q->next) {
         const struct json *act = NULL;
         int a = 0;
-        while (a < 4 && !(act = json_get(q, actions[a]))) a++;
+        while (a < 4 && !(act = json_get(q, actions[a])))
+            a++;
         bool put = a == 0;
         const struct json *table = json_get(act, "TableName");
         const struct json *obj = json_get(act, put ? "Item" : "Key");

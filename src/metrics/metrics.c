@@ -33,8 +33,8 @@ static int nhooks;
 
 /* Upper bounds of the histogram buckets, in nanoseconds; the last is +Inf. */
 static const uint64_t bounds_ns[METRICS_HIST_BUCKETS - 1] = {
-    50000,    100000,    250000,    500000,    1000000,    2500000,
-    5000000,  10000000,  25000000,  50000000,  100000000,  250000000,
+    50000,     100000,     250000,     500000,     1000000,    2500000,
+    5000000,   10000000,   25000000,   50000000,   100000000,  250000000,
     500000000, 1000000000, 2500000000, 5000000000, 10000000000};
 static const char *hist_names[HIST_COUNT] = {"ddbx_request_duration_seconds",
                                              "ddbx_backend_request_duration_seconds"};
@@ -47,7 +47,8 @@ void metrics_setup(void) {}
 void metrics_teardown(void)
 {
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < nthreads; i++) free(threads[i]);
+    for (int i = 0; i < nthreads; i++)
+        free(threads[i]);
     nthreads = nfamilies = slots_used = nhooks = 0;
     pthread_mutex_unlock(&lock);
     metrics_tls = NULL;
@@ -88,7 +89,8 @@ void metrics_hist_observe(enum metrics_hist_id id, uint64_t ns)
     if (!m) return;
     struct metrics_hist *h = &m->hist[id];
     int b = 0;
-    while (b < METRICS_HIST_BUCKETS - 1 && ns > bounds_ns[b]) b++;
+    while (b < METRICS_HIST_BUCKETS - 1 && ns > bounds_ns[b])
+        b++;
     __atomic_store_n(&h->buckets[b], h->buckets[b] + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&h->count, h->count + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&h->sum_ns, h->sum_ns + ns, __ATOMIC_RELAXED);
@@ -106,7 +108,8 @@ uint64_t metrics_family_total(int family, int index)
 {
     uint64_t sum = 0;
     pthread_mutex_lock(&lock);
-    for (int t = 0; t < nthreads; t++) sum += LOAD(&threads[t]->family[family + index]);
+    for (int t = 0; t < nthreads; t++)
+        sum += LOAD(&threads[t]->family[family + index]);
     pthread_mutex_unlock(&lock);
     return sum;
 }
@@ -116,7 +119,8 @@ static void render_hist(struct buf *out, int id)
     uint64_t buckets[METRICS_HIST_BUCKETS] = {0}, count = 0, sum = 0;
     for (int t = 0; t < nthreads; t++) {
         struct metrics_hist *h = &threads[t]->hist[id];
-        for (int b = 0; b < METRICS_HIST_BUCKETS; b++) buckets[b] += LOAD(&h->buckets[b]);
+        for (int b = 0; b < METRICS_HIST_BUCKETS; b++)
+            buckets[b] += LOAD(&h->buckets[b]);
         count += LOAD(&h->count);
         sum += LOAD(&h->sum_ns);
     }
@@ -140,7 +144,8 @@ void metrics_render(struct buf *out)
 #define METRIC(field, kind, name, help)                                                            \
     do {                                                                                           \
         int64_t sum = 0;                                                                           \
-        for (int t = 0; t < nthreads; t++) sum += LOAD(&threads[t]->field);                        \
+        for (int t = 0; t < nthreads; t++)                                                         \
+            sum += LOAD(&threads[t]->field);                                                       \
         buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name,                 \
                    kind == COUNTER ? "counter" : "gauge", name, (long long)sum);                   \
     } while (0);
@@ -151,13 +156,16 @@ void metrics_render(struct buf *out)
         buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", fam->name, fam->help, fam->name);
         for (int i = 0; i < fam->n; i++) {
             uint64_t sum = 0;
-            for (int t = 0; t < nthreads; t++) sum += LOAD(&threads[t]->family[fam->first + i]);
+            for (int t = 0; t < nthreads; t++)
+                sum += LOAD(&threads[t]->family[fam->first + i]);
             if (sum)
                 buf_printf(out, "%s{%s=\"%s\"} %llu\n", fam->name, fam->label, fam->values[i],
                            (unsigned long long)sum);
         }
     }
-    for (int h = 0; h < HIST_COUNT; h++) render_hist(out, h);
+    for (int h = 0; h < HIST_COUNT; h++)
+        render_hist(out, h);
     pthread_mutex_unlock(&lock);
-    for (int i = 0; i < nhooks; i++) hooks[i](out);
+    for (int i = 0; i < nhooks; i++)
+        hooks[i](out);
 }

@@ -43,14 +43,14 @@ struct conn {
     uv_write_t wr;
     int refs;
     enum timer_mode timer_mode;
-    bool busy;          /* a request is being served or its reply written */
+    bool busy; /* a request is being served or its reply written */
     bool writing;
     bool closing;
     bool eof;
-    bool close_after;   /* close once the current reply is written */
+    bool close_after; /* close once the current reply is written */
     bool continue_sent;
     bool read_paused;
-    bool in_process;    /* conn_process is on the stack: replies must not recurse */
+    bool in_process; /* conn_process is on the stack: replies must not recurse */
 };
 
 static atomic_int open_total;
@@ -89,7 +89,10 @@ static void conn_unref(struct conn *c)
     free(c);
 }
 
-static void on_handle_closed(uv_handle_t *h) { conn_unref(h->data); }
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
 
 static void on_timer(uv_timer_t *t)
 {
@@ -103,8 +106,10 @@ static void arm_timer(struct conn *c)
 {
     if (c->closing) return;
     enum timer_mode want = T_IDLE;
-    if (c->busy) want = T_NONE;
-    else if (c->http.started && !c->http.headers_done) want = T_HEADER;
+    if (c->busy)
+        want = T_NONE;
+    else if (c->http.started && !c->http.headers_done)
+        want = T_HEADER;
     if (want == T_NONE) {
         uv_timer_stop(&c->timer);
     } else if (want == T_IDLE) {
@@ -120,8 +125,10 @@ static void conn_close(struct conn *c)
     if (c->closing) return;
     c->closing = true;
     struct conn_pool *pool = c->pool;
-    if (c->prev) c->prev->next = c->next;
-    else pool->head = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        pool->head = c->next;
     if (c->next) c->next->prev = c->prev;
     pool->count--;
     if (pool->max_connections) {
@@ -153,9 +160,11 @@ static size_t fmt_u64(char *out, uint64_t n)
 {
     char tmp[20];
     size_t len = 0;
-    do tmp[len++] = (char)('0' + n % 10);
+    do
+        tmp[len++] = (char)('0' + n % 10);
     while ((n /= 10));
-    for (size_t i = 0; i < len; i++) out[i] = tmp[len - 1 - i];
+    for (size_t i = 0; i < len; i++)
+        out[i] = tmp[len - 1 - i];
     return len;
 }
 
@@ -211,7 +220,8 @@ static void write_bufs(struct conn *c, uv_buf_t *bufs, unsigned n)
         return;
     }
     unsigned i = 0;
-    while (i < n && done >= bufs[i].len) done -= bufs[i++].len;
+    while (i < n && done >= bufs[i].len)
+        done -= bufs[i++].len;
     if (i == n) {
         write_done(c);
         return;
@@ -252,8 +262,9 @@ static void on_reply(struct request *r)
     buf_append_str(h, "\r\nContent-Length: ");
     buf_append(h, num, fmt_u64(num, r->reply.len));
     if (pool->svc->amz_headers) {
-        uint32_t crc = r->crc_set ? r->crc
-                                  : (uint32_t)crc32(0, (const Bytef *)r->reply.data, (uInt)r->reply.len);
+        uint32_t crc = r->crc_set
+                           ? r->crc
+                           : (uint32_t)crc32(0, (const Bytef *)r->reply.data, (uInt)r->reply.len);
         buf_append_str(h, "\r\nx-amzn-RequestId: ");
         buf_append_str(h, r->request_id);
         buf_append_str(h, "\r\nx-amz-crc32: ");
@@ -296,8 +307,9 @@ static void refuse(struct conn *c, int status)
     buf_reset(&r->reply);
     enum ddb_error e = status == 413 ? DDB_RequestEntityTooLarge : DDB_SerializationException;
     ddb_error_compose(&r->reply, e,
-                      status == 431 ? "Request header block too large" :
-                      status == 400 ? "Malformed HTTP request" : NULL);
+                      status == 431   ? "Request header block too large"
+                      : status == 400 ? "Malformed HTTP request"
+                                      : NULL);
     r->status = status;
     r->crc_set = false;
     r->content_type = NULL;
@@ -319,8 +331,8 @@ static void conn_process(struct conn *c)
             break;
         }
         size_t used = 0;
-        int st = c->in.len ? http_request_feed(&c->http, c->in.data, c->in.len, &used)
-                           : HTTP_NEED_MORE;
+        int st =
+            c->in.len ? http_request_feed(&c->http, c->in.data, c->in.len, &used) : HTTP_NEED_MORE;
         buf_consume(&c->in, used);
         if (st == HTTP_READY) {
             start_request(c);

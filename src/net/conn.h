@@ -30,14 +30,14 @@ struct conn_pool {
     struct handler_thread *thread; /* NULL for the admin port */
     struct conn *head;
     int count;
-    bool stopping;       /* no new requests; close connections as they go idle */
+    bool stopping; /* no new requests; close connections as they go idle */
     void (*on_empty)(struct conn_pool *pool); /* called when stopping and count hits 0 */
     void *data;
     uint64_t idle_timeout_ms, header_timeout_ms;
     size_t max_header;
     uint64_t max_connections; /* 0: no cap (admin) */
-    char busy_reply[320]; /* the 503 sent past max_connections */
-    char date[40];       /* cached Date header value */
+    char busy_reply[320];     /* the 503 sent past max_connections */
+    char date[40];            /* cached Date header value */
     uint64_t date_sec;
 };
 

@@ -11,7 +11,10 @@
 
 #include "util/common.h"
 
-static struct http_request *self(http_parser *p) { return p->data; }
+static struct http_request *self(http_parser *p)
+{
+    return p->data;
+}
 
 static int count_header_bytes(struct http_request *h, size_t len)
 {

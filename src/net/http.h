@@ -21,11 +21,11 @@
 #define HTTP_MAX_BODY (16u * 1024 * 1024) /* DynamoDB's request size limit */
 
 enum http_feed_status {
-    HTTP_NEED_MORE = 0,   /* all bytes consumed, request incomplete */
-    HTTP_READY = 1,       /* a whole request is available */
-    HTTP_EINVALID = -1,   /* malformed: answer 400 and close */
-    HTTP_EBODY = -2,      /* body above the cap: answer 413 and close */
-    HTTP_EHEADERS = -3,   /* header block above the cap or too many headers: 431, close */
+    HTTP_NEED_MORE = 0, /* all bytes consumed, request incomplete */
+    HTTP_READY = 1,     /* a whole request is available */
+    HTTP_EINVALID = -1, /* malformed: answer 400 and close */
+    HTTP_EBODY = -2,    /* body above the cap: answer 413 and close */
+    HTTP_EHEADERS = -3, /* header block above the cap or too many headers: 431, close */
 };
 
 struct http_request {
@@ -35,19 +35,19 @@ struct http_request {
 
     /* the request being read */
     struct buf url;
-    struct buf hdrbuf;                  /* header names and values, NUL-separated */
-    uint32_t hdr_off[HTTP_MAX_HEADERS][4]; /* name off, name len, value off, value len */
+    struct buf hdrbuf;                            /* header names and values, NUL-separated */
+    uint32_t hdr_off[HTTP_MAX_HEADERS][4];        /* name off, name len, value off, value len */
     struct http_header headers[HTTP_MAX_HEADERS]; /* resolved when READY */
     int nheaders;
-    bool in_value;         /* the last header piece was a value */
+    bool in_value; /* the last header piece was a value */
     struct buf body;
     size_t header_bytes;
-    bool started;          /* some bytes of this request arrived */
+    bool started; /* some bytes of this request arrived */
     bool headers_done;
-    bool expect_continue;  /* "Expect: 100-continue" and the body is still to come */
+    bool expect_continue; /* "Expect: 100-continue" and the body is still to come */
     bool complete;
-    bool keep_alive;       /* valid when READY */
-    int error;             /* an http_feed_status set by a callback */
+    bool keep_alive; /* valid when READY */
+    int error;       /* an http_feed_status set by a callback */
 };
 
 void http_request_init(struct http_request *h, size_t max_header, size_t max_body);

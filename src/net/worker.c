@@ -76,8 +76,8 @@ static int bind_socket(struct sockaddr_storage *addr)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (bind(fd, (struct sockaddr *)addr, len) < 0 || listen(fd, 1024) < 0) {
         close(fd);
         return -1;
@@ -97,7 +97,10 @@ static void on_connection(uv_stream_t *server, int status)
 
 static void finish_if_idle(struct worker *w);
 
-static void on_drain(uv_timer_t *t) { finish_if_idle(t->data); }
+static void on_drain(uv_timer_t *t)
+{
+    finish_if_idle(t->data);
+}
 
 static void finish_if_idle(struct worker *w)
 {
@@ -112,7 +115,10 @@ static void finish_if_idle(struct worker *w)
     uv_close((uv_handle_t *)&w->drain, NULL);
 }
 
-static void on_pool_empty(struct conn_pool *pool) { finish_if_idle(pool->data); }
+static void on_pool_empty(struct conn_pool *pool)
+{
+    finish_if_idle(pool->data);
+}
 
 static void on_listener_closed(uv_handle_t *h)
 {
@@ -187,8 +193,9 @@ int server_start(const struct config *cfg)
         if (i == 0) { /* with port 0, the others must join the port the first got */
             socklen_t len = sizeof(addr);
             getsockname(w->fd, (struct sockaddr *)&addr, &len);
-            bound_port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                                          : ((struct sockaddr_in *)&addr)->sin_port);
+            bound_port =
+                ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                 : ((struct sockaddr_in *)&addr)->sin_port);
         }
     }
     for (int i = 0; i < nworkers; i++)
@@ -218,7 +225,8 @@ bool server_stopped(void)
 
 void server_join(void)
 {
-    for (int i = 0; i < nworkers; i++) pthread_join(workers[i].tid, NULL);
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(workers[i].tid, NULL);
     free(workers);
     workers = NULL;
     nworkers = 0;

@@ -27,8 +27,8 @@ struct attr_error {
 };
 
 struct attr_check {
-    size_t size;     /* bytes as DynamoDB counts them (names + values) */
-    bool canonical;  /* every number and binary value is written as DynamoDB stores it */
+    size_t size;    /* bytes as DynamoDB counts them (names + values) */
+    bool canonical; /* every number and binary value is written as DynamoDB stores it */
 };
 
 /* Checks every attribute of an item (a JSON object of AttributeValues) and

@@ -13,7 +13,10 @@ static const struct ddb_error_desc table[] = {
 #undef ERR
 };
 
-const struct ddb_error_desc *ddb_error_desc(enum ddb_error e) { return &table[e]; }
+const struct ddb_error_desc *ddb_error_desc(enum ddb_error e)
+{
+    return &table[e];
+}
 
 void ddb_error_compose(struct buf *out, enum ddb_error e, const char *message)
 {

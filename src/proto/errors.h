@@ -18,11 +18,11 @@ enum ddb_error {
 };
 
 struct ddb_error_desc {
-    const char *name;      /* "ValidationException" */
-    int status;            /* HTTP status */
-    bool retryable;        /* SDKs retry it */
-    const char *type;      /* full __type: "com.amazon.coral.validate#ValidationException" */
-    const char *message;   /* default message */
+    const char *name;    /* "ValidationException" */
+    int status;          /* HTTP status */
+    bool retryable;      /* SDKs retry it */
+    const char *type;    /* full __type: "com.amazon.coral.validate#ValidationException" */
+    const char *message; /* default message */
 };
 
 const struct ddb_error_desc *ddb_error_desc(enum ddb_error e);

@@ -56,8 +56,10 @@ static struct json *add_node(struct builder *b, enum json_type type)
         n->key = b->key;
         n->keylen = (uint32_t)b->keylen;
     }
-    if (f->last) f->last->next = n;
-    else f->node->child = n;
+    if (f->last)
+        f->last->next = n;
+    else
+        f->node->child = n;
     f->last = n;
     f->node->len++;
     return n;
@@ -74,8 +76,14 @@ static int on_scalar(struct builder *b, enum json_type type, const char *s, size
     return 1;
 }
 
-static int cb_null(void *ctx) { return on_scalar(ctx, JSON_NULL, NULL, 0); }
-static int cb_bool(void *ctx, int v) { return on_scalar(ctx, v ? JSON_TRUE : JSON_FALSE, NULL, 0); }
+static int cb_null(void *ctx)
+{
+    return on_scalar(ctx, JSON_NULL, NULL, 0);
+}
+static int cb_bool(void *ctx, int v)
+{
+    return on_scalar(ctx, v ? JSON_TRUE : JSON_FALSE, NULL, 0);
+}
 static int cb_number(void *ctx, const char *s, size_t len)
 {
     return on_scalar(ctx, JSON_NUMBER, s, len);
@@ -97,8 +105,14 @@ static int open_container(struct builder *b, enum json_type type)
     return 1;
 }
 
-static int cb_start_map(void *ctx) { return open_container(ctx, JSON_OBJECT); }
-static int cb_start_array(void *ctx) { return open_container(ctx, JSON_ARRAY); }
+static int cb_start_map(void *ctx)
+{
+    return open_container(ctx, JSON_OBJECT);
+}
+static int cb_start_array(void *ctx)
+{
+    return open_container(ctx, JSON_ARRAY);
+}
 static int cb_end(void *ctx)
 {
     ((struct builder *)ctx)->depth--;
@@ -112,9 +126,9 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
     return 1;
 }
 
-static const yajl_callbacks tree_callbacks = {
-    cb_null, cb_bool, NULL, NULL, cb_number, cb_string,
-    cb_start_map, cb_map_key, cb_end, cb_start_array, cb_end};
+static const yajl_callbacks tree_callbacks = {cb_null,   cb_bool,        NULL,         NULL,
+                                              cb_number, cb_string,      cb_start_map, cb_map_key,
+                                              cb_end,    cb_start_array, cb_end};
 
 static void describe_error(yajl_handle h, const char *data, size_t len, int status, char *err,
                            size_t errlen)
@@ -129,7 +143,8 @@ static void describe_error(yajl_handle h, const char *data, size_t len, int stat
         snprintf(err, errlen, "%s", msg ? (const char *)msg : "invalid JSON");
         /* yajl ends its message with a newline */
         size_t n = strlen(err);
-        while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+            err[--n] = '\0';
         if (msg) yajl_free_error(h, msg);
     }
 }
@@ -185,25 +200,46 @@ static int v_scalar(struct validator *v)
     if (v->depth == 0) v->top = 2;
     return 1;
 }
-static int v_null(void *c) { return v_scalar(c); }
-static int v_bool(void *c, int b) { return v_scalar(c); }
-static int v_num(void *c, const char *s, size_t l) { return v_scalar(c); }
-static int v_str(void *c, const unsigned char *s, size_t l) { return v_scalar(c); }
-static int v_key(void *c, const unsigned char *s, size_t l) { return 1; }
+static int v_null(void *c)
+{
+    return v_scalar(c);
+}
+static int v_bool(void *c, int b)
+{
+    return v_scalar(c);
+}
+static int v_num(void *c, const char *s, size_t l)
+{
+    return v_scalar(c);
+}
+static int v_str(void *c, const unsigned char *s, size_t l)
+{
+    return v_scalar(c);
+}
+static int v_key(void *c, const unsigned char *s, size_t l)
+{
+    return 1;
+}
 static int v_open(struct validator *v, int is_map)
 {
     if (v->depth == 0) v->top = is_map ? 1 : 2;
     return ++v->depth <= JSON_MAX_DEPTH;
 }
-static int v_map(void *c) { return v_open(c, 1); }
-static int v_arr(void *c) { return v_open(c, 0); }
+static int v_map(void *c)
+{
+    return v_open(c, 1);
+}
+static int v_arr(void *c)
+{
+    return v_open(c, 0);
+}
 static int v_end(void *c)
 {
     ((struct validator *)c)->depth--;
     return 1;
 }
 
-static const yajl_callbacks validate_callbacks = {v_null, v_bool, NULL, NULL, v_num, v_str,
+static const yajl_callbacks validate_callbacks = {v_null, v_bool, NULL,  NULL,  v_num, v_str,
                                                   v_map,  v_key,  v_end, v_arr, v_end};
 
 int json_validate_object(const char *data, size_t len)
@@ -253,7 +289,10 @@ bool json_equal(const struct json *a, const struct json *b)
 
 /* ---- writer ---- */
 
-static void print_cb(void *ctx, const char *s, size_t len) { buf_append(ctx, s, len); }
+static void print_cb(void *ctx, const char *s, size_t len)
+{
+    buf_append(ctx, s, len);
+}
 
 static void check(yajl_gen_status st)
 {
@@ -277,15 +316,30 @@ void jw_free(struct json_writer *w)
     w->gen = NULL;
 }
 
-void jw_object_begin(struct json_writer *w) { check(yajl_gen_map_open(w->gen)); }
-void jw_object_end(struct json_writer *w) { check(yajl_gen_map_close(w->gen)); }
-void jw_array_begin(struct json_writer *w) { check(yajl_gen_array_open(w->gen)); }
-void jw_array_end(struct json_writer *w) { check(yajl_gen_array_close(w->gen)); }
+void jw_object_begin(struct json_writer *w)
+{
+    check(yajl_gen_map_open(w->gen));
+}
+void jw_object_end(struct json_writer *w)
+{
+    check(yajl_gen_map_close(w->gen));
+}
+void jw_array_begin(struct json_writer *w)
+{
+    check(yajl_gen_array_open(w->gen));
+}
+void jw_array_end(struct json_writer *w)
+{
+    check(yajl_gen_array_close(w->gen));
+}
 void jw_string(struct json_writer *w, const char *s, size_t len)
 {
     check(yajl_gen_string(w->gen, (const unsigned char *)s, len));
 }
-void jw_cstr(struct json_writer *w, const char *s) { jw_string(w, s, strlen(s)); }
+void jw_cstr(struct json_writer *w, const char *s)
+{
+    jw_string(w, s, strlen(s));
+}
 void jw_number_raw(struct json_writer *w, const char *s, size_t len)
 {
     check(yajl_gen_number(w->gen, s, len));
@@ -298,7 +352,10 @@ void jw_double(struct json_writer *w, double d)
     if (!strpbrk(tmp, ".eE")) n += snprintf(tmp + n, sizeof(tmp) - (size_t)n, ".0");
     jw_number_raw(w, tmp, (size_t)n);
 }
-void jw_bool(struct json_writer *w, bool b) { check(yajl_gen_bool(w->gen, b)); }
+void jw_bool(struct json_writer *w, bool b)
+{
+    check(yajl_gen_bool(w->gen, b));
+}
 
 void jw_value(struct json_writer *w, const struct json *v)
 {
@@ -310,12 +367,14 @@ void jw_value(struct json_writer *w, const struct json *v)
     case JSON_STRING: jw_string(w, v->str, v->len); break;
     case JSON_ARRAY:
         jw_array_begin(w);
-        for (const struct json *c = v->child; c; c = c->next) jw_value(w, c);
+        for (const struct json *c = v->child; c; c = c->next)
+            jw_value(w, c);
         jw_array_end(w);
         break;
     case JSON_OBJECT:
         jw_object_begin(w);
-        for (const struct json *c = v->child; c; c = c->next) jw_member(w, c);
+        for (const struct json *c = v->child; c; c = c->next)
+            jw_member(w, c);
         jw_object_end(w);
         break;
     }

@@ -19,13 +19,21 @@
 #include "util/arena.h"
 #include "util/buf.h"
 
-enum json_type { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
+enum json_type {
+    JSON_NULL,
+    JSON_FALSE,
+    JSON_TRUE,
+    JSON_NUMBER,
+    JSON_STRING,
+    JSON_ARRAY,
+    JSON_OBJECT
+};
 
 struct json {
     enum json_type type;
-    uint32_t len;       /* bytes of str (string, number) or number of children */
-    const char *str;    /* string value or number text; NUL-terminated */
-    const char *key;    /* member name when the parent is an object */
+    uint32_t len;    /* bytes of str (string, number) or number of children */
+    const char *str; /* string value or number text; NUL-terminated */
+    const char *key; /* member name when the parent is an object */
     uint32_t keylen;
     struct json *child; /* first child of an array or object */
     struct json *next;  /* next sibling */
@@ -49,9 +57,18 @@ int json_validate_object(const char *data, size_t len);
 /* Member `key` of an object, or NULL (also when obj is NULL or no object). */
 const struct json *json_get(const struct json *obj, const char *key);
 const struct json *json_getn(const struct json *obj, const char *key, size_t keylen);
-static inline bool json_is_string(const struct json *v) { return v && v->type == JSON_STRING; }
-static inline bool json_is_object(const struct json *v) { return v && v->type == JSON_OBJECT; }
-static inline bool json_is_array(const struct json *v) { return v && v->type == JSON_ARRAY; }
+static inline bool json_is_string(const struct json *v)
+{
+    return v && v->type == JSON_STRING;
+}
+static inline bool json_is_object(const struct json *v)
+{
+    return v && v->type == JSON_OBJECT;
+}
+static inline bool json_is_array(const struct json *v)
+{
+    return v && v->type == JSON_ARRAY;
+}
 static inline bool json_is_bool(const struct json *v)
 {
     return v && (v->type == JSON_TRUE || v->type == JSON_FALSE);

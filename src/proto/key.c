@@ -73,8 +73,8 @@ static int encode_attr(const struct key_attr *ka, bool is_range, const struct js
     return KEY_OK;
 }
 
-static int encode(const struct key_schema *ks, const struct json *obj, bool exact,
-                  struct buf *out, struct attr_error *err)
+static int encode(const struct key_schema *ks, const struct json *obj, bool exact, struct buf *out,
+                  struct attr_error *err)
 {
     if (!json_is_object(obj)) return KEY_EMISMATCH;
     if (exact && obj->len != (uint32_t)ks->nattrs) return KEY_EMISMATCH;

@@ -26,9 +26,9 @@ struct key_attr {
 struct key_schema {
     const char *table;
     size_t table_len;
-    uint32_t epoch;           /* changes whenever the table is forgotten */
-    int nattrs;               /* 1 (hash) or 2 (hash, range) */
-    struct key_attr attr[2];  /* [0] HASH, [1] RANGE */
+    uint32_t epoch;          /* changes whenever the table is forgotten */
+    int nattrs;              /* 1 (hash) or 2 (hash, range) */
+    struct key_attr attr[2]; /* [0] HASH, [1] RANGE */
 };
 
 enum key_status {

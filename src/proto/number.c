@@ -12,9 +12,9 @@ int number_parse(const char *s, size_t len, struct number *out)
     size_t i = 0;
     if (i < len && (s[i] == '-' || s[i] == '+')) out->negative = s[i++] == '-';
     bool seen_digit = false, seen_point = false, seen_sig = false;
-    int64_t int_digits = 0;   /* digits before the point */
-    int64_t frac_index = 0;   /* digits after the point so far */
-    int64_t lead_power = 0;   /* power of ten of the first significant digit */
+    int64_t int_digits = 0; /* digits before the point */
+    int64_t frac_index = 0; /* digits after the point so far */
+    int64_t lead_power = 0; /* power of ten of the first significant digit */
     bool lead_in_int = false;
     int64_t lead_int_index = 0;
     int nsig = 0, trailing = 0;
@@ -35,8 +35,10 @@ int number_parse(const char *s, size_t len, struct number *out)
             lead_int_index = int_digits;
             lead_power = -(frac_index + 1);
         }
-        if (seen_point) frac_index++;
-        else int_digits++;
+        if (seen_point)
+            frac_index++;
+        else
+            int_digits++;
         if (!seen_sig) continue;
         if (c == '0') {
             trailing++; /* significant only if a non-zero digit follows */
@@ -47,7 +49,8 @@ int number_parse(const char *s, size_t len, struct number *out)
             trailing = 0;
             continue;
         }
-        for (; trailing; trailing--) sig[nsig++] = '0';
+        for (; trailing; trailing--)
+            sig[nsig++] = '0';
         sig[nsig++] = c;
     }
     if (!seen_digit) return NUMBER_EINVALID;
@@ -120,13 +123,15 @@ size_t number_format(const struct number *n, char out[NUMBER_TEXT_MAX])
     if (e < 0) {
         out[o++] = '0';
         out[o++] = '.';
-        for (int z = 0; z < -e - 1; z++) out[o++] = '0';
+        for (int z = 0; z < -e - 1; z++)
+            out[o++] = '0';
         memcpy(out + o, n->digits, (size_t)nd);
         o += (size_t)nd;
     } else if (e >= nd - 1) {
         memcpy(out + o, n->digits, (size_t)nd);
         o += (size_t)nd;
-        for (int z = 0; z < e - (nd - 1); z++) out[o++] = '0';
+        for (int z = 0; z < e - (nd - 1); z++)
+            out[o++] = '0';
     } else {
         memcpy(out + o, n->digits, (size_t)e + 1);
         o += (size_t)e + 1;

@@ -25,9 +25,9 @@
 
 struct number {
     bool negative;
-    uint8_t ndigits;                 /* 0 for zero */
-    int16_t exp;                     /* value = d0.d1d2... x 10^exp */
-    char digits[NUMBER_MAX_DIGITS];  /* '0'..'9', no leading or trailing zeros */
+    uint8_t ndigits;                /* 0 for zero */
+    int16_t exp;                    /* value = d0.d1d2... x 10^exp */
+    char digits[NUMBER_MAX_DIGITS]; /* '0'..'9', no leading or trailing zeros */
 };
 
 enum number_status {

@@ -32,7 +32,8 @@ static void build(void)
 {
     for (int i = 0; i < OP_COUNT; i++) {
         uint32_t h = hash_fnv1a(table[i].target, strlen(table[i].target)) & (SLOTS - 1);
-        while (slots[h]) h = (h + 1) & (SLOTS - 1);
+        while (slots[h])
+            h = (h + 1) & (SLOTS - 1);
         slots[h] = &table[i];
     }
 }
@@ -46,4 +47,7 @@ const struct op *ops_lookup(const char *target, size_t len)
     return NULL;
 }
 
-const struct op *ops_get(enum op_id id) { return &table[id]; }
+const struct op *ops_get(enum op_id id)
+{
+    return &table[id];
+}

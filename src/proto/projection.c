@@ -41,7 +41,10 @@ static int cmp_word(const void *a, const void *b)
     return strcasecmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void sort_reserved(void) { qsort(reserved, ARRAY_SIZE(reserved), sizeof(reserved[0]), cmp_word); }
+static void sort_reserved(void)
+{
+    qsort(reserved, ARRAY_SIZE(reserved), sizeof(reserved[0]), cmp_word);
+}
 
 bool projection_is_reserved(const char *s, size_t len)
 {
@@ -77,9 +80,18 @@ static struct pnode *child(struct arena *a, struct pnode *parent, const char *na
     return n;
 }
 
-static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 struct parser {
     struct arena *a;
@@ -95,8 +107,8 @@ static int read_name(struct parser *p, const char **name, size_t *len)
     size_t start = p->pos;
     if (p->pos < p->len && p->s[p->pos] == '#') {
         p->pos++;
-        while (p->pos < p->len && (is_alpha(p->s[p->pos]) || is_digit(p->s[p->pos]) ||
-                                   p->s[p->pos] == '_'))
+        while (p->pos < p->len &&
+               (is_alpha(p->s[p->pos]) || is_digit(p->s[p->pos]) || p->s[p->pos] == '_'))
             p->pos++;
         if (p->pos - start < 2) return PROJECTION_RELAY;
         int i = 0;
@@ -162,9 +174,11 @@ int projection_parse(struct arena *a, const char *expr, size_t len, const struct
     p.used = arena_alloc(a, nnames + 1);
     memset(p.used, 0, nnames + 1);
     for (;;) {
-        while (p.pos < len && is_space(expr[p.pos])) p.pos++;
+        while (p.pos < len && is_space(expr[p.pos]))
+            p.pos++;
         if (read_path(&p, &proj->root) != PROJECTION_OK) return PROJECTION_RELAY;
-        while (p.pos < len && is_space(expr[p.pos])) p.pos++;
+        while (p.pos < len && is_space(expr[p.pos]))
+            p.pos++;
         if (p.pos == len) break;
         if (expr[p.pos++] != ',') return PROJECTION_RELAY;
     }
@@ -194,7 +208,8 @@ int projection_from_names(struct arena *a, const struct json *list, struct proje
 static const struct json *nth(const struct json *list, long i)
 {
     const struct json *e = list->child;
-    while (e && i-- > 0) e = e->next;
+    while (e && i-- > 0)
+        e = e->next;
     return e;
 }
 

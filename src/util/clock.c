@@ -10,7 +10,10 @@ uint64_t clock_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t clock_mono_ms(void) { return clock_mono_ns() / 1000000u; }
+uint64_t clock_mono_ms(void)
+{
+    return clock_mono_ns() / 1000000u;
+}
 
 uint64_t clock_wall_ms(void)
 {

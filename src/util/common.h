@@ -25,7 +25,7 @@
 #endif
 #define UNUSED(x) ((void)(x))
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t n);

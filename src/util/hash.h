@@ -12,7 +12,8 @@
 static inline uint32_t hash_fnv1a(const char *s, size_t len)
 {
     uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
 }
 

@@ -30,9 +30,15 @@ int log_set_level_name(const char *name)
     return -1;
 }
 
-void log_set_level(enum log_level level) { threshold = level; }
+void log_set_level(enum log_level level)
+{
+    threshold = level;
+}
 
-enum log_level log_level(void) { return threshold; }
+enum log_level log_level(void)
+{
+    return threshold;
+}
 
 void log_set_thread_name(const char *name)
 {
@@ -48,8 +54,8 @@ void log_write(enum log_level level, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s [%s] ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], thread_name);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, level_names[level], thread_name);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -84,7 +90,10 @@ void *xrealloc(void *p, size_t n)
     return q ? q : oom(n);
 }
 
-char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
+char *xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
+}
 
 char *xstrndup(const char *s, size_t n)
 {

@@ -27,7 +27,8 @@ static int parse_milli(const char *s, uint64_t *milli)
         if (s[i] < '0' || s[i] > '9') return -1;
         for (; s[i] >= '0' && s[i] <= '9'; i++, fd++)
             if (fd < 3) frac = frac * 10 + (uint64_t)(s[i] - '0');
-        for (; fd < 3; fd++) frac *= 10;
+        for (; fd < 3; fd++)
+            frac *= 10;
     }
     *milli = whole * 1000 + frac;
     return i;
@@ -58,19 +59,27 @@ static int parse_with_units(const char *s, const struct unit *units, uint64_t df
 
 int units_parse_size(const char *s, uint64_t *bytes)
 {
-    static const struct unit units[] = {
-        {"B", 1},           {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30},
-        {"TiB", 1ull << 40}, {"KB", 1000},       {"MB", 1000000},    {"GB", 1000000000},
-        {"TB", 1000000000000ull}, {"k", 1ull << 10}, {"K", 1ull << 10}, {"M", 1ull << 20},
-        {"G", 1ull << 30},   {NULL, 0}};
+    static const struct unit units[] = {{"B", 1},
+                                        {"KiB", 1ull << 10},
+                                        {"MiB", 1ull << 20},
+                                        {"GiB", 1ull << 30},
+                                        {"TiB", 1ull << 40},
+                                        {"KB", 1000},
+                                        {"MB", 1000000},
+                                        {"GB", 1000000000},
+                                        {"TB", 1000000000000ull},
+                                        {"k", 1ull << 10},
+                                        {"K", 1ull << 10},
+                                        {"M", 1ull << 20},
+                                        {"G", 1ull << 30},
+                                        {NULL, 0}};
     return parse_with_units(s, units, 1, bytes);
 }
 
 int units_parse_duration(const char *s, uint64_t *ms)
 {
-    static const struct unit units[] = {{"us", 1},           {"ms", 1000},
-                                        {"s", 1000000},      {"m", 60000000},
-                                        {"h", 3600000000ull}, {NULL, 0}};
+    static const struct unit units[] = {{"us", 1},       {"ms", 1000},         {"s", 1000000},
+                                        {"m", 60000000}, {"h", 3600000000ull}, {NULL, 0}};
     uint64_t us;
     if (parse_with_units(s, units, 1000000, &us) < 0) return -1;
     *ms = us / 1000;

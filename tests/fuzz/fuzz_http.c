@@ -34,11 +34,13 @@ static long long declared_length(const struct http_request *h)
         if (strcmp(h->headers[i].name, "content-length") == 0) cl = h->headers[i].value, ncl++;
     }
     if (ncl != 1) return -1;
-    while (*cl == ' ' || *cl == '\t') cl++;
+    while (*cl == ' ' || *cl == '\t')
+        cl++;
     if (*cl < '0' || *cl > '9') return -1;
     char *end;
     long long n = strtoll(cl, &end, 10);
-    while (*end == ' ' || *end == '\t') end++;
+    while (*end == ' ' || *end == '\t')
+        end++;
     return *end ? -1 : n;
 }
 

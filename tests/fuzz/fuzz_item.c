@@ -21,8 +21,9 @@ static void check_key(struct arena *a, const struct key_schema *ks, const struct
     struct attr_error err;
     int rc = key_from_item(ks, item, &k1, &err);
     if (rc == KEY_EINVALID)
-        FUZZ_CHECK((err.code == DDB_ValidationException || err.code == DDB_SerializationException) &&
-                   err.message[0]);
+        FUZZ_CHECK(
+            (err.code == DDB_ValidationException || err.code == DDB_SerializationException) &&
+            err.message[0]);
     if (rc == KEY_OK) {
         /* the key attributes alone, as a Key parameter, give the same bytes */
         struct buf key = BUF_INIT;
@@ -54,8 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct attr_check chk;
         struct attr_error err;
         if (attr_check_item(item, &chk, &err) < 0)
-            FUZZ_CHECK((err.code == DDB_ValidationException || err.code == DDB_SerializationException) &&
-                       err.message[0]);
+            FUZZ_CHECK(
+                (err.code == DDB_ValidationException || err.code == DDB_SerializationException) &&
+                err.message[0]);
         else
             FUZZ_CHECK(chk.size <= ITEM_MAX_BYTES);
         struct key_schema s1 = {"t", 1, 1, 1, {{"pk", 2, 'S'}, {0}}};

@@ -31,8 +31,10 @@ static void check_members(const struct json *v, int depth)
         }
         check_members(c, depth + 1);
     }
-    if (v->type == JSON_OBJECT || v->type == JSON_ARRAY) FUZZ_CHECK(n == v->len);
-    else FUZZ_CHECK(v->child == NULL);
+    if (v->type == JSON_OBJECT || v->type == JSON_ARRAY)
+        FUZZ_CHECK(n == v->len);
+    else
+        FUZZ_CHECK(v->child == NULL);
     if (v->type == JSON_STRING || v->type == JSON_NUMBER)
         FUZZ_CHECK(v->str != NULL && v->str[v->len] == '\0');
 }

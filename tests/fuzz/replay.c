@@ -70,8 +70,10 @@ static int run_dir(const char *dir)
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         struct stat st;
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-            if (run_file(path) < 0) rc = -1;
-            else count++;
+            if (run_file(path) < 0)
+                rc = -1;
+            else
+                count++;
         }
         free(names[i]);
     }

@@ -50,7 +50,8 @@ static inline int count_occurrences(const char *hay, const char *needle)
 {
     int n = 0;
     size_t len = strlen(needle);
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + len, needle)) n++;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + len, needle))
+        n++;
     return n;
 }
 
@@ -135,8 +136,10 @@ static inline const char *tmpdir_write(struct tmpdir *d, const char *name, const
 
 static inline void tmpdir_remove(struct tmpdir *d)
 {
-    for (int i = 0; i < d->nfiles; i++) unlink(d->files[i]);
-    for (int i = d->ndirs - 1; i >= 0; i--) rmdir(d->dirs[i]);
+    for (int i = 0; i < d->nfiles; i++)
+        unlink(d->files[i]);
+    for (int i = d->ndirs - 1; i >= 0; i--)
+        rmdir(d->dirs[i]);
     assert_int_equal(rmdir(d->path), 0);
 }
 

@@ -9,29 +9,27 @@
 #include "backend/creds.h"
 #include "util/buf.h"
 
-static const char *aws_vars[] = {"AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY",
-                                 "AWS_SESSION_TOKEN",  "AWS_PROFILE",
-                                 "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
-                                 "AWS_CONFIG_FILE",    "AWS_REGION",
-                                 "AWS_DEFAULT_REGION"};
+static const char *aws_vars[] = {
+    "AWS_ACCESS_KEY_ID",   "AWS_SECRET_ACCESS_KEY",       "AWS_SESSION_TOKEN", "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",   "AWS_REGION",
+    "AWS_DEFAULT_REGION"};
 
-static const char credentials[] =
-    "# written by aws configure\n"
-    "[default]\n"
-    "aws_access_key_id = AKIDDEFAULT\n"
-    "aws_secret_access_key=secret/default+key\n"
-    "\n"
-    "  [ dev ]  \n"
-    "; a comment = not a key\n"
-    "\taws_access_key_id\t=\tAKIDDEV  \n"
-    "aws_secret_access_key = dev=secret==\n"
-    "aws_session_token = FwoGZXIvYXdzEDEV\n"
-    "empty =\n"
-    "# aws_session_token = commented out\n"
-    "[half]\n"
-    "aws_access_key_id = AKIDHALF\n"
-    "[other]\n"
-    "aws_secret_access_key = other-secret\n";
+static const char credentials[] = "# written by aws configure\n"
+                                  "[default]\n"
+                                  "aws_access_key_id = AKIDDEFAULT\n"
+                                  "aws_secret_access_key=secret/default+key\n"
+                                  "\n"
+                                  "  [ dev ]  \n"
+                                  "; a comment = not a key\n"
+                                  "\taws_access_key_id\t=\tAKIDDEV  \n"
+                                  "aws_secret_access_key = dev=secret==\n"
+                                  "aws_session_token = FwoGZXIvYXdzEDEV\n"
+                                  "empty =\n"
+                                  "# aws_session_token = commented out\n"
+                                  "[half]\n"
+                                  "aws_access_key_id = AKIDHALF\n"
+                                  "[other]\n"
+                                  "aws_secret_access_key = other-secret\n";
 
 static const char config[] = "[default]\n"
                              "region = eu-west-1\n"
@@ -48,7 +46,8 @@ static const char *cred_path, *config_path;
 
 static int setup(void **state)
 {
-    for (size_t i = 0; i < ARRAY_LEN(aws_vars); i++) unsetenv(aws_vars[i]);
+    for (size_t i = 0; i < ARRAY_LEN(aws_vars); i++)
+        unsetenv(aws_vars[i]);
     tmpdir_create(&dir);
     setenv("HOME", dir.path, 1); /* no real ~/.aws can leak in */
     cred_path = tmpdir_write(&dir, "credentials", credentials);
@@ -102,7 +101,8 @@ static void test_ini_long_and_odd_lines(void **state)
     struct buf b = BUF_INIT;
     buf_append_str(&b, "[s]\nnoequals\n=novalue\n[unterminated\nk = in unterminated\n[s]\n");
     buf_append_str(&b, "long = ");
-    for (int i = 0; i < 3000; i++) buf_append_char(&b, 'x');
+    for (int i = 0; i < 3000; i++)
+        buf_append_char(&b, 'x');
     buf_append_str(&b, "\nk = v\n");
     const char *path = tmpdir_write(&dir, "odd", b.data);
     buf_free(&b);
@@ -225,8 +225,9 @@ static void expect_region(const char *want)
 static void test_home_fallback(void **state)
 {
     tmpdir_mkdir(&dir, ".aws");
-    tmpdir_write(&dir, ".aws/credentials", "[default]\naws_access_key_id=AKIDHOME\n"
-                                           "aws_secret_access_key=home-secret\n");
+    tmpdir_write(&dir, ".aws/credentials",
+                 "[default]\naws_access_key_id=AKIDHOME\n"
+                 "aws_secret_access_key=home-secret\n");
     tmpdir_write(&dir, ".aws/config", "[default]\nregion=sa-east-1\n");
     struct aws_credentials c;
     assert_int_equal(creds_load(&c), 0);
@@ -269,14 +270,10 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_ini_get),
-        T(test_ini_long_and_odd_lines),
-        T(test_environment_first),
-        T(test_partial_environment_falls_back_to_file),
-        T(test_file_profiles),
-        T(test_incomplete_or_missing),
-        T(test_home_fallback),
-        T(test_region_chain),
+        T(test_ini_get),           T(test_ini_long_and_odd_lines),
+        T(test_environment_first), T(test_partial_environment_falls_back_to_file),
+        T(test_file_profiles),     T(test_incomplete_or_missing),
+        T(test_home_fallback),     T(test_region_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

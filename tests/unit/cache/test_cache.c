@@ -8,9 +8,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "cache/cache.h"
 
@@ -33,7 +33,8 @@ static enum cache_kind get(const char *k, uint64_t now, struct buf *out, struct 
 
 static void fill_with(struct cache_fill *f, const char *value, uint64_t now)
 {
-    struct cache_result r = {value ? CACHE_HIT : CACHE_NEGATIVE, value, value ? strlen(value) : 0, 0, 200};
+    struct cache_result r = {value ? CACHE_HIT : CACHE_NEGATIVE, value, value ? strlen(value) : 0,
+                             0, 200};
     cache_fill_done(f, &r, now);
 }
 
@@ -189,7 +190,7 @@ static void test_fill_refused_after_write(void **state)
     struct cache_key a = key("a");
     cache_put(&a, "new", 3, 0); /* a write lands while the fill reads */
     assert_false(cache_fill_valid(f));
-    fill_with(f, "old", 0);     /* the slow fill's older value */
+    fill_with(f, "old", 0); /* the slow fill's older value */
     assert_int_equal(get("a", 1, &out, &f), CACHE_HIT);
     assert_string_equal(out.data, "new");
     buf_free(&out);
@@ -417,7 +418,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_fill_caches_nothing, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_too_big_for_budget_not_cached, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_write_lease_stores, setup_small, teardown),
-        cmocka_unit_test_setup_teardown(test_overlapping_writes_store_nothing, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_overlapping_writes_store_nothing, setup_small,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_write_and_fill, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_shards_chosen_from_memory, setup_small, teardown),
     };

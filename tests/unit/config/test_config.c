@@ -78,7 +78,8 @@ static enum config_result vparse(struct config *c, char **envp, char *err, size_
 {
     char *argv[64] = {"ddbx"};
     int argc = 1;
-    for (char *a; (a = va_arg(ap, char *)) != NULL;) argv[argc++] = a;
+    for (char *a; (a = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = a;
     err[0] = '\0';
     return config_parse(c, argc, argv, envp, stdout, err, errlen);
 }
@@ -96,7 +97,8 @@ static void test_defaults_match_table(void **state)
 {
     struct config c;
     config_defaults(&c);
-    for (int i = 0; i < NOPTS; i++) assert_value(&c, &opts[i], opts[i].dflt);
+    for (int i = 0; i < NOPTS; i++)
+        assert_value(&c, &opts[i], opts[i].dflt);
     /* and a few spelled out, as the issue and README promise them */
     assert_string_equal(c.listen, "0.0.0.0:8111");
     assert_string_equal(c.backend, "");
@@ -111,7 +113,8 @@ static void test_defaults_match_table(void **state)
     /* config_parse with no arguments and no environment gives the same */
     char err[256];
     assert_int_equal(parse(&c, NULL, err, sizeof(err), NULL), CONFIG_OK);
-    for (int i = 0; i < NOPTS; i++) assert_value(&c, &opts[i], opts[i].dflt);
+    for (int i = 0; i < NOPTS; i++)
+        assert_value(&c, &opts[i], opts[i].dflt);
     config_free(&c);
 }
 
@@ -140,7 +143,8 @@ static void test_environment_twins(void **state)
     struct config c;
     char err[256];
     assert_int_equal(parse(&c, envp, err, sizeof(err), NULL), CONFIG_OK);
-    for (int i = 0; i < NOPTS; i++) assert_value(&c, &opts[i], vals[i]);
+    for (int i = 0; i < NOPTS; i++)
+        assert_value(&c, &opts[i], vals[i]);
     config_free(&c);
 }
 
@@ -162,7 +166,8 @@ static void test_flags_override_environment(void **state)
     char err[256];
     /* every flag given: all flag values win */
     assert_int_equal(config_parse(&c, NOPTS + 1, argv, envp, stdout, err, sizeof(err)), CONFIG_OK);
-    for (int i = 0; i < NOPTS; i++) assert_value(&c, &opts[i], flag_vals[i]);
+    for (int i = 0; i < NOPTS; i++)
+        assert_value(&c, &opts[i], flag_vals[i]);
     config_free(&c);
     /* only one flag given: it wins, the others keep their environment value */
     assert_int_equal(parse(&c, envp, err, sizeof(err), "--listen", "127.0.0.1:1", NULL), CONFIG_OK);
@@ -205,9 +210,8 @@ static void test_sizes_and_durations(void **state)
     struct config c;
     char err[256];
     assert_int_equal(parse(&c, NULL, err, sizeof(err), "--max-header-size", "4MiB",
-                           "--idle-timeout=500ms", "--header-timeout", "2s",
-                           "--backend-timeout=5m", "--shutdown-timeout", "1.5s",
-                           "--max-connections", "123456", NULL),
+                           "--idle-timeout=500ms", "--header-timeout", "2s", "--backend-timeout=5m",
+                           "--shutdown-timeout", "1.5s", "--max-connections", "123456", NULL),
                      CONFIG_OK);
     assert_int_equal(c.max_header_size, 4u << 20);
     assert_int_equal(c.idle_timeout, 500);
@@ -286,8 +290,7 @@ static void test_bad_environment_names_flag(void **state)
     assert_contains(err, "environment");
     config_free(&c);
     /* a valid flag does not rescue a bad environment value */
-    assert_int_equal(parse(&c, envp, err, sizeof(err), "--idle-timeout", "1s", NULL),
-                     CONFIG_ERROR);
+    assert_int_equal(parse(&c, envp, err, sizeof(err), "--idle-timeout", "1s", NULL), CONFIG_ERROR);
     config_free(&c);
 }
 
@@ -350,8 +353,10 @@ static void test_help_markdown_row_per_option(void **state)
         char row[192];
         snprintf(row, sizeof(row), "\n| `--%s` | `%s` | ", opts[i].flag, opts[i].env);
         assert_contains(out, row);
-        if (*opts[i].dflt) snprintf(row, sizeof(row), "| `%s` |", opts[i].dflt);
-        else snprintf(row, sizeof(row), "| (none) |");
+        if (*opts[i].dflt)
+            snprintf(row, sizeof(row), "| `%s` |", opts[i].dflt);
+        else
+            snprintf(row, sizeof(row), "| (none) |");
         assert_contains(out, row);
     }
     /* every line is a table row with five columns (a '|' in a help text

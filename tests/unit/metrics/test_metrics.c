@@ -110,8 +110,10 @@ static void assert_prometheus_syntax(const char *text)
                 const char *end = strchr(rest + l + 2, '"');
                 assert_non_null(end);
                 rest = end + 1;
-                if (*rest == ',') rest++;
-                else assert_int_equal(*rest, '}');
+                if (*rest == ',')
+                    rest++;
+                else
+                    assert_int_equal(*rest, '}');
             }
             rest++;
         }
@@ -172,10 +174,10 @@ static void test_counters_and_gauges(void **state)
 
 static void test_families(void **state)
 {
-    int reqs = metrics_family_define("ddbx_requests_total", "requests by operation", "operation",
-                                     ops, 3);
-    int errs = metrics_family_define("ddbx_errors_total", "errors by operation", "operation", ops,
-                                     3);
+    int reqs =
+        metrics_family_define("ddbx_requests_total", "requests by operation", "operation", ops, 3);
+    int errs =
+        metrics_family_define("ddbx_errors_total", "errors by operation", "operation", ops, 3);
     assert_int_equal(reqs, 0);
     assert_int_equal(errs, 3); /* slots follow each other */
     metrics_thread_register();
@@ -221,7 +223,8 @@ static void test_histogram(void **state)
     /* 40µs and exactly 50µs fall in the first bucket (le is inclusive),
      * 75µs in the second, 3s in le=5, 20s only in +Inf */
     static const uint64_t obs[] = {40000, 50000, 75000, 3000000000ull, 20000000000ull};
-    for (size_t i = 0; i < ARRAY_LEN(obs); i++) metrics_hist_observe(HIST_BACKEND, obs[i]);
+    for (size_t i = 0; i < ARRAY_LEN(obs); i++)
+        metrics_hist_observe(HIST_BACKEND, obs[i]);
     metrics_hist_observe(HIST_REQUEST, 1000000); /* 1ms, the other histogram */
     char *out = render();
     assert_prometheus_syntax(out);
@@ -231,7 +234,7 @@ static void test_histogram(void **state)
     int n = buckets_of(out, name, le, cum);
     assert_int_equal(n, METRICS_HIST_BUCKETS);
     for (int i = 1; i < n; i++) {
-        assert_true(le[i] > le[i - 1]);   /* bounds increase */
+        assert_true(le[i] > le[i - 1]);    /* bounds increase */
         assert_true(cum[i] >= cum[i - 1]); /* counts are cumulative */
     }
     assert_true(le[0] == 0.00005 && cum[0] == 2);
@@ -291,8 +294,10 @@ static void test_threads_are_summed(void **state)
     int fam = metrics_family_define("ddbx_requests_total", "requests", "operation", ops, 3);
     struct worker_arg args[2] = {{fam, 0, 1000, 200000}, {fam, 1, 250, 2000000}};
     pthread_t t[2];
-    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, worker, &args[i]), 0);
-    for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, worker, &args[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
     /* and this thread too */
     metrics_thread_register();
     METRIC_ADD(backend_requests, 3);
@@ -306,7 +311,8 @@ static void test_threads_are_summed(void **state)
     assert_true(sample(out, "ddbx_requests_total{operation=\"PutItem\"}") == 250);
     assert_int_equal(metrics_family_total(fam, 0), 1001);
     assert_true(sample(out, "ddbx_backend_request_duration_seconds_count") == 1250);
-    assert_true(sample(out, "ddbx_backend_request_duration_seconds_bucket{le=\"0.00025\"}") == 1000);
+    assert_true(sample(out, "ddbx_backend_request_duration_seconds_bucket{le=\"0.00025\"}") ==
+                1000);
     assert_true(sample(out, "ddbx_backend_request_duration_seconds_bucket{le=\"0.001\"}") == 1000);
     assert_true(sample(out, "ddbx_backend_request_duration_seconds_bucket{le=\"0.0025\"}") == 1250);
     assert_true(sample(out, "ddbx_backend_request_duration_seconds_sum") == 0.7);

@@ -108,10 +108,10 @@ static char *frame_all_ways(const char *data, size_t len, size_t max_header, siz
         free(split);
     }
     size_t *cuts = malloc(len * sizeof(*cuts));
-    for (size_t k = 0; k < len; k++) cuts[k] = k + 1;
+    for (size_t k = 0; k < len; k++)
+        cuts[k] = k + 1;
     char *bytes = frame_split(data, len, cuts, (int)len - 1, max_header, max_body);
-    if (strcmp(bytes, whole) != 0)
-        fail_msg("byte by byte gave\n%s\ninstead of\n%s", bytes, whole);
+    if (strcmp(bytes, whole) != 0) fail_msg("byte by byte gave\n%s\ninstead of\n%s", bytes, whole);
     free(bytes);
     free(cuts);
     return whole;
@@ -131,7 +131,7 @@ static void expect_framing(const char *input, const char *want)
     "Content-Type: application/x-amz-json-1.0\r\n"                                                 \
     "User-Agent: Boto3/1.26.0 Python/3.11.2 Linux/6.1\r\n"                                         \
     "X-Amz-Date: 20261126T042023Z\r\n"                                                             \
-    "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/dynamodb/"         \
+    "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/dynamodb/"          \
     "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=abc\r\n"
 #define DDB_HEADERS_OUT                                                                            \
     "host: 127.0.0.1:8111\n"                                                                       \
@@ -140,14 +140,15 @@ static void expect_framing(const char *input, const char *want)
     "content-type: application/x-amz-json-1.0\n"                                                   \
     "user-agent: Boto3/1.26.0 Python/3.11.2 Linux/6.1\n"                                           \
     "x-amz-date: 20261126T042023Z\n"                                                               \
-    "authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/dynamodb/"         \
+    "authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/dynamodb/"          \
     "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=abc\n"
 #define GET_ITEM "{\"TableName\":\"Music\",\"Key\":{\"Artist\":{\"S\":\"Acme Band\"}}}"
 
 static const char single_get[] = "GET /healthz?x=1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
 static const char single_get_out[] = "GET /healthz?x=1 ka=1\nhost: localhost\nbody[0]:\nidle\n";
 
-static const char post_cl[] = "POST / HTTP/1.1\r\n" DDB_HEADERS "Content-Length: 56\r\n\r\n" GET_ITEM;
+static const char post_cl[] =
+    "POST / HTTP/1.1\r\n" DDB_HEADERS "Content-Length: 56\r\n\r\n" GET_ITEM;
 static const char post_cl_out[] = "POST / ka=1\n" DDB_HEADERS_OUT "content-length: 56\n"
                                   "body[56]:" GET_ITEM "\nidle\n";
 
@@ -304,8 +305,8 @@ static void test_header_names_and_values(void **state)
     /* a value split across feeds is joined */
     struct http_request h;
     http_request_init(&h, BIG_HEADER, HTTP_MAX_BODY);
-    const char *parts[] = {"GET / HTTP/1.1\r\nX-Amz-Ta", "rget: DynamoDB_2012", "0810.Query",
-                           "\r", "\nX-B: 1\r\n\r\n"};
+    const char *parts[] = {"GET / HTTP/1.1\r\nX-Amz-Ta", "rget: DynamoDB_2012", "0810.Query", "\r",
+                           "\nX-B: 1\r\n\r\n"};
     size_t used;
     for (int i = 0; i < 4; i++)
         assert_int_equal(http_request_feed(&h, parts[i], strlen(parts[i]), &used), HTTP_NEED_MORE);
@@ -382,8 +383,8 @@ static void test_body_cap(void **state)
     http_request_free(&h);
     expect_error(over, BIG_HEADER, 100, HTTP_EBODY);
     /* the real cap: 16 MiB */
-    expect_error("POST / HTTP/1.1\r\nContent-Length: 16777217\r\n\r\n", BIG_HEADER,
-                 HTTP_MAX_BODY, HTTP_EBODY);
+    expect_error("POST / HTTP/1.1\r\nContent-Length: 16777217\r\n\r\n", BIG_HEADER, HTTP_MAX_BODY,
+                 HTTP_EBODY);
     expect_error("POST / HTTP/1.1\r\nContent-Length: 99999999999999999\r\n\r\n", BIG_HEADER,
                  HTTP_MAX_BODY, HTTP_EBODY);
     /* exactly the cap is fine */
@@ -393,9 +394,9 @@ static void test_body_cap(void **state)
     assert_string_equal(got, "POST / ka=1\ncontent-length: 10\nbody[10]:0123456789\nidle\n");
     free(got);
     http_request_init(&h, BIG_HEADER, HTTP_MAX_BODY);
-    assert_int_equal(http_request_feed(&h, "POST / HTTP/1.1\r\nContent-Length: 16777216\r\n\r\n",
-                                       45, &used),
-                     HTTP_NEED_MORE);
+    assert_int_equal(
+        http_request_feed(&h, "POST / HTTP/1.1\r\nContent-Length: 16777216\r\n\r\n", 45, &used),
+        HTTP_NEED_MORE);
     http_request_free(&h);
 }
 
@@ -405,7 +406,8 @@ static void test_chunked_body_cap(void **state)
                       "6\r\n012345\r\n6\r\n6789ab\r\n0\r\n\r\n";
     expect_error(in, BIG_HEADER, 10, HTTP_EBODY);
     char *got = frame_all_ways(in, sizeof(in) - 1, BIG_HEADER, 12);
-    assert_string_equal(got, "POST / ka=1\ntransfer-encoding: chunked\nbody[12]:0123456789ab\nidle\n");
+    assert_string_equal(got,
+                        "POST / ka=1\ntransfer-encoding: chunked\nbody[12]:0123456789ab\nidle\n");
     free(got);
 }
 
@@ -431,7 +433,8 @@ static void test_header_cap(void **state)
     expect_error(in, 256, HTTP_MAX_BODY, HTTP_EHEADERS);
     struct buf many = BUF_INIT;
     buf_append_str(&many, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < 40; i++) buf_printf(&many, "X-H%02d: value\r\n", i);
+    for (int i = 0; i < 40; i++)
+        buf_printf(&many, "X-H%02d: value\r\n", i);
     buf_append_str(&many, "\r\n");
     expect_error(many.data, 256, HTTP_MAX_BODY, HTTP_EHEADERS);
     buf_free(&many);
@@ -442,7 +445,8 @@ static void test_header_count_cap(void **state)
     for (int n = HTTP_MAX_HEADERS; n <= HTTP_MAX_HEADERS + 1; n++) {
         struct buf in = BUF_INIT;
         buf_append_str(&in, "GET / HTTP/1.1\r\n");
-        for (int i = 0; i < n; i++) buf_printf(&in, "X-Header-%d: %d\r\n", i, i);
+        for (int i = 0; i < n; i++)
+            buf_printf(&in, "X-Header-%d: %d\r\n", i, i);
         buf_append_str(&in, "\r\n");
         char *got = frame_all_ways(in.data, in.len, BIG_HEADER, HTTP_MAX_BODY);
         if (n == HTTP_MAX_HEADERS) {
@@ -466,7 +470,7 @@ static void test_malformed(void **state)
         "GET / HTTP/1.1\n\n\x01",
         "FOO / HTTP/1.1\r\n\r\n",
         "\x00GET / HTTP/1.1\r\n\r\n",
-        "HTTP/1.1 200 OK\r\n\r\n",           /* a response */
+        "HTTP/1.1 200 OK\r\n\r\n", /* a response */
         "GET / HTTP/1.1\r\nBad\x01Header: x\r\n\r\n",
         "GET / HTTP/1.1\r\n: no name\r\n\r\n",
         "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
@@ -497,7 +501,8 @@ static void test_reuse_after_large_request(void **state)
     /* a request with many long headers, then a small one: nothing stale */
     struct buf in = BUF_INIT;
     buf_append_str(&in, "POST /a HTTP/1.1\r\n");
-    for (int i = 0; i < 50; i++) buf_printf(&in, "X-Long-%d: %0200d\r\n", i, i);
+    for (int i = 0; i < 50; i++)
+        buf_printf(&in, "X-Long-%d: %0200d\r\n", i, i);
     buf_append_str(&in, "Content-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nA: 1\r\n\r\n");
     char *got = frame_all_ways(in.data, in.len, BIG_HEADER, HTTP_MAX_BODY);
     assert_contains(got, "body[3]:abc\nGET /b ka=1\na: 1\nbody[0]:\nidle\n");

@@ -11,10 +11,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "proto/json.h"
 #include "util/arena.h"
@@ -63,7 +63,8 @@ static inline void assert_json_text(struct arena *a, const char *actual, size_t 
 {
     const struct json *got = json_lit_n(a, actual, len);
     const struct json *want = json_lit(a, expected);
-    if (!json_equal(got, want)) print_error("JSON differs\n  got:  %.*s\n  want: %s\n", (int)len, actual, expected);
+    if (!json_equal(got, want))
+        print_error("JSON differs\n  got:  %.*s\n  want: %s\n", (int)len, actual, expected);
     assert_true(json_equal(got, want));
 }
 

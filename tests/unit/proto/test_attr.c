@@ -36,12 +36,14 @@ static bool canonical(struct arena *a, const char *item)
 }
 
 /* Checks that item is refused with code and (when not NULL) message. */
-static void assert_refused(struct arena *a, const char *item, enum ddb_error code, const char *message)
+static void assert_refused(struct arena *a, const char *item, enum ddb_error code,
+                           const char *message)
 {
     struct attr_check c;
     struct attr_error e;
     int rc = check(a, item, &c, &e);
-    if (rc != -1 || e.code != code) print_error("%.200s: rc %d code %d (%s)\n", item, rc, e.code, e.message);
+    if (rc != -1 || e.code != code)
+        print_error("%.200s: rc %d code %d (%s)\n", item, rc, e.code, e.message);
     assert_int_equal(rc, -1);
     assert_int_equal(e.code, code);
     assert_true(e.message[0] != '\0');
@@ -129,7 +131,8 @@ static void test_check_value_and_type_member(void **state)
     assert_false(c.canonical);
     /* binary: only the canonical base64 text reads back as written */
     struct attr_check b = {0, true};
-    assert_int_equal(attr_check_value(json_lit(a, "{\"BS\":[\"QQ==\",\"QUE=\",\"QUFB\"]}"), 0, &b, &e), 0);
+    assert_int_equal(
+        attr_check_value(json_lit(a, "{\"BS\":[\"QQ==\",\"QUE=\",\"QUFB\"]}"), 0, &b, &e), 0);
     assert_true(b.canonical);
     assert_int_equal(attr_check_value(json_lit(a, "{\"B\":\"QR==\"}"), 0, &b, &e), 0);
     assert_false(b.canonical);
@@ -168,7 +171,8 @@ static void test_canonical_flag(void **state)
     assert_false(canonical(a, "{\"ns\":{\"NS\":[\"1\",\"2.0\"]}}"));
     assert_false(canonical(a, "{\"m\":{\"M\":{\"x\":{\"N\":\".5\"}}}}"));
     assert_false(canonical(a, "{\"l\":{\"L\":[{\"N\":\"1\"},{\"N\":\"5.\"}]}}"));
-    assert_false(canonical(a, "{\"l\":{\"L\":[{\"M\":{\"d\":{\"L\":[{\"NS\":[\"3\",\"1e0\"]}]}}}]}}"));
+    assert_false(
+        canonical(a, "{\"l\":{\"L\":[{\"M\":{\"d\":{\"L\":[{\"NS\":[\"3\",\"1e0\"]}]}}}]}}"));
     /* the flag starts over for each item */
     assert_true(canonical(a, "{\"n\":{\"N\":\"1\"}}"));
 }
@@ -221,16 +225,20 @@ static void test_invalid_numbers(void **state)
 {
     struct arena *a = *state;
     INVALID(a, "{\"a\":{\"N\":\"\"}}", MSG_NAN);
-    INVALID(a, "{\"a\":{\"N\":\"abc\"}}", "The parameter cannot be converted to a numeric value: abc");
-    INVALID(a, "{\"a\":{\"N\":\"NaN\"}}", "The parameter cannot be converted to a numeric value: NaN");
-    INVALID(a, "{\"a\":{\"N\":\" 1\"}}", "The parameter cannot be converted to a numeric value:  1");
+    INVALID(a, "{\"a\":{\"N\":\"abc\"}}",
+            "The parameter cannot be converted to a numeric value: abc");
+    INVALID(a, "{\"a\":{\"N\":\"NaN\"}}",
+            "The parameter cannot be converted to a numeric value: NaN");
+    INVALID(a, "{\"a\":{\"N\":\" 1\"}}",
+            "The parameter cannot be converted to a numeric value:  1");
     INVALID(a, "{\"a\":{\"N\":\"Infinity\"}}",
             "The parameter cannot be converted to a numeric value: Infinity");
     INVALID(a, "{\"a\":{\"N\":\"123456789012345678901234567890123456789\"}}", MSG_DIGITS);
     INVALID(a, "{\"a\":{\"N\":\"1E126\"}}", MSG_OVER);
     INVALID(a, "{\"a\":{\"N\":\"-1E-131\"}}", MSG_UNDER);
     INVALID(a, "{\"a\":{\"NS\":[\"1\",\"\"]}}", MSG_NAN);
-    INVALID(a, "{\"a\":{\"NS\":[\"1\",\"x\"]}}", "The parameter cannot be converted to a numeric value: x");
+    INVALID(a, "{\"a\":{\"NS\":[\"1\",\"x\"]}}",
+            "The parameter cannot be converted to a numeric value: x");
     INVALID(a, "{\"a\":{\"M\":{\"b\":{\"N\":\"1E200\"}}}}", MSG_OVER);
     INVALID(a, "{\"a\":{\"L\":[{\"S\":\"ok\"},{\"N\":\"1E-131\"}]}}", MSG_UNDER);
     INVALID(a, "{\"ok\":{\"N\":\"1\"},\"a\":{\"L\":[{\"NS\":[\"1e\"]}]}}",
@@ -247,7 +255,8 @@ static const char *nested(struct arena *a, int levels, const char *kinds, const 
     for (int i = 0; i < levels; i++)
         buf_append_str(&b, kinds[i % nk] == 'M' ? "{\"M\":{\"n\":" : "{\"L\":[{\"S\":\"x\"},");
     buf_append_str(&b, leaf);
-    for (int i = levels - 1; i >= 0; i--) buf_append_str(&b, kinds[i % nk] == 'M' ? "}}" : "]}");
+    for (int i = levels - 1; i >= 0; i--)
+        buf_append_str(&b, kinds[i % nk] == 'M' ? "}}" : "]}");
     buf_append_str(&b, "}");
     char *s = arena_strndup(a, b.data, b.len);
     buf_free(&b);
@@ -280,10 +289,10 @@ static void test_nesting_depth(void **state)
     assert_int_equal(attr_check_value(json_lit(a, "{\"S\":\"x\"}"), ATTR_MAX_DEPTH, &c, &e), -1);
     assert_int_equal(e.code, DDB_ValidationException);
     assert_string_equal(e.message, MSG_NESTING);
-    assert_int_equal(attr_check_value(json_lit(a, "{\"L\":[{\"N\":\"1\"}]}"), ATTR_MAX_DEPTH - 2,
-                                      &c, &e), 0);
-    assert_int_equal(attr_check_value(json_lit(a, "{\"L\":[{\"N\":\"1\"}]}"), ATTR_MAX_DEPTH - 1,
-                                      &c, &e), -1);
+    assert_int_equal(
+        attr_check_value(json_lit(a, "{\"L\":[{\"N\":\"1\"}]}"), ATTR_MAX_DEPTH - 2, &c, &e), 0);
+    assert_int_equal(
+        attr_check_value(json_lit(a, "{\"L\":[{\"N\":\"1\"}]}"), ATTR_MAX_DEPTH - 1, &c, &e), -1);
 }
 
 /* An item of one S attribute "a" of n bytes: 1 + n bytes. */
@@ -305,14 +314,16 @@ static void test_item_size_limit(void **state)
     char *half = repeat_char('y', 200 * 1024);
     /* 1 + 204800 + 1 + 3 + 1 + 204800 + 1 + 2 = 409609 */
     INVALID(a,
-            arena_printf(a, "{\"a\":{\"S\":\"%s\"},\"b\":{\"L\":[{\"S\":\"%s\"}]},"
-                            "\"c\":{\"N\":\"1\"}}",
+            arena_printf(a,
+                         "{\"a\":{\"S\":\"%s\"},\"b\":{\"L\":[{\"S\":\"%s\"}]},"
+                         "\"c\":{\"N\":\"1\"}}",
                          half, half),
             MSG_SIZE);
     /* 10 bytes less in the first string: one byte under the limit */
-    assert_int_equal(size_of(a, arena_printf(a, "{\"a\":{\"S\":\"%.204790s\"},"
-                                                "\"b\":{\"L\":[{\"S\":\"%s\"}]},"
-                                                "\"c\":{\"N\":\"1\"}}",
+    assert_int_equal(size_of(a, arena_printf(a,
+                                             "{\"a\":{\"S\":\"%.204790s\"},"
+                                             "\"b\":{\"L\":[{\"S\":\"%s\"}]},"
+                                             "\"c\":{\"N\":\"1\"}}",
                                              half, half)),
                      ITEM_MAX_BYTES - 1);
     free(half);
@@ -342,9 +353,9 @@ static void test_base64(void **state)
         assert_int_equal(attr_base64_decode(ok[i].in, n, out), ok[i].len);
         assert_memory_equal(out, ok[i].out, (size_t)ok[i].len);
     }
-    const char *bad[] = {"Q",        "QQ",       "QQ=",      "QUJDR",    "QQ=A",     "Q===",
-                         "====",     "QQ==QQ==", "Q=Q=",     "=QQQ",     "QQ$=",     "QQ\n=",
-                         "QQ =",     "QUJD\n",   "-_==",     "QU\xc3\xa9", "QUI=QUJD", "QUJD===="};
+    const char *bad[] = {
+        "Q",    "QQ",   "QQ=",   "QUJDR", "QQ=A",   "Q===", "====",       "QQ==QQ==", "Q=Q=",
+        "=QQQ", "QQ$=", "QQ\n=", "QQ =",  "QUJD\n", "-_==", "QU\xc3\xa9", "QUI=QUJD", "QUJD===="};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t n = strlen(bad[i]);
         if (attr_base64_length(bad[i], n) != -1) print_error("\"%s\" accepted\n", bad[i]);
@@ -376,16 +387,11 @@ static void test_base64_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        ARENA_TEST(test_sizes_per_type),
-        ARENA_TEST(test_check_value_and_type_member),
-        ARENA_TEST(test_canonical_flag),
-        ARENA_TEST(test_serialization_errors),
-        ARENA_TEST(test_left_for_the_backend),
-        ARENA_TEST(test_invalid_numbers),
-        ARENA_TEST(test_nesting_depth),
-        ARENA_TEST(test_item_size_limit),
-        cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_base64_round_trip),
+        ARENA_TEST(test_sizes_per_type),       ARENA_TEST(test_check_value_and_type_member),
+        ARENA_TEST(test_canonical_flag),       ARENA_TEST(test_serialization_errors),
+        ARENA_TEST(test_left_for_the_backend), ARENA_TEST(test_invalid_numbers),
+        ARENA_TEST(test_nesting_depth),        ARENA_TEST(test_item_size_limit),
+        cmocka_unit_test(test_base64),         cmocka_unit_test(test_base64_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,8 +87,9 @@ static void test_compose_exact_text(void **state)
     struct buf b = BUF_INIT;
     buf_append_str(&b, "kept:");
     ddb_error_compose(&b, DDB_ValidationException, NULL);
-    assert_string_equal(b.data, "kept:{\"__type\":\"com.amazon.coral.validate#ValidationException\","
-                                "\"message\":\"One or more parameter values were invalid\"}");
+    assert_string_equal(b.data,
+                        "kept:{\"__type\":\"com.amazon.coral.validate#ValidationException\","
+                        "\"message\":\"One or more parameter values were invalid\"}");
     buf_reset(&b);
     ddb_error_compose(&b, DDB_UnknownOperationException, NULL);
     assert_string_equal(b.data,

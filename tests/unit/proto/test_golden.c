@@ -10,10 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "proto/attr.h"
 #include "proto/errors.h"
@@ -25,7 +25,8 @@ static struct json *golden;
 static const struct ddb_error_desc *error_named(const char *name)
 {
     for (int e = 0; e < DDB_ERROR_COUNT; e++)
-        if (strcmp(ddb_error_desc((enum ddb_error)e)->name, name) == 0) return ddb_error_desc((enum ddb_error)e);
+        if (strcmp(ddb_error_desc((enum ddb_error)e)->name, name) == 0)
+            return ddb_error_desc((enum ddb_error)e);
     return NULL;
 }
 
@@ -36,7 +37,8 @@ static int load(void **state)
     struct buf b = BUF_INIT;
     char chunk[65536];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&b, chunk, n);
     fclose(f);
     arena_init(&arena);
     char *copy = arena_strndup(&arena, b.data, b.len);

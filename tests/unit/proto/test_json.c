@@ -37,7 +37,10 @@ static int parse_len(const char *text, size_t len, const struct json **out)
     return rc;
 }
 
-static int parse_rc(const char *text) { return parse_len(text, strlen(text), NULL); }
+static int parse_rc(const char *text)
+{
+    return parse_len(text, strlen(text), NULL);
+}
 
 static const struct json *parse_ok(const char *text)
 {
@@ -80,7 +83,10 @@ static void test_object(void **state)
     static const struct {
         const char *key;
         enum json_type type;
-    } want[] = {{"a", JSON_NUMBER}, {"b", JSON_STRING}, {"c", JSON_TRUE}, {"d", JSON_FALSE},
+    } want[] = {{"a", JSON_NUMBER},
+                {"b", JSON_STRING},
+                {"c", JSON_TRUE},
+                {"d", JSON_FALSE},
                 {"e", JSON_NULL}};
     const struct json *c = o->child;
     for (size_t i = 0; i < ARRAY_LEN(want); i++, c = c->next) {
@@ -140,17 +146,16 @@ static void test_array_and_scalars(void **state)
 
 static void test_nested_dynamodb_request(void **state)
 {
-    const struct json *r = parse_ok(
-        "{\"TableName\":\"Music\",\"Key\":{\"Artist\":{\"S\":\"No One You Know\"},"
-        "\"SongTitle\":{\"S\":\"Call Me Today\"}},\"ProjectionExpression\":\"#t\","
-        "\"ExpressionAttributeNames\":{\"#t\":\"AlbumTitle\"},\"ConsistentRead\":true,"
-        "\"Extra\":{\"L\":[{\"N\":\"1\"},{\"M\":{\"x\":{\"NULL\":true}}}]}}");
+    const struct json *r =
+        parse_ok("{\"TableName\":\"Music\",\"Key\":{\"Artist\":{\"S\":\"No One You Know\"},"
+                 "\"SongTitle\":{\"S\":\"Call Me Today\"}},\"ProjectionExpression\":\"#t\","
+                 "\"ExpressionAttributeNames\":{\"#t\":\"AlbumTitle\"},\"ConsistentRead\":true,"
+                 "\"Extra\":{\"L\":[{\"N\":\"1\"},{\"M\":{\"x\":{\"NULL\":true}}}]}}");
     assert_string_equal(json_get(r, "TableName")->str, "Music");
     const struct json *key = json_get(r, "Key");
     assert_int_equal(key->len, 2);
     assert_string_equal(json_get(json_get(key, "SongTitle"), "S")->str, "Call Me Today");
-    assert_string_equal(json_get(json_get(r, "ExpressionAttributeNames"), "#t")->str,
-                        "AlbumTitle");
+    assert_string_equal(json_get(json_get(r, "ExpressionAttributeNames"), "#t")->str, "AlbumTitle");
     assert_int_equal(json_get(r, "ConsistentRead")->type, JSON_TRUE);
     const struct json *l = json_get(json_get(r, "Extra"), "L");
     assert_int_equal(l->len, 2);
@@ -166,7 +171,8 @@ static void test_strings_and_escapes(void **state)
     assert_int_equal(s->len, strlen("q\" b\\ s/ \b\f\n\r\t"));
     /* \u escapes become UTF-8, surrogate pairs one code point */
     s = parse_ok("\"\\u00e9\\u4E2D\\ud83d\\ude00\\u0041\"");
-    assert_string_equal(s->str, "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80" "A");
+    assert_string_equal(s->str, "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80"
+                                "A");
     /* raw UTF-8 is kept as it is */
     s = parse_ok("\"caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80\"");
     assert_string_equal(s->str, "caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80");
@@ -192,7 +198,14 @@ static void test_nul_in_strings(void **state)
 
 static void test_numbers_kept_as_text(void **state)
 {
-    static const char *nums[] = {"0", "-0", "1.50", "100", "-12.000", "1e400", "1E-7", "2.5e+10",
+    static const char *nums[] = {"0",
+                                 "-0",
+                                 "1.50",
+                                 "100",
+                                 "-12.000",
+                                 "1e400",
+                                 "1E-7",
+                                 "2.5e+10",
                                  "123456789012345678901234567890",
                                  "0.0000000000000000000000000000000000001"};
     for (size_t i = 0; i < ARRAY_LEN(nums); i++) {
@@ -207,8 +220,8 @@ static void test_numbers_kept_as_text(void **state)
         snprintf(want, sizeof(want), "[%s]", nums[i]);
         assert_string_equal(roundtrip(doc), want); /* written back unchanged */
     }
-    static const char *bad[] = {"[01]", "[1.]", "[.5]", "[+1]", "[1e]", "[0x10]", "[NaN]",
-                                "[Infinity]", "[-]", "[1.5.5]"};
+    static const char *bad[] = {"[01]",   "[1.]",  "[.5]",       "[+1]", "[1e]",
+                                "[0x10]", "[NaN]", "[Infinity]", "[-]",  "[1.5.5]"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++)
         if (parse_rc(bad[i]) != JSON_EINVALID) fail_msg("%s was accepted", bad[i]);
 }
@@ -216,14 +229,14 @@ static void test_numbers_kept_as_text(void **state)
 static void test_invalid_utf8_rejected(void **state)
 {
     static const char *bad[] = {
-        "\"\xff\"",             /* never valid */
+        "\"\xff\"", /* never valid */
         "\"\xfe\xff\"",
-        "\"a\x80\"",            /* lone continuation byte */
-        "\"\xc3\"",             /* truncated two-byte sequence */
-        "\"\xe4\xb8\"",         /* truncated three-byte sequence */
-        "\"\xf0\x9f\x98\"",     /* truncated four-byte sequence */
-        "\"\xc3\x28\"",         /* bad continuation */
-        "{\"\xff\":1}",         /* in a key */
+        "\"a\x80\"",        /* lone continuation byte */
+        "\"\xc3\"",         /* truncated two-byte sequence */
+        "\"\xe4\xb8\"",     /* truncated three-byte sequence */
+        "\"\xf0\x9f\x98\"", /* truncated four-byte sequence */
+        "\"\xc3\x28\"",     /* bad continuation */
+        "{\"\xff\":1}",     /* in a key */
         "[\"ok\",\"\xe4\x41\"]",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -239,11 +252,38 @@ static void test_invalid_utf8_rejected(void **state)
 static void test_malformed_rejected(void **state)
 {
     static const char *bad[] = {
-        "{} x", "{}{}", "{}}", "[] []", "1 2", "{\"a\":1}garbage", "{\"a\":1},", /* trailing */
-        "", " ", "\n\t ",                                                   /* empty */
-        "{", "[", "{\"a\"", "{\"a\":", "{\"a\":1", "\"open", "[1,", "tru",       /* truncated */
-        "{a:1}", "{'a':1}", "[1,]", "{\"a\":1,}", "{,}", "[,1]", "{\"a\" 1}", "{1:2}",
-        "// c\n{}", "/* c */{}", "{\"a\":\"\\x\"}", "\"\\u12\"", "nul", "True",
+        "{} x",
+        "{}{}",
+        "{}}",
+        "[] []",
+        "1 2",
+        "{\"a\":1}garbage",
+        "{\"a\":1},", /* trailing */
+        "",
+        " ",
+        "\n\t ", /* empty */
+        "{",
+        "[",
+        "{\"a\"",
+        "{\"a\":",
+        "{\"a\":1",
+        "\"open",
+        "[1,",
+        "tru", /* truncated */
+        "{a:1}",
+        "{'a':1}",
+        "[1,]",
+        "{\"a\":1,}",
+        "{,}",
+        "[,1]",
+        "{\"a\" 1}",
+        "{1:2}",
+        "// c\n{}",
+        "/* c */{}",
+        "{\"a\":\"\\x\"}",
+        "\"\\u12\"",
+        "nul",
+        "True",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         if (parse_rc(bad[i]) != JSON_EINVALID) fail_msg("%s was accepted", bad[i]);
@@ -258,9 +298,9 @@ static void test_malformed_rejected(void **state)
 
 static void test_duplicates_rejected(void **state)
 {
-    static const char *dup[] = {"{\"a\":1,\"a\":2}", "{\"a\":1,\"b\":2,\"a\":1}",
+    static const char *dup[] = {"{\"a\":1,\"a\":2}",           "{\"a\":1,\"b\":2,\"a\":1}",
                                 "{\"x\":{\"k\":[],\"k\":{}}}", "[{\"ok\":1},{\"a\":1,\"a\":null}]",
-                                "{\"\\u0061\":1,\"a\":2}", "{\"\":1,\"\":2}"};
+                                "{\"\\u0061\":1,\"a\":2}",     "{\"\":1,\"\":2}"};
     for (size_t i = 0; i < ARRAY_LEN(dup); i++) {
         char err[128] = "";
         struct json *root = NULL;
@@ -280,9 +320,11 @@ static void test_duplicates_rejected(void **state)
 static const char *nested(int n, bool objects)
 {
     struct buf b = BUF_INIT;
-    for (int i = 0; i < n; i++) buf_append_str(&b, objects ? "{\"k\":" : "[");
+    for (int i = 0; i < n; i++)
+        buf_append_str(&b, objects ? "{\"k\":" : "[");
     buf_append_str(&b, "1");
-    for (int i = 0; i < n; i++) buf_append_char(&b, objects ? '}' : ']');
+    for (int i = 0; i < n; i++)
+        buf_append_char(&b, objects ? '}' : ']');
     char *s = arena_strndup(&arena, b.data, b.len);
     buf_free(&b);
     return s;
@@ -317,10 +359,10 @@ static void test_validate_object(void **state)
                                "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"1\"}}}"};
     for (size_t i = 0; i < ARRAY_LEN(ok); i++)
         assert_int_equal(json_validate_object(ok[i], strlen(ok[i])), JSON_OK);
-    static const char *not_object[] = {"[]", "[{}]", "\"{}\"", "1", "-2.5", "null", "true", "false"};
+    static const char *not_object[] = {"[]",   "[{}]", "\"{}\"", "1",
+                                       "-2.5", "null", "true",   "false"};
     for (size_t i = 0; i < ARRAY_LEN(not_object); i++) {
-        assert_int_equal(json_validate_object(not_object[i], strlen(not_object[i])),
-                         JSON_EINVALID);
+        assert_int_equal(json_validate_object(not_object[i], strlen(not_object[i])), JSON_EINVALID);
         assert_int_equal(parse_rc(not_object[i]), JSON_OK); /* valid JSON all the same */
     }
 }
@@ -333,20 +375,20 @@ static void test_equal(void **state)
     } cases[] = {
         {"{\"a\":1,\"b\":[1,2],\"c\":{\"x\":1,\"y\":2}}",
          "{\"c\":{\"y\":2,\"x\":1},\"b\":[1,2],\"a\":1}", true},
-        {"[1,2]", "[2,1]", false},                 /* arrays keep their order */
+        {"[1,2]", "[2,1]", false}, /* arrays keep their order */
         {"[1,2]", "[1,2,3]", false},
         {"{\"a\":1}", "{\"a\":1,\"b\":1}", false},
         {"{\"a\":1,\"b\":1}", "{\"a\":1}", false},
         {"{\"a\":1}", "{\"b\":1}", false},
-        {"{\"a\":1}", "{\"a\":\"1\"}", false},     /* number and string */
-        {"{\"N\":1.0}", "{\"N\":1}", false},       /* numbers compare as text */
+        {"{\"a\":1}", "{\"a\":\"1\"}", false}, /* number and string */
+        {"{\"N\":1.0}", "{\"N\":1}", false},   /* numbers compare as text */
         {"1.50", "1.50", true},
         {"true", "false", false},
         {"null", "null", true},
         {"[]", "{}", false},
         {"\"a\\u0000b\"", "\"a\\u0000c\"", false}, /* past an embedded NUL */
         {"\"a\\u0000b\"", "\"a\\u0000b\"", true},
-        {"\"\\u00e9\"", "\"\xc3\xa9\"", true},     /* escaped and raw are one string */
+        {"\"\\u00e9\"", "\"\xc3\xa9\"", true}, /* escaped and raw are one string */
         {"{\"a\\u0000x\":1}", "{\"a\\u0000y\":1}", false},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -370,18 +412,21 @@ static void test_writer_roundtrip_and_escaping(void **state)
     assert_contains(out, "q\\\"b\\\\c\\n\\r\\t");
     assert_contains(out, "\\u0001");
     assert_contains(out, "\\u001F"); /* yajl writes upper-case hex */
-    for (const char *p = out; *p; p++) assert_true((unsigned char)*p >= 0x20);
+    for (const char *p = out; *p; p++)
+        assert_true((unsigned char)*p >= 0x20);
     /* escaped keys too */
     out = roundtrip("{\"k\\\"\\\\\\n\":\"v\"}");
     assert_string_equal(out, "{\"k\\\"\\\\\\n\":\"v\"}");
     /* every control character survives */
     struct buf doc = BUF_INIT;
     buf_append_str(&doc, "\"");
-    for (int c = 0; c < 0x20; c++) buf_printf(&doc, "\\u%04x", c);
+    for (int c = 0; c < 0x20; c++)
+        buf_printf(&doc, "\\u%04x", c);
     buf_append_str(&doc, "\"");
     const struct json *s = parse_ok(doc.data);
     assert_int_equal(s->len, 0x20);
-    for (int c = 0; c < 0x20; c++) assert_int_equal(s->str[c], c);
+    for (int c = 0; c < 0x20; c++)
+        assert_int_equal(s->str[c], c);
     roundtrip(doc.data);
     buf_free(&doc);
     /* UTF-8 is written through */

@@ -82,8 +82,10 @@ static void assert_einvalid(struct arena *a, const struct key_schema *ks, enum s
     struct attr_error e;
     assert_int_equal(make(a, ks, src, json, &out, &e), KEY_EINVALID);
     assert_int_equal(e.code, code);
-    if (message) assert_string_equal(e.message, message);
-    else assert_true(e.message[0] != '\0');
+    if (message)
+        assert_string_equal(e.message, message);
+    else
+        assert_true(e.message[0] != '\0');
     buf_free(&out);
 }
 
@@ -130,12 +132,14 @@ static void test_binary_is_decoded(void **state)
     struct buf out = BUF_INIT;
     key_ok(a, &b, FROM_KEY, "{\"k\":{\"B\":\"AAEC/w==\"}}", &out);
     /* epoch, table, NUL, then the attribute: type, length, decoded bytes */
-    static const unsigned char want[] = {1, 2, 3, 4, 't', 'b', 0, 'B', 0, 4, 0x00, 0x01, 0x02, 0xff};
+    static const unsigned char want[] = {1,   2, 3, 4,    't',  'b',  0,
+                                         'B', 0, 4, 0x00, 0x01, 0x02, 0xff};
     assert_int_equal(out.len, sizeof(want));
     assert_memory_equal(out.data, want, sizeof(want));
     /* base64 text made here from random bytes: the key holds those bytes */
     unsigned char raw[100], text[140];
-    for (int i = 0; i < 100; i++) raw[i] = (unsigned char)(i * 37 + 11);
+    for (int i = 0; i < 100; i++)
+        raw[i] = (unsigned char)(i * 37 + 11);
     for (int len = 1; len <= 100; len += 7) {
         EVP_EncodeBlock(text, raw, len);
         char json[256];
@@ -152,7 +156,8 @@ static void test_binary_is_decoded(void **state)
     assert_keys(a, &b, "{\"k\":{\"B\":\"QUJD\"}}", &s, "{\"k\":{\"S\":\"ABC\"}}", false);
     /* binary sort key */
     struct key_schema nb = schema("T", 7, "h", 'N', "r", 'B');
-    key_ok(a, &nb, FROM_ITEM, "{\"x\":{\"S\":\"y\"},\"r\":{\"B\":\"QQ==\"},\"h\":{\"N\":\"5\"}}", &out);
+    key_ok(a, &nb, FROM_ITEM, "{\"x\":{\"S\":\"y\"},\"r\":{\"B\":\"QQ==\"},\"h\":{\"N\":\"5\"}}",
+           &out);
     assert_int_equal(out.data[out.len - 4], 'B');
     assert_int_equal(out.data[out.len - 3], 0);
     assert_int_equal(out.data[out.len - 2], 1);
@@ -208,17 +213,17 @@ static void test_mismatch(void **state)
     struct key_schema s = schema("t", 1, "id", 'S', NULL, 0);
     struct key_schema hr = schema("t", 1, "h", 'N', "r", 'B');
     const char *bad_s[] = {
-        "{}",                                     /* missing */
-        "{\"other\":{\"S\":\"x\"}}",              /* missing, another attribute instead */
-        "{\"id\":{\"N\":\"1\"}}",                 /* wrong type */
+        "{}",                        /* missing */
+        "{\"other\":{\"S\":\"x\"}}", /* missing, another attribute instead */
+        "{\"id\":{\"N\":\"1\"}}",    /* wrong type */
         "{\"id\":{\"B\":\"QQ==\"}}",
         "{\"id\":{\"SS\":[\"x\"]}}",
         "{\"id\":{\"M\":{}}}",
-        "{\"id\":{}}",                            /* no type */
-        "{\"id\":{\"S\":\"x\",\"N\":\"1\"}}",     /* two types */
-        "{\"id\":\"x\"}",                         /* not an AttributeValue */
-        "{\"id\":{\"S\":\"\"}}",                  /* empty string */
-        "[{\"id\":{\"S\":\"x\"}}]",               /* not an object */
+        "{\"id\":{}}",                        /* no type */
+        "{\"id\":{\"S\":\"x\",\"N\":\"1\"}}", /* two types */
+        "{\"id\":\"x\"}",                     /* not an AttributeValue */
+        "{\"id\":{\"S\":\"\"}}",              /* empty string */
+        "[{\"id\":{\"S\":\"x\"}}]",           /* not an object */
     };
     for (size_t i = 0; i < sizeof(bad_s) / sizeof(bad_s[0]); i++) {
         assert_status(a, &s, FROM_KEY, bad_s[i], KEY_EMISMATCH);
@@ -228,13 +233,13 @@ static void test_mismatch(void **state)
     assert_status(a, &s, FROM_KEY, "{\"id\":{\"S\":\"x\"},\"more\":{\"S\":\"y\"}}", KEY_EMISMATCH);
     assert_status(a, &s, FROM_ITEM, "{\"id\":{\"S\":\"x\"},\"more\":{\"S\":\"y\"}}", KEY_OK);
     const char *bad_hr[] = {
-        "{\"h\":{\"N\":\"1\"}}",                                   /* no sort key */
-        "{\"r\":{\"B\":\"QQ==\"}}",                                /* no partition key */
-        "{\"h\":{\"N\":\"1\"},\"x\":{\"B\":\"QQ==\"}}",            /* the wrong second one */
-        "{\"h\":{\"N\":\"1\"},\"r\":{\"S\":\"QQ==\"}}",            /* wrong type */
+        "{\"h\":{\"N\":\"1\"}}",                        /* no sort key */
+        "{\"r\":{\"B\":\"QQ==\"}}",                     /* no partition key */
+        "{\"h\":{\"N\":\"1\"},\"x\":{\"B\":\"QQ==\"}}", /* the wrong second one */
+        "{\"h\":{\"N\":\"1\"},\"r\":{\"S\":\"QQ==\"}}", /* wrong type */
         "{\"h\":{\"S\":\"1\"},\"r\":{\"B\":\"QQ==\"}}",
-        "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"\"}}",                /* empty binary */
-        "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"QR==\"}}",            /* base64 not in its canonical text */
+        "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"\"}}",     /* empty binary */
+        "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"QR==\"}}", /* base64 not in its canonical text */
         "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"QUF=\"}}",
     };
     for (size_t i = 0; i < sizeof(bad_hr) / sizeof(bad_hr[0]); i++) {
@@ -242,7 +247,8 @@ static void test_mismatch(void **state)
         assert_status(a, &hr, FROM_ITEM, bad_hr[i], KEY_EMISMATCH);
     }
     assert_status(a, &hr, FROM_KEY,
-                  "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"QQ==\"},\"x\":{\"N\":\"1\"}}", KEY_EMISMATCH);
+                  "{\"h\":{\"N\":\"1\"},\"r\":{\"B\":\"QQ==\"},\"x\":{\"N\":\"1\"}}",
+                  KEY_EMISMATCH);
     struct buf out = BUF_INIT;
     struct attr_error e;
     assert_int_equal(key_from_key(&s, NULL, &out, &e), KEY_EMISMATCH);
@@ -267,7 +273,8 @@ static void test_from_item(void **state)
            &i2);
     assert_true(same_bytes(&k, &i1));
     assert_true(same_bytes(&k, &i2));
-    assert_status(a, &hr, FROM_ITEM, "{\"h\":{\"S\":\"user#1\"},\"x\":{\"N\":\"20\"}}", KEY_EMISMATCH);
+    assert_status(a, &hr, FROM_ITEM, "{\"h\":{\"S\":\"user#1\"},\"x\":{\"N\":\"20\"}}",
+                  KEY_EMISMATCH);
     buf_free(&k);
     buf_free(&i1);
     buf_free(&i2);
@@ -317,12 +324,14 @@ static void test_size_limits(void **state)
     struct key_schema s = schema("t", 1, "h", 'S', NULL, 0);
     struct buf b = BUF_INIT;
     buf_append_str(&b, "{\"h\":{\"S\":\"");
-    for (int i = 0; i < 682; i++) buf_append_str(&b, "\xe6\x97\xa5");
+    for (int i = 0; i < 682; i++)
+        buf_append_str(&b, "\xe6\x97\xa5");
     buf_append_str(&b, "\"}}");
     assert_status(a, &s, FROM_KEY, b.data, KEY_OK);
     buf_reset(&b);
     buf_append_str(&b, "{\"h\":{\"S\":\"");
-    for (int i = 0; i < 683; i++) buf_append_str(&b, "\\u65e5");
+    for (int i = 0; i < 683; i++)
+        buf_append_str(&b, "\\u65e5");
     buf_append_str(&b, "\"}}");
     assert_einvalid(a, &s, FROM_KEY, b.data, DDB_ValidationException, MSG_HASH);
     buf_free(&b);

@@ -10,7 +10,10 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-static int parse(const char *s, struct number *n) { return number_parse(s, strlen(s), n); }
+static int parse(const char *s, struct number *n)
+{
+    return number_parse(s, strlen(s), n);
+}
 
 static struct number num(const char *s)
 {
@@ -84,9 +87,11 @@ static const char DIGITS39[] = "123456789012345678901234567890123456789";
 
 static void test_equal_forms_one_key(void **state)
 {
-    const char *ones[] = {"1",     "1.0",  "01",    "1E0",      "1e0",  "+1",   "10E-1",
-                          "0.1E1", "1.",   "001.000", "100e-2", "1E+0", "1e-0", "0.001E+3",
-                          "1E00",  "10000000000000000000000000000000000000000000000000E-49"};
+    const char *ones[] = {
+        "1",    "1.0",      "01",     "1E0",
+        "1e0",  "+1",       "10E-1",  "0.1E1",
+        "1.",   "001.000",  "100e-2", "1E+0",
+        "1e-0", "0.001E+3", "1E00",   "10000000000000000000000000000000000000000000000000E-49"};
     for (size_t i = 0; i < ARRAY_LEN(ones); i++) {
         assert_same_key("1", ones[i]);
         assert_int_equal(cmp("1", ones[i]), 0);
@@ -105,8 +110,8 @@ static void test_equal_forms_one_key(void **state)
 
 static void test_zero_forms(void **state)
 {
-    const char *zeros[] = {"0",   "-0", "+0",  "0.000", "0E99",     "0e-999",  "-0.0E-5",
-                           "000", ".0", "0.",  "-.0",   "0E999999999999", "00.00e+00"};
+    const char *zeros[] = {"0",   "-0", "+0", "0.000", "0E99",           "0e-999",   "-0.0E-5",
+                           "000", ".0", "0.", "-.0",   "0E999999999999", "00.00e+00"};
     struct nkey z = key_of("0");
     assert_int_equal(z.len, 1);
     for (size_t i = 0; i < ARRAY_LEN(zeros); i++) {
@@ -124,9 +129,11 @@ static void test_zero_forms(void **state)
 
 static void test_distinct_values(void **state)
 {
-    const char *vals[] = {"1",   "-1",  "10",   "0.1",    "2",     "11",    "1.1",  "-10",
-                          "-0.1", "0",  "100",  "12",     "21",    "1.2",   "1E-130", "1E125",
-                          "-1E125", "9.9999999999999999999999999999999999999E125", "99", "0.01"};
+    const char *vals[] = {
+        "1",   "-1",  "10",     "0.1",   "2",      "11",
+        "1.1", "-10", "-0.1",   "0",     "100",    "12",
+        "21",  "1.2", "1E-130", "1E125", "-1E125", "9.9999999999999999999999999999999999999E125",
+        "99",  "0.01"};
     for (size_t i = 0; i < ARRAY_LEN(vals); i++)
         for (size_t j = 0; j < ARRAY_LEN(vals); j++) {
             struct nkey a = key_of(vals[i]), b = key_of(vals[j]);
@@ -178,20 +185,38 @@ static void test_format(void **state)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"1E2", "100"},          {"1.50", "1.5"},          {"-0.000123", "-0.000123"},
-        {"-1.23E-4", "-0.000123"}, {"12345E-6", "0.012345"}, {"0.0", "0"},
-        {"+7", "7"},             {"123.450", "123.45"},    {"1.2345E2", "123.45"},
-        {"-12E1", "-120"},       {"0.5", "0.5"},           {".5", "0.5"},
-        {"5.", "5"},             {"1E0", "1"},             {"1.0", "1"},
-        {"01", "1"},             {"-3", "-3"},             {"1E-1", "0.1"},
-        {"123456", "123456"},    {"12.3456E2", "1234.56"}, {"1234.56E-2", "12.3456"},
-        {"9.5", "9.5"},          {"-9.05", "-9.05"},       {"100.001", "100.001"},
-        {"1e1", "10"},           {DIGITS38, DIGITS38},
+        {"1E2", "100"},
+        {"1.50", "1.5"},
+        {"-0.000123", "-0.000123"},
+        {"-1.23E-4", "-0.000123"},
+        {"12345E-6", "0.012345"},
+        {"0.0", "0"},
+        {"+7", "7"},
+        {"123.450", "123.45"},
+        {"1.2345E2", "123.45"},
+        {"-12E1", "-120"},
+        {"0.5", "0.5"},
+        {".5", "0.5"},
+        {"5.", "5"},
+        {"1E0", "1"},
+        {"1.0", "1"},
+        {"01", "1"},
+        {"-3", "-3"},
+        {"1E-1", "0.1"},
+        {"123456", "123456"},
+        {"12.3456E2", "1234.56"},
+        {"1234.56E-2", "12.3456"},
+        {"9.5", "9.5"},
+        {"-9.05", "-9.05"},
+        {"100.001", "100.001"},
+        {"1e1", "10"},
+        {DIGITS38, DIGITS38},
         {"1.2345678901234567890123456789012345678E37", DIGITS38},
         {"0.0012345678901234567890123456789012345678",
          "0.0012345678901234567890123456789012345678"},
     };
-    for (size_t i = 0; i < ARRAY_LEN(cases); i++) assert_string_equal(fmt(cases[i].in), cases[i].out);
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++)
+        assert_string_equal(fmt(cases[i].in), cases[i].out);
 
     char want[NUMBER_TEXT_MAX];
     /* 1E125: "1" and 125 zeros */
@@ -217,12 +242,13 @@ static void test_format(void **state)
 static void test_canonical_text(void **state)
 {
     const char *yes[] = {"100", "0.5", "-3", "0", "1", "-0.000123", "123.45", DIGITS38};
-    const char *no[] = {"1.0", "01", "1E2", ".5", "5.", "+7", "-0", "0.0", "00", "1e0",
-                        "0.50", "-03", "abc", "", " 1", "1E126", "1E-130", DIGITS39};
+    const char *no[] = {"1.0", "01",   "1E2", ".5",  "5.", "+7", "-0",    "0.0",    "00",
+                        "1e0", "0.50", "-03", "abc", "",   " 1", "1E126", "1E-130", DIGITS39};
     for (size_t i = 0; i < ARRAY_LEN(yes); i++)
         assert_true(number_is_canonical_text(yes[i], strlen(yes[i])));
     for (size_t i = 0; i < ARRAY_LEN(no); i++) {
-        if (number_is_canonical_text(no[i], strlen(no[i]))) print_error("\"%s\" canonical?\n", no[i]);
+        if (number_is_canonical_text(no[i], strlen(no[i])))
+            print_error("\"%s\" canonical?\n", no[i]);
         assert_false(number_is_canonical_text(no[i], strlen(no[i])));
     }
     char buf[NUMBER_TEXT_MAX];
@@ -249,7 +275,8 @@ static void test_significant_digits(void **state)
     assert_int_equal(status("0.12345678901234567890123456789012345678"), NUMBER_OK);
     assert_int_equal(status("0.123456789012345678901234567890123456789"), NUMBER_EDIGITS);
     /* trailing zeros are not significant, before or after the point */
-    snprintf(buf, sizeof(buf), "%s%s", DIGITS38, "00000000000000000000000000000000000000000000000000");
+    snprintf(buf, sizeof(buf), "%s%s", DIGITS38,
+             "00000000000000000000000000000000000000000000000000");
     n = num(buf);
     assert_int_equal(n.ndigits, 38);
     assert_int_equal(n.exp, 87);
@@ -342,18 +369,19 @@ static void test_magnitude(void **state)
     assert_int_equal(n.exp, 0);
     assert_int_equal(n.ndigits, 2);
     assert_int_equal(num(digits_then_zeros(long_text, "-7", big, "E-100005")).exp, -5);
-    assert_int_equal(status(digits_then_zeros(long_text, "0.", big, "1E+100127")), NUMBER_EOVERFLOW);
+    assert_int_equal(status(digits_then_zeros(long_text, "0.", big, "1E+100127")),
+                     NUMBER_EOVERFLOW);
     free(long_text);
 }
 
 static void test_rejects(void **state)
 {
-    const char *bad[] = {"",      " ",        " 1",   "1 ",   "abc",  "NaN",  "nan",   "Infinity",
-                         "-Infinity", "inf",  "1e",   "1e+",  "1E-",  "e5",   "E",     ".",
-                         "-",     "+",        "1..2", "1.2.3", "0x10", "1_000", "1,000", "--1",
-                         "+-1",   "-+1",      "1-",   "1+",   "1e5.5", "1E5E5", "1 e5", "1e 5",
-                         "\t1",   "1\n",      "1f",   "0b1",  ".e1",  "-.",   "1e1.0", "12a",
-                         "a12",   "1/2",      "\xd9\xa1" /* ARABIC-INDIC DIGIT ONE */};
+    const char *bad[] = {
+        "",     " ",     " 1",    "1 ",    "abc",   "NaN", "nan",     "Infinity", "-Infinity",
+        "inf",  "1e",    "1e+",   "1E-",   "e5",    "E",   ".",       "-",        "+",
+        "1..2", "1.2.3", "0x10",  "1_000", "1,000", "--1", "+-1",     "-+1",      "1-",
+        "1+",   "1e5.5", "1E5E5", "1 e5",  "1e 5",  "\t1", "1\n",     "1f",       "0b1",
+        ".e1",  "-.",    "1e1.0", "12a",   "a12",   "1/2", "\xd9\xa1" /* ARABIC-INDIC DIGIT ONE */};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         int rc = status(bad[i]);
         if (rc != NUMBER_EINVALID) print_error("\"%s\": %d\n", bad[i], rc);
@@ -375,10 +403,34 @@ static void test_rejects(void **state)
 static void test_compare(void **state)
 {
     /* ascending; each entry greater than the one before */
-    const char *asc[] = {"-1E125", "-100", "-99.9", "-10", "-2", "-1.5", "-1", "-0.5", "-0.1",
-                         "-0.01", "-1E-130", "0", "1E-130", "0.0099", "0.01", "0.1", "0.5",
-                         "1", "1.0000000000000000000000000000000000001", "1.5", "2", "9", "10",
-                         "10.5", "11", "99", "100", "1E125",
+    const char *asc[] = {"-1E125",
+                         "-100",
+                         "-99.9",
+                         "-10",
+                         "-2",
+                         "-1.5",
+                         "-1",
+                         "-0.5",
+                         "-0.1",
+                         "-0.01",
+                         "-1E-130",
+                         "0",
+                         "1E-130",
+                         "0.0099",
+                         "0.01",
+                         "0.1",
+                         "0.5",
+                         "1",
+                         "1.0000000000000000000000000000000000001",
+                         "1.5",
+                         "2",
+                         "9",
+                         "10",
+                         "10.5",
+                         "11",
+                         "99",
+                         "100",
+                         "1E125",
                          "9.9999999999999999999999999999999999999E125"};
     for (size_t i = 0; i < ARRAY_LEN(asc); i++)
         for (size_t j = 0; j < ARRAY_LEN(asc); j++) {
@@ -426,7 +478,8 @@ static uint32_t rnd(uint32_t n) /* 0..n-1, xorshift64* */
 
 static void add_zeros(char *s, size_t *o, uint32_t n)
 {
-    while (n--) s[(*o)++] = '0';
+    while (n--)
+        s[(*o)++] = '0';
 }
 
 /* Random decimal text: sign, digits, point anywhere, optional exponent. */
@@ -483,8 +536,10 @@ static void test_random_round_trip(void **state)
 static void render(char *s, bool negative, const char *digits, int nd, int exp, int x)
 {
     size_t o = 0;
-    if (negative) s[o++] = '-';
-    else if (rnd(4) == 0) s[o++] = '+';
+    if (negative)
+        s[o++] = '-';
+    else if (rnd(4) == 0)
+        s[o++] = '+';
     int k = exp - x - (nd - 1); /* value = digits (as an integer) x 10^k x 10^x */
     add_zeros(s, &o, rnd(3));
     if (k >= 0) {
@@ -520,7 +575,8 @@ static void test_random_renderings_of_one_value(void **state)
     char digits[NUMBER_MAX_DIGITS + 1], text[512];
     for (int i = 0; i < 3000; i++) {
         int nd = 1 + (int)rnd(NUMBER_MAX_DIGITS);
-        for (int d = 0; d < nd; d++) digits[d] = (char)('0' + rnd(10));
+        for (int d = 0; d < nd; d++)
+            digits[d] = (char)('0' + rnd(10));
         digits[0] = (char)('1' + rnd(9));
         digits[nd - 1] = (char)('1' + rnd(9));
         bool negative = rnd(2);

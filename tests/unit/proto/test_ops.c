@@ -24,15 +24,19 @@ static int teardown(void **state)
 
 static enum op_class class_named(const char *name)
 {
-    static const char *names[] = {"relay",         "cached_read", "write_through",
-                                  "consistent_read", "schema_change", "partiql", "local"};
+    static const char *names[] = {
+        "relay",         "cached_read", "write_through", "consistent_read",
+        "schema_change", "partiql",     "local"};
     for (size_t i = 0; i < ARRAY_LEN(names); i++)
         if (strcmp(names[i], name) == 0) return (enum op_class)i;
     fail_msg("unknown class %s in operations.tsv", name);
     return OPC_relay;
 }
 
-static const struct op *lookup(const char *target) { return ops_lookup(target, strlen(target)); }
+static const struct op *lookup(const char *target)
+{
+    return ops_lookup(target, strlen(target));
+}
 
 /* Whether `target` is some row of the table. */
 static bool in_table(const char *target)
@@ -112,7 +116,8 @@ static void test_near_misses(void **state)
                                   "DynamoDB_20120810.GetItem\r",
                                   "DynamoDB_20120810.GetItems",
                                   "DynamoDB_20120810.GetIte"};
-    for (size_t i = 0; i < ARRAY_LEN(fixed); i++) assert_null(lookup(fixed[i]));
+    for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
+        assert_null(lookup(fixed[i]));
     assert_null(ops_lookup("DynamoDB_20120810.GetItem\0", 26)); /* trailing NUL counted */
 
     /* and for every row: a char dropped, added, changed in case, or the other prefix */
@@ -132,7 +137,7 @@ static void test_near_misses(void **state)
             if (!isalpha((unsigned char)t[k])) continue;
             memcpy(v, t, (size_t)n + 1);
             v[k] = (char)(isupper((unsigned char)v[k]) ? tolower((unsigned char)v[k])
-                                                        : toupper((unsigned char)v[k]));
+                                                       : toupper((unsigned char)v[k]));
             expect_miss(v);
         }
         const char *other = strcmp(table.col[i][0], "DynamoDB_20120810") == 0

@@ -8,23 +8,22 @@
 
 #include "proto/projection.h"
 
-static const char ITEM[] =
-    "{\"id\":{\"S\":\"i1\"},"
-    "\"title\":{\"S\":\"T\"},"
-    "\"n\":{\"N\":\"5\"},"
-    "\"tags\":{\"SS\":[\"a\",\"b\"]},"
-    "\"nums\":{\"NS\":[\"1\",\"2\"]},"
-    "\"bin\":{\"B\":\"QQ==\"},"
-    "\"m\":{\"M\":{\"a\":{\"S\":\"A\"},\"b\":{\"N\":\"2\"},"
-    "  \"c\":{\"M\":{\"d\":{\"BOOL\":true},\"e\":{\"NULL\":true}}},"
-    "  \"x\":{\"L\":[{\"S\":\"x0\"},{\"S\":\"x1\"}]}}},"
-    "\"l\":{\"L\":["
-    "  {\"M\":{\"x\":{\"S\":\"l0x\"},\"y\":{\"N\":\"0\"}}},"
-    "  {\"M\":{\"x\":{\"S\":\"l1x\"},\"z\":{\"S\":\"z1\"}}},"
-    "  {\"S\":\"l2\"},"
-    "  {\"L\":[{\"N\":\"30\"},{\"N\":\"31\"}]}]},"
-    "\"Safety.Warning\":{\"S\":\"helmet\"},"
-    "\"name\":{\"S\":\"reserved\"}}";
+static const char ITEM[] = "{\"id\":{\"S\":\"i1\"},"
+                           "\"title\":{\"S\":\"T\"},"
+                           "\"n\":{\"N\":\"5\"},"
+                           "\"tags\":{\"SS\":[\"a\",\"b\"]},"
+                           "\"nums\":{\"NS\":[\"1\",\"2\"]},"
+                           "\"bin\":{\"B\":\"QQ==\"},"
+                           "\"m\":{\"M\":{\"a\":{\"S\":\"A\"},\"b\":{\"N\":\"2\"},"
+                           "  \"c\":{\"M\":{\"d\":{\"BOOL\":true},\"e\":{\"NULL\":true}}},"
+                           "  \"x\":{\"L\":[{\"S\":\"x0\"},{\"S\":\"x1\"}]}}},"
+                           "\"l\":{\"L\":["
+                           "  {\"M\":{\"x\":{\"S\":\"l0x\"},\"y\":{\"N\":\"0\"}}},"
+                           "  {\"M\":{\"x\":{\"S\":\"l1x\"},\"z\":{\"S\":\"z1\"}}},"
+                           "  {\"S\":\"l2\"},"
+                           "  {\"L\":[{\"N\":\"30\"},{\"N\":\"31\"}]}]},"
+                           "\"Safety.Warning\":{\"S\":\"helmet\"},"
+                           "\"name\":{\"S\":\"reserved\"}}";
 
 static const char L0[] = "{\"M\":{\"x\":{\"S\":\"l0x\"},\"y\":{\"N\":\"0\"}}}";
 static const char L1[] = "{\"M\":{\"x\":{\"S\":\"l1x\"},\"z\":{\"S\":\"z1\"}}}";
@@ -66,7 +65,8 @@ static void assert_relays_n(struct arena *a, const char *expr, size_t len, const
 {
     struct projection *p = NULL;
     int rc = projection_parse(a, expr, len, names_of(a, names), &p);
-    if (rc != PROJECTION_RELAY) print_error("\"%.100s\" (names %s) not relayed\n", expr, names ? names : "none");
+    if (rc != PROJECTION_RELAY)
+        print_error("\"%.100s\" (names %s) not relayed\n", expr, names ? names : "none");
     assert_int_equal(rc, PROJECTION_RELAY);
 }
 
@@ -82,19 +82,21 @@ static void test_names(void **state)
     PROJECTS(a, "id, n", NULL, "{\"id\":{\"S\":\"i1\"},\"n\":{\"N\":\"5\"}}");
     PROJECTS(a, "n,id", NULL, "{\"id\":{\"S\":\"i1\"},\"n\":{\"N\":\"5\"}}");
     PROJECTS(a, "tags, nums, bin", NULL,
-             "{\"tags\":{\"SS\":[\"a\",\"b\"]},\"nums\":{\"NS\":[\"1\",\"2\"]},\"bin\":{\"B\":\"QQ==\"}}");
+             "{\"tags\":{\"SS\":[\"a\",\"b\"]},\"nums\":{\"NS\":[\"1\",\"2\"]},\"bin\":{\"B\":\"QQ="
+             "=\"}}");
     PROJECTS(a, "#t", "{\"#t\":\"title\"}", "{\"title\":{\"S\":\"T\"}}");
     PROJECTS(a, "#n", "{\"#n\":\"name\"}", "{\"name\":{\"S\":\"reserved\"}}");
-    PROJECTS(a, "#n, id", "{\"#n\":\"name\"}", "{\"name\":{\"S\":\"reserved\"},\"id\":{\"S\":\"i1\"}}");
+    PROJECTS(a, "#n, id", "{\"#n\":\"name\"}",
+             "{\"name\":{\"S\":\"reserved\"},\"id\":{\"S\":\"i1\"}}");
     /* a #name stands for one whole name, dots and all */
     PROJECTS(a, "#sw", "{\"#sw\":\"Safety.Warning\"}", "{\"Safety.Warning\":{\"S\":\"helmet\"}}");
     PROJECTS(a, "#a_1, #B2", "{\"#a_1\":\"id\",\"#B2\":\"n\"}",
              "{\"id\":{\"S\":\"i1\"},\"n\":{\"N\":\"5\"}}");
     /* whole values, maps and lists included */
-    PROJECTS(a, "m",
-             NULL, "{\"m\":{\"M\":{\"a\":{\"S\":\"A\"},\"b\":{\"N\":\"2\"},"
-                   "\"c\":{\"M\":{\"d\":{\"BOOL\":true},\"e\":{\"NULL\":true}}},"
-                   "\"x\":{\"L\":[{\"S\":\"x0\"},{\"S\":\"x1\"}]}}}}");
+    PROJECTS(a, "m", NULL,
+             "{\"m\":{\"M\":{\"a\":{\"S\":\"A\"},\"b\":{\"N\":\"2\"},"
+             "\"c\":{\"M\":{\"d\":{\"BOOL\":true},\"e\":{\"NULL\":true}}},"
+             "\"x\":{\"L\":[{\"S\":\"x0\"},{\"S\":\"x1\"}]}}}}");
     /* names are case-sensitive */
     PROJECTS(a, "ID, Title", NULL, "{}");
     /* whitespace around names and commas */
@@ -163,8 +165,8 @@ static void test_missing_paths(void **state)
     PROJECTS(a, "id.x", NULL, "{}");
     PROJECTS(a, "id[0]", NULL, "{}");
     PROJECTS(a, "n.x", NULL, "{}");
-    PROJECTS(a, "l.x", NULL, "{}");  /* a list is no map */
-    PROJECTS(a, "m[0]", NULL, "{}"); /* a map is no list */
+    PROJECTS(a, "l.x", NULL, "{}");     /* a list is no map */
+    PROJECTS(a, "m[0]", NULL, "{}");    /* a map is no list */
     PROJECTS(a, "tags[0]", NULL, "{}"); /* nor is a set */
     PROJECTS(a, "l[2].x", NULL, "{}");
     PROJECTS(a, "m.a.b", NULL, "{}");
@@ -181,8 +183,8 @@ static void test_missing_paths(void **state)
 static void test_relay_reserved_words(void **state)
 {
     struct arena *a = *state;
-    const char *bare[] = {"name", "status", "Data", "DATA", "data", "NaMe", "size", "id, name",
-                          "m.name", "l[0].status", "m.c.Year", "#i, comment"};
+    const char *bare[] = {"name", "status",   "Data",   "DATA",        "data",     "NaMe",
+                          "size", "id, name", "m.name", "l[0].status", "m.c.Year", "#i, comment"};
     for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++)
         assert_relays(a, bare[i], strchr(bare[i], '#') ? "{\"#i\":\"id\"}" : NULL);
     /* through #names they are fine */
@@ -196,15 +198,15 @@ static void test_relay_reserved_words(void **state)
 static void test_relay_names(void **state)
 {
     struct arena *a = *state;
-    assert_relays(a, "#u", NULL);                          /* undefined */
-    assert_relays(a, "#u, #v", "{\"#u\":\"id\"}");         /* one undefined */
-    assert_relays(a, "#U", "{\"#u\":\"id\"}");             /* case-sensitive */
+    assert_relays(a, "#u", NULL);                           /* undefined */
+    assert_relays(a, "#u, #v", "{\"#u\":\"id\"}");          /* one undefined */
+    assert_relays(a, "#U", "{\"#u\":\"id\"}");              /* case-sensitive */
     assert_relays(a, "#u", "{\"#u\":\"id\",\"#v\":\"n\"}"); /* #v unused */
-    assert_relays(a, "id", "{\"#u\":\"id\"}");             /* unused */
-    assert_relays(a, "id", "{}");                          /* empty names */
-    assert_relays(a, "#u", "{\"#u\":5}");                  /* not a string */
-    assert_relays(a, "#u", "{\"#u\":\"\"}");               /* empty name */
-    assert_relays(a, "#u", "[\"#u\"]");                    /* not an object */
+    assert_relays(a, "id", "{\"#u\":\"id\"}");              /* unused */
+    assert_relays(a, "id", "{}");                           /* empty names */
+    assert_relays(a, "#u", "{\"#u\":5}");                   /* not a string */
+    assert_relays(a, "#u", "{\"#u\":\"\"}");                /* empty name */
+    assert_relays(a, "#u", "[\"#u\"]");                     /* not an object */
     assert_relays(a, "#", "{\"#\":\"id\"}");
     assert_relays(a, "#-", "{\"#-\":\"id\"}");
     /* using one #name twice is no reason to relay, overlapping is */
@@ -218,12 +220,11 @@ static void test_relay_names(void **state)
 static void test_relay_overlaps(void **state)
 {
     struct arena *a = *state;
-    const char *overlap[] = {"m, m.a",     "m.a, m",          "m, m",          "id, id",
-                             "m.a, m.a",   "m.c, m.c.d",      "m.c.d, m.c",    "m.c.d, m",
-                             "l, l[0]",    "l[0], l",         "l[0], l[0]",    "l[0], l[0].x",
-                             "l[0].x, l[0]", "l[3], l[3][1]", "id, n, m.a, id",
+    const char *overlap[] = {"m, m.a", "m.a, m", "m, m", "id, id", "m.a, m.a", "m.c, m.c.d",
+                             "m.c.d, m.c", "m.c.d, m", "l, l[0]", "l[0], l", "l[0], l[0]",
+                             "l[0], l[0].x", "l[0].x, l[0]", "l[3], l[3][1]", "id, n, m.a, id",
                              /* a map member and a list element of one value */
-                             "l[0], l.x",  "l.x, l[0]",       "m.a, m[0]",     "l[0].x, l[0][1]"};
+                             "l[0], l.x", "l.x, l[0]", "m.a, m[0]", "l[0].x, l[0][1]"};
     for (size_t i = 0; i < sizeof(overlap) / sizeof(overlap[0]); i++)
         assert_relays(a, overlap[i], NULL);
     /* siblings are fine */
@@ -234,12 +235,47 @@ static void test_relay_overlaps(void **state)
 static void test_relay_syntax(void **state)
 {
     struct arena *a = *state;
-    const char *bad[] = {"",     " ",     "\t\n",   ",",      "id,",   "id, ",  ",id",  "id,,n",
-                         "id n", "1abc",  "9",      "l[]",    "l[",    "l[0",   "l[a]", "l[-1]",
-                         "l[ 0]", "l[0 ]", "l]0[",  "[0]",    "l[0]x", "l[0]]", "m.",   "m..a",
-                         ".m",   "m. a",  "m .a",   "id-x",   "id+1",  "a=b",   "id;",  "\"id\"",
-                         "m.1a", "l[0].", "l[1234567890]", "l[0][", "id\x01", "#",    "\xc3\xa9t\xc3\xa9"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) assert_relays(a, bad[i], NULL);
+    const char *bad[] = {"",
+                         " ",
+                         "\t\n",
+                         ",",
+                         "id,",
+                         "id, ",
+                         ",id",
+                         "id,,n",
+                         "id n",
+                         "1abc",
+                         "9",
+                         "l[]",
+                         "l[",
+                         "l[0",
+                         "l[a]",
+                         "l[-1]",
+                         "l[ 0]",
+                         "l[0 ]",
+                         "l]0[",
+                         "[0]",
+                         "l[0]x",
+                         "l[0]]",
+                         "m.",
+                         "m..a",
+                         ".m",
+                         "m. a",
+                         "m .a",
+                         "id-x",
+                         "id+1",
+                         "a=b",
+                         "id;",
+                         "\"id\"",
+                         "m.1a",
+                         "l[0].",
+                         "l[1234567890]",
+                         "l[0][",
+                         "id\x01",
+                         "#",
+                         "\xc3\xa9t\xc3\xa9"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_relays(a, bad[i], NULL);
     struct projection *p = NULL;
     assert_int_equal(projection_parse(a, "id", 0, NULL, &p), PROJECTION_RELAY);
 }
@@ -276,8 +312,9 @@ static void test_attributes_to_get(void **state)
     assert_int_equal(from_names(a, "[\"id\",\"n\"]", &p), PROJECTION_OK);
     assert_applies(a, p, ITEM, "{\"id\":{\"S\":\"i1\"},\"n\":{\"N\":\"5\"}}");
     /* reserved words are fine, and names are taken literally */
-    assert_int_equal(from_names(a, "[\"name\",\"Safety.Warning\",\"m.a\",\"l[0]\",\"nothing\"]", &p),
-                     PROJECTION_OK);
+    assert_int_equal(
+        from_names(a, "[\"name\",\"Safety.Warning\",\"m.a\",\"l[0]\",\"nothing\"]", &p),
+        PROJECTION_OK);
     assert_applies(a, p, ITEM,
                    "{\"name\":{\"S\":\"reserved\"},\"Safety.Warning\":{\"S\":\"helmet\"}}");
     assert_int_equal(from_names(a, "[\"m\"]", &p), PROJECTION_OK);
@@ -296,16 +333,20 @@ static void test_attributes_to_get(void **state)
     assert_int_equal(from_names(a, NULL, &p), PROJECTION_RELAY);
 }
 
-static bool reserved(const char *s) { return projection_is_reserved(s, strlen(s)); }
+static bool reserved(const char *s)
+{
+    return projection_is_reserved(s, strlen(s));
+}
 
 static void test_reserved_words(void **state)
 {
-    const char *yes[] = {"name", "NAME", "Name", "status", "Data", "data", "ABORT", "abort",
-                         "zone", "YEAR", "size", "Timestamp", "user", "values", "count", "key",
-                         "names"};
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) assert_true(reserved(yes[i]));
-    const char *no[] = {"id", "nameplate", "nam", "", "title", "Safety", "abortx", "xabort",
-                        "name ", " name", "na me", "n", "userid", "#name"};
+    const char *yes[] = {"name",  "NAME",   "Name",  "status", "Data", "data",
+                         "ABORT", "abort",  "zone",  "YEAR",   "size", "Timestamp",
+                         "user",  "values", "count", "key",    "names"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        assert_true(reserved(yes[i]));
+    const char *no[] = {"id",     "nameplate", "nam",   "",      "title", "Safety", "abortx",
+                        "xabort", "name ",     " name", "na me", "n",     "userid", "#name"};
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
         if (reserved(no[i])) print_error("\"%s\" reserved?\n", no[i]);
         assert_false(reserved(no[i]));
@@ -328,10 +369,12 @@ static void test_reserved_words(void **state)
         size_t n = strlen(words[i]);
         assert_true(n < sizeof(buf) - 1);
         assert_true(reserved(words[i]));
-        for (size_t j = 0; j < n; j++) buf[j] = (char)(words[i][j] | 0x20);
+        for (size_t j = 0; j < n; j++)
+            buf[j] = (char)(words[i][j] | 0x20);
         buf[n] = '\0';
         assert_true(reserved(buf));
-        for (size_t j = 0; j < n; j++) buf[j] = (char)(j % 2 ? words[i][j] | 0x20 : words[i][j] & ~0x20);
+        for (size_t j = 0; j < n; j++)
+            buf[j] = (char)(j % 2 ? words[i][j] | 0x20 : words[i][j] & ~0x20);
         assert_true(reserved(buf));
         buf[n] = '_';
         buf[n + 1] = '\0';

@@ -3,7 +3,7 @@
 
 #include "util/arena.h"
 
-#define ALIGNED(p) (((uintptr_t)(p) & 15u) == 0)
+#define ALIGNED(p) (((uintptr_t)(p)&15u) == 0)
 
 static void test_alignment(void **state)
 {
@@ -33,7 +33,8 @@ static void test_no_overlap(void **state)
         memset(ptrs[i], i & 0xff, lens[i]);
     }
     for (int i = 0; i < N; i++)
-        for (size_t j = 0; j < lens[i]; j++) assert_int_equal(ptrs[i][j], i & 0xff);
+        for (size_t j = 0; j < lens[i]; j++)
+            assert_int_equal(ptrs[i][j], i & 0xff);
     arena_free(&a);
 }
 
@@ -81,7 +82,8 @@ static void test_reset_reuses_first_block(void **state)
     arena_init(&a);
     arena_reset(&a); /* nothing allocated yet */
     char *first = arena_alloc(&a, 64);
-    for (int i = 0; i < 100; i++) arena_alloc(&a, 1000); /* several more blocks */
+    for (int i = 0; i < 100; i++)
+        arena_alloc(&a, 1000); /* several more blocks */
     arena_alloc(&a, 100000);
     arena_reset(&a);
     /* the oldest block is kept and handed out again from its start */

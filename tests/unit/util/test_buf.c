@@ -65,7 +65,8 @@ static void test_reserve(void **state)
     char *before = b.data;
     size_t cap = b.cap;
     buf_append(&b, "0123456789", 10);
-    for (int i = 0; i < 99; i++) buf_append(&b, "0123456789", 10);
+    for (int i = 0; i < 99; i++)
+        buf_append(&b, "0123456789", 10);
     assert_int_equal(b.len, 1000);
     assert_ptr_equal(b.data, before); /* reserved room: no reallocation */
     assert_int_equal(b.cap, cap);

@@ -72,7 +72,8 @@ static void test_line_format(void **state)
     assert_contains(out, "Z WARN  [worker-with-a-v] third\n");
     /* each line starts with an ISO-8601 UTC timestamp */
     int y, mo, d, h, mi, s, ms;
-    assert_int_equal(sscanf(out, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ ", &y, &mo, &d, &h, &mi, &s, &ms), 7);
+    assert_int_equal(sscanf(out, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ ", &y, &mo, &d, &h, &mi, &s, &ms),
+                     7);
     assert_true(y >= 2024 && mo >= 1 && mo <= 12 && ms < 1000);
     free(out);
 }

@@ -45,7 +45,8 @@ static void test_durations(void **state)
 static void test_rejects(void **state)
 {
     uint64_t v;
-    const char *bad[] = {"", "MiB", "4 MiB", "4mib", "-1", "1.", ".5s", "5x", "1e3", "99999999999999999999"};
+    const char *bad[] = {"",   "MiB", "4 MiB", "4mib", "-1",
+                         "1.", ".5s", "5x",    "1e3",  "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(units_parse_size(bad[i], &v), -1);
         assert_int_equal(units_parse_duration(bad[i], &v), -1);
