@@ -167,15 +167,7 @@ void request_send_backend(struct request *r, struct backend_result *res)
 
 const char *request_header(const struct request *r, const char *name, size_t *len)
 {
-    size_t n = strlen(name);
-    for (int i = 0; i < r->nheaders; i++) {
-        const struct http_header *h = &r->headers[i];
-        if (h->name_len == n && strncasecmp(h->name, name, n) == 0) {
-            if (len) *len = h->value_len;
-            return h->value;
-        }
-    }
-    return NULL;
+    return http_header_find(r->headers, r->nheaders, name, len);
 }
 
 /* ---- the thread mailbox ---- */

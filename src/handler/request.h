@@ -23,6 +23,7 @@
 #include "proto/ops.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/http_header.h"
 
 #define REQUEST_MAGIC 0x71657272u
 
@@ -47,12 +48,6 @@ void handler_thread_init(struct handler_thread *t, uv_loop_t *loop, int index);
 void handler_thread_close(struct handler_thread *t);
 /* Thread-safe: runs fn(arg) on t's loop soon. */
 void handler_thread_post(struct handler_thread *t, void (*fn)(void *), void *arg);
-
-struct http_header {
-    const char *name; /* lower-case */
-    const char *value;
-    uint32_t name_len, value_len;
-};
 
 struct request {
     uint32_t magic;

@@ -205,11 +205,5 @@ const char *http_request_method(const struct http_request *h)
 
 const char *http_request_header(const struct http_request *h, const char *name, size_t *len)
 {
-    size_t n = strlen(name);
-    for (int i = 0; i < h->nheaders; i++)
-        if (h->headers[i].name_len == n && strncasecmp(h->headers[i].name, name, n) == 0) {
-            if (len) *len = h->headers[i].value_len;
-            return h->headers[i].value;
-        }
-    return NULL;
+    return http_header_find(h->headers, h->nheaders, name, len);
 }
