@@ -36,7 +36,8 @@ struct bg_key {
     enum key_state state;
     const char *value; /* KS_FOUND: {"Item":...} in the arena */
     size_t len;
-    struct cache_fill *fill; /* when this request reads the key from the backend */
+    bool fetch;              /* this request reads the key from the backend */
+    struct cache_fill *fill; /* and may install what it reads (NULL: held, cache nothing) */
     struct cache_waiter waiter;
 };
 
@@ -223,7 +224,7 @@ static struct bg_key *match(struct batch *b, struct bg_table *t, const struct js
     if (item_cache_key(b->r, t->ks, item, false, &ik, &err) != KEY_OK) return NULL;
     for (int i = 0; i < t->nkeys; i++) {
         struct bg_key *k = &t->keys[i];
-        if (k->fill && k->k.len == ik.len && memcmp(k->k.data, ik.data, ik.len) == 0) return k;
+        if (k->fetch && k->k.len == ik.len && memcmp(k->k.data, ik.data, ik.len) == 0) return k;
     }
     return NULL;
 }
@@ -273,21 +274,21 @@ static void apply_answer(struct batch *b, const struct json *doc)
 }
 
 /* Ends every lease this request holds: installs what was read (pending keys
- * the backend answered nothing for are absent), or reports failure. */
-static void end_fills(struct batch *b, bool answered, int status, const struct buf *body)
+ * the backend answered nothing for are absent). When the call failed, waiters
+ * read their keys themselves: the failure may be about another table of this
+ * call, never theirs to inherit. */
+static void end_fills(struct batch *b, bool answered)
 {
     for (int ti = 0; ti < b->ntables; ti++)
         for (int i = 0; i < b->tables[ti].nkeys; i++) {
             struct bg_key *k = &b->tables[ti].keys[i];
             if (!k->fill) continue;
-            struct cache_result res = {CACHE_FAILED, body->data, body->len, 0, status};
+            struct cache_result res = {CACHE_FAILED, NULL, 0, 0, 0};
             if (answered && k->state == KS_PENDING) k->state = KS_ABSENT;
             if (answered && k->state == KS_FOUND)
                 res = (struct cache_result){CACHE_HIT, k->value, k->len, 0, 200};
             else if (answered && k->state == KS_ABSENT)
                 res = (struct cache_result){CACHE_NEGATIVE, NULL, 0, 0, 200};
-            else if (answered) /* unprocessed: waiters read it themselves */
-                res = (struct cache_result){CACHE_FAILED, NULL, 0, 0, 0};
             cache_fill_done(k->fill, &res, item_now());
             k->fill = NULL;
         }
@@ -303,9 +304,9 @@ static void on_backend(struct backend_result *res, void *arg)
     if (status == 200) {
         snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
         apply_answer(b, doc);
-        end_fills(b, true, 200, &body);
+        end_fills(b, true);
     } else {
-        end_fills(b, false, status, &body);
+        end_fills(b, false);
         b->fail_status = status;
         buf_move(&b->fail_body, &body);
     }
@@ -326,7 +327,7 @@ static void send_misses(struct batch *b)
         struct bg_table *t = &b->tables[ti];
         int n = 0;
         for (int i = 0; i < t->nkeys; i++)
-            n += t->keys[i].fill != NULL;
+            n += t->keys[i].fetch;
         if (!n) continue;
         total += n;
         jw_string(&w, t->name->str, t->name->len);
@@ -334,7 +335,7 @@ static void send_misses(struct batch *b)
         jw_cstr(&w, "Keys");
         jw_array_begin(&w);
         for (int i = 0; i < t->nkeys; i++)
-            if (t->keys[i].fill) jw_value(&w, t->keys[i].key);
+            if (t->keys[i].fetch) jw_value(&w, t->keys[i].key);
         jw_array_end(&w);
         jw_cstr(&w, "ConsistentRead");
         jw_bool(&w, t->consistent || handler_options()->fill_consistent);
@@ -364,8 +365,13 @@ static void look_up(struct batch *b)
         struct bg_table *t = &b->tables[ti];
         for (int i = 0; i < t->nkeys; i++) {
             struct bg_key *k = &t->keys[i];
+            if (t->ks->held) { /* a change of unknown outcome may land: cache nothing */
+                k->fetch = true;
+                continue;
+            }
             if (t->consistent) {
                 k->fill = cache_lease(&k->k);
+                k->fetch = true;
                 continue;
             }
             uint32_t crc;
@@ -375,7 +381,7 @@ static void look_up(struct batch *b)
             case CACHE_HIT: set_value(b, k, value.data, value.len); break;
             case CACHE_NEGATIVE: k->state = KS_ABSENT; break;
             case CACHE_WAIT: b->pending++; break;
-            default: break; /* CACHE_MISS: k->fill is ours to complete */
+            default: k->fetch = true; break; /* MISS: k->fill is ours; BYPASS: no fill */
             }
         }
     }
@@ -407,12 +413,13 @@ static void build_keys(struct batch *b)
 static void on_schemas(struct request *r, const struct key_schema **ks, void *arg)
 {
     struct batch *b = arg;
-    if (!ks) {
-        handler_relay(r);
-        return;
-    }
-    for (int i = 0; i < b->ntables; i++)
+    for (int i = 0; i < b->ntables; i++) {
+        if (!ks[i]) {
+            handler_relay(r);
+            return;
+        }
         b->tables[i].ks = ks[i];
+    }
     build_keys(b);
 }
 
@@ -426,7 +433,7 @@ static bool read_table(struct request *r, struct batch *b, struct bg_table *t, c
         item_projection(r, m, &t->proj) != PROJECTION_OK)
         return false;
     t->name = item_string_node(r, m->key, m->keylen);
-    t->table = item_member_table(r, m);
+    t->table = t->name;
     t->params = m;
     t->consistent = cr && cr->type == JSON_TRUE;
     t->nkeys = (int)keys->len;

@@ -26,7 +26,8 @@
 struct get {
     struct request *r;
     const struct json *doc;
-    const struct json *table;
+    const struct json *table; /* the TableName as sent: a name or an ARN */
+    const struct key_schema *ks;
     const struct json *key;
     struct projection *proj; /* NULL: the whole item */
     int rcc;                 /* 0 none, 1 TOTAL, 2 INDEXES */
@@ -84,7 +85,7 @@ static void answer(struct get *g, const char *value, size_t len, uint32_t crc,
         if (consumed)
             jw_value(&w, consumed);
         else
-            item_zero_capacity(&w, g->table->str, g->table->len, g->rcc == 2);
+            item_zero_capacity(&w, g->ks->table, g->ks->table_len, g->rcc == 2);
     }
     jw_object_end(&w);
     jw_free(&w);
@@ -109,9 +110,9 @@ static void on_fill(struct backend_result *res, void *arg)
     int status = item_backend_doc(r, res, &body, &doc);
     if (status != 200) {
         if (status == 400 && strstr(body.data, "ResourceNotFoundException"))
-            schema_forget(g->table->str, g->table->len);
+            schema_forget(g->ks->table, g->ks->table_len);
         struct cache_result fr = {CACHE_FAILED, body.data, body.len, 0, status};
-        cache_fill_done(g->fill, &fr, item_now());
+        if (g->fill) cache_fill_done(g->fill, &fr, item_now());
         send_failure(r, fr.status, body.data, body.len);
         buf_free(&body);
         return;
@@ -124,7 +125,7 @@ static void on_fill(struct backend_result *res, void *arg)
         item_value_compose(&value, item);
         fr = (struct cache_result){CACHE_HIT, value.data, value.len, 0, 200};
     }
-    cache_fill_done(g->fill, &fr, item_now());
+    if (g->fill) cache_fill_done(g->fill, &fr, item_now());
     answer(g, fr.data, fr.len,
            fr.data ? (uint32_t)crc32(0, (const Bytef *)fr.data, (uInt)fr.len) : 0,
            json_get(doc, "ConsumedCapacity"));
@@ -133,7 +134,8 @@ static void on_fill(struct backend_result *res, void *arg)
 }
 
 /* Reads the whole item (projections are applied here, so the fill serves
- * every projection of the key). */
+ * every projection of the key). Without a lease (g->fill NULL: the key or
+ * its table is held) the answer is only relayed, never cached. */
 static void start_fill(struct get *g)
 {
     struct buf body = BUF_INIT;
@@ -186,7 +188,12 @@ static void on_schema(struct request *r, const struct key_schema *ks, void *arg)
         handler_relay(r);
         return;
     }
+    g->ks = ks;
     if (!item_key_or_answer(r, ks, g->key, true, &g->k)) return;
+    if (ks->held) {
+        start_fill(g);
+        return;
+    }
     if (g->consistent) {
         g->fill = cache_lease(&g->k);
         start_fill(g);
@@ -206,7 +213,8 @@ static void look_up(struct get *g)
     switch (cache_get(&g->k, item_now(), &r->reply, &crc, &g->fill, w)) {
     case CACHE_HIT: answer(g, r->reply.data, r->reply.len, crc, NULL); return;
     case CACHE_NEGATIVE: answer(g, NULL, 0, 0, NULL); return;
-    case CACHE_MISS: start_fill(g); return;
+    case CACHE_MISS:
+    case CACHE_BYPASS: start_fill(g); return;
     default: return; /* CACHE_WAIT: on_wake resumes us */
     }
 }
@@ -219,7 +227,7 @@ void handler_get_item(struct request *r)
     memset(g, 0, sizeof(*g));
     g->r = r;
     g->doc = doc;
-    g->table = item_table_name(r, json_get(doc, "TableName"));
+    g->table = json_get(doc, "TableName");
     g->key = json_get(doc, "Key");
     const struct json *cr = json_get(doc, "ConsistentRead");
     g->rcc = item_rcc_mode(doc);
@@ -230,5 +238,5 @@ void handler_get_item(struct request *r)
         return;
     }
     g->consistent = cr && cr->type == JSON_TRUE;
-    schema_get(r, g->table->str, g->table->len, on_schema, g);
+    schema_get(r, g->table, on_schema, g);
 }

@@ -12,6 +12,10 @@
 /* The options handlers read (valid between handler_setup and teardown). */
 const struct config *handler_options(void);
 
+/* How long keys stay uncached after a write of unknown outcome, in ms
+ * (--write-holdoff, or twice --backend-timeout). */
+uint64_t handler_holdoff_ms(void);
+
 /* Sends a copy of body[0..len) to the backend as r's operation. */
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg);
 

@@ -37,19 +37,9 @@ const struct json *item_string_node(struct request *r, const char *s, size_t len
     return n;
 }
 
-const struct json *item_table_name(struct request *r, const struct json *table)
+const struct json *item_member_name(struct request *r, const struct json *member)
 {
-    if (!json_is_string(table)) return NULL;
-    if (table->len < 4 || memcmp(table->str, "arn:", 4) != 0) return table;
-    const char *slash = memmem(table->str, table->len, ":table/", 7);
-    if (!slash) return table;
-    const char *name = slash + 7;
-    return item_string_node(r, name, table->len - (size_t)(name - table->str));
-}
-
-const struct json *item_member_table(struct request *r, const struct json *member)
-{
-    return item_table_name(r, item_string_node(r, member->key, member->keylen));
+    return item_string_node(r, member->key, member->keylen);
 }
 
 void item_send_attr_error(struct request *r, const struct attr_error *e)
@@ -82,6 +72,7 @@ int item_cache_key(struct request *r, const struct key_schema *ks, const struct 
         char *copy = arena_alloc(r->arena, b.len);
         memcpy(copy, b.data, b.len);
         cache_key_init(k, copy, b.len);
+        k->epoch = ks->epoch;
     }
     buf_free(&b);
     return rc;
@@ -112,6 +103,28 @@ int item_backend_doc(struct request *r, struct backend_result *res, struct buf *
     return status;
 }
 
+enum write_outcome item_write_outcome(struct request *r, const struct backend_result *res,
+                                      int status, const struct buf *body)
+{
+    if (status == 200) return WO_SUCCESS;
+    if (res->outcome == BACKEND_UNREACHABLE) return WO_INVALIDATE; /* never sent */
+    if (status >= 500 || res->outcome != BACKEND_ANSWERED) return WO_AMBIGUOUS;
+    const char *name = NULL;
+    size_t len = 0;
+    ddb_error_parse_type(r->arena, body->data, body->len, &name, &len);
+    if (ddb_error_is(name, len, DDB_TransactionInProgressException)) return WO_AMBIGUOUS;
+    if (ddb_error_is(name, len, DDB_ConditionalCheckFailedException) ||
+        ddb_error_is(name, len, DDB_TransactionCanceledException))
+        return WO_INVALIDATE;
+    return WO_UNCHANGED;
+}
+
+enum write_outcome item_relay_outcome(struct request *r, const struct backend_result *res)
+{
+    return item_write_outcome(r, res, res->outcome == BACKEND_ANSWERED ? res->status : 500,
+                              &res->body);
+}
+
 void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes)
 {
     jw_object_begin(w);
@@ -133,10 +146,9 @@ int item_rcc_mode(const struct json *doc)
 {
     const struct json *v = json_get(doc, "ReturnConsumedCapacity");
     if (!v) return 0;
-    if (!json_is_string(v)) return -1;
-    if (strcmp(v->str, "NONE") == 0) return 0;
-    if (strcmp(v->str, "TOTAL") == 0) return 1;
-    if (strcmp(v->str, "INDEXES") == 0) return 2;
+    if (json_str_is(v, "NONE")) return 0;
+    if (json_str_is(v, "TOTAL")) return 1;
+    if (json_str_is(v, "INDEXES")) return 2;
     return -1;
 }
 

@@ -23,12 +23,8 @@ struct json *item_parse_body(struct request *r);
 bool item_only_members(const struct json *obj, const char *const *allowed);
 /* A JSON string node for s[0..len) in r->arena (s itself is not copied). */
 const struct json *item_string_node(struct request *r, const char *s, size_t len);
-/* The table a TableName names, for schemas and cache keys: the name itself,
- * or the NAME of an ARN "arn:...:table/NAME" (DynamoDB takes both, and they
- * must share one cache namespace). NULL when `table` is not a string. */
-const struct json *item_table_name(struct request *r, const struct json *table);
-/* The same for a table named by an object member's name (RequestItems). */
-const struct json *item_member_table(struct request *r, const struct json *member);
+/* A JSON string node for an object member's name (RequestItems' tables). */
+const struct json *item_member_name(struct request *r, const struct json *member);
 /* Answers an attr_error (ValidationException or SerializationException). */
 void item_send_attr_error(struct request *r, const struct attr_error *e);
 /* The cache's clock, in milliseconds. */
@@ -48,6 +44,21 @@ bool item_key_or_answer(struct request *r, const struct key_schema *ks, const st
  * body), with a 200 body parsed into *doc; a 200 that does not parse is 500. */
 int item_backend_doc(struct request *r, struct backend_result *res, struct buf *body,
                      struct json **doc);
+/* What a write's backend answer means for the cache. */
+enum write_outcome {
+    WO_SUCCESS,    /* applied */
+    WO_UNCHANGED,  /* refused: nothing changed */
+    WO_INVALIDATE, /* not applied, but it proves the cached copy may be stale
+                    * (ConditionalCheckFailed, TransactionCanceled), or never sent */
+    WO_AMBIGUOUS,  /* may have been applied, or may still be: no answer, a 5xx,
+                    * TransactionInProgress */
+};
+/* Classifies a write's answer (status as request_backend_answer gave it for
+ * res, with body). */
+enum write_outcome item_write_outcome(struct request *r, const struct backend_result *res,
+                                      int status, const struct buf *body);
+/* item_write_outcome for a relayed answer (res untouched). */
+enum write_outcome item_relay_outcome(struct request *r, const struct backend_result *res);
 /* Writes {"TableName":t,"CapacityUnits":0.0[,"Table":{...}]}: what a read
  * served without the backend consumed. */
 void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes);

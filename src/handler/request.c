@@ -36,6 +36,11 @@ const struct config *handler_options(void)
     return options;
 }
 
+uint64_t handler_holdoff_ms(void)
+{
+    return options->write_holdoff ? options->write_holdoff : 2 * options->backend_timeout;
+}
+
 void handler_setup(const struct config *cfg)
 {
     options = cfg;

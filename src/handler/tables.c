@@ -27,26 +27,40 @@ struct relayed {
     struct json *doc;
 };
 
-static const struct json *named_table(struct request *r, const struct json *doc)
+static const struct json *named_table(const struct json *doc)
 {
     const struct json *t = json_get(doc, "TableName");
     if (!t) t = json_get(doc, "TargetTableName");
     if (!t) t = json_get(json_get(doc, "TableCreationParameters"), "TableName");
-    return item_table_name(r, t);
+    return t;
+}
+
+/* Drops every entry of a table (of all tables when `table` names none) once
+ * a change may have been applied; holds it when the outcome is unknown.
+ * forget: the table itself may be gone or new (its schema is described again). */
+static void table_changed(const struct json *table, enum write_outcome outcome, bool forget)
+{
+    if (outcome == WO_UNCHANGED) return;
+    uint64_t hold = outcome == WO_AMBIGUOUS ? item_now() + handler_holdoff_ms() : 0;
+    const char *name;
+    size_t len;
+    if (!schema_table_name(table, &name, &len)) {
+        schema_invalidate_all(hold);
+        return;
+    }
+    schema_invalidate(name, len, hold);
+    if (forget) schema_forget(name, len);
 }
 
 static void on_table_changed(struct backend_result *res, void *arg)
 {
     struct relayed *x = arg;
     struct request *r = x->r;
-    if (x->table)
-        schema_forget(x->table->str, x->table->len);
-    else
-        schema_forget_all();
+    enum write_outcome outcome = item_relay_outcome(r, res);
+    table_changed(x->table, outcome, true);
     struct json *doc;
     /* a new table's answer carries its key schema: no DescribeTable needed */
-    if (r->op->id == OP_DynamoDB_20120810_CreateTable && res->outcome == BACKEND_ANSWERED &&
-        res->status == 200 &&
+    if (r->op->id == OP_DynamoDB_20120810_CreateTable && outcome == WO_SUCCESS &&
         json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
         schema_learn(json_get(doc, "TableDescription"));
     request_send_backend(r, res);
@@ -67,7 +81,7 @@ void handler_table_change(struct request *r)
 {
     struct relayed *x = relayed_new(r);
     if (!x) return;
-    x->table = named_table(r, x->doc);
+    x->table = named_table(x->doc);
     handler_forward(r, r->body, r->body_len, on_table_changed, x);
 }
 
@@ -122,38 +136,54 @@ static bool word_is(const char *w, size_t wl, const char *kw)
     return strlen(kw) == wl && strncasecmp(w, kw, wl) == 0;
 }
 
-/* Forgets what a statement may write. SELECTs change nothing. */
-static void forget_statement(const struct json *st)
+/* The table a statement may write: false for a SELECT (it writes nothing);
+ * *w NULL when the statement writes but its table cannot be read. */
+static bool statement_table(const struct json *st, const char **w, size_t *wl)
 {
-    if (!json_is_string(st)) return;
-    size_t pos = 0, wl;
-    const char *w;
-    if (!next_word(st->str, st->len, &pos, &w, &wl) || word_is(w, wl, "SELECT")) return;
-    /* INSERT INTO t, UPDATE t, DELETE FROM t */
-    if ((word_is(w, wl, "INSERT") || word_is(w, wl, "DELETE")) &&
-        next_word(st->str, st->len, &pos, &w, &wl) &&
-        (word_is(w, wl, "INTO") || word_is(w, wl, "FROM")) &&
-        next_word(st->str, st->len, &pos, &w, &wl)) {
-        schema_forget(w, wl);
-        return;
+    size_t pos = 0;
+    *w = NULL;
+    if (!json_is_string(st)) return true;
+    const char *s = st->str;
+    size_t len = st->len;
+    const char *word;
+    size_t n;
+    if (!next_word(s, len, &pos, &word, &n)) return true;
+    if (word_is(word, n, "SELECT")) return false;
+    /* INSERT INTO t, DELETE FROM t, UPDATE t */
+    bool ok = false;
+    if (word_is(word, n, "INSERT") || word_is(word, n, "DELETE")) {
+        const char *into = word_is(word, n, "INSERT") ? "INTO" : "FROM";
+        ok = next_word(s, len, &pos, &word, &n) && word_is(word, n, into) &&
+             next_word(s, len, &pos, &word, &n);
+    } else if (word_is(word, n, "UPDATE")) {
+        ok = next_word(s, len, &pos, &word, &n);
     }
-    pos = 0;
-    next_word(st->str, st->len, &pos, &w, &wl);
-    if (word_is(w, wl, "UPDATE") && next_word(st->str, st->len, &pos, &w, &wl)) {
-        schema_forget(w, wl);
-        return;
+    if (ok) {
+        *w = word;
+        *wl = n;
     }
-    schema_forget_all(); /* a statement ddbx cannot read: forget everything */
+    return true;
+}
+
+/* Drops what a statement may have written. */
+static void statement_done(struct request *r, const struct json *st, enum write_outcome outcome)
+{
+    const char *table;
+    size_t len = 0;
+    if (!statement_table(st, &table, &len)) return;
+    table_changed(table ? item_string_node(r, table, len) : NULL, outcome, false);
 }
 
 static void on_partiql(struct backend_result *res, void *arg)
 {
     struct relayed *x = arg;
-    forget_statement(json_get(x->doc, "Statement"));
+    enum write_outcome outcome = item_relay_outcome(x->r, res);
+    const struct json *one = json_get(x->doc, "Statement");
+    if (one) statement_done(x->r, one, outcome);
     const struct json *list = json_get(x->doc, "Statements");
     if (!list) list = json_get(x->doc, "TransactStatements");
     for (const struct json *s = json_is_array(list) ? list->child : NULL; s; s = s->next)
-        forget_statement(json_get(s, "Statement"));
+        statement_done(x->r, json_get(s, "Statement"), outcome);
     request_send_backend(x->r, res);
 }
 
@@ -204,10 +234,11 @@ static void on_transact_got(struct backend_result *res, void *arg)
 static void on_transact_schemas(struct request *r, const struct key_schema **ks, void *arg)
 {
     struct tget *t = arg;
-    if (!ks) {
-        handler_relay(r);
-        return;
-    }
+    for (int i = 0; i < t->n; i++)
+        if (!ks[i] || ks[i]->held) { /* not cached, or nothing to cache now */
+            handler_relay(r);
+            return;
+        }
     struct cache_key *k = arena_alloc(r->arena, sizeof(*k) * (size_t)t->n);
     for (int i = 0; i < t->n; i++)
         if (!item_key_or_answer(r, ks[i], t->keys[i], true, &k[i])) return;
@@ -236,10 +267,10 @@ void handler_transact_get_items(struct request *r)
     int i = 0;
     for (const struct json *q = items->child; q; q = q->next, i++) {
         const struct json *get = json_get(q, "Get");
-        t->tables[i] = item_table_name(r, json_get(get, "TableName"));
+        t->tables[i] = json_get(get, "TableName");
         t->keys[i] = json_get(get, "Key");
         t->whole[i] = !json_get(get, "ProjectionExpression");
-        if (!t->tables[i] || !json_is_object(t->keys[i])) {
+        if (!json_is_string(t->tables[i]) || !json_is_object(t->keys[i])) {
             handler_relay(r);
             return;
         }

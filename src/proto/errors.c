@@ -3,6 +3,10 @@
 
 #include "proto/json.h"
 
+#include <string.h>
+
+#include "util/common.h"
+
 #define ERR_RETRY_yes true
 #define ERR_RETRY_no false
 
@@ -31,4 +35,23 @@ void ddb_error_compose(struct buf *out, enum ddb_error e, const char *message)
     }
     jw_object_end(&w);
     jw_free(&w);
+}
+
+int ddb_error_parse_type(struct arena *a, const char *body, size_t len, const char **name,
+                         size_t *name_len)
+{
+    struct json *doc;
+    if (!body || json_parse(a, body, len, &doc, NULL, 0) != JSON_OK) return DDBX_ERR;
+    const struct json *t = json_get(doc, "__type");
+    if (!json_is_string(t)) return DDBX_ERR;
+    const char *hash = memchr(t->str, '#', t->len);
+    *name = hash ? hash + 1 : t->str;
+    *name_len = t->len - (size_t)(*name - t->str);
+    return DDBX_OK;
+}
+
+bool ddb_error_is(const char *name, size_t name_len, enum ddb_error error)
+{
+    const char *want = table[error].name;
+    return name && strlen(want) == name_len && memcmp(name, want, name_len) == 0;
 }

@@ -7,6 +7,7 @@
 #define DDBX_PROTO_ERRORS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/buf.h"
 
@@ -29,5 +30,15 @@ const struct ddb_error_desc *ddb_error_desc(enum ddb_error e);
 /* Appends {"__type":"...","message":"..."} to out; message NULL: the default.
  * A NULL-message UnknownOperationException has no message member, as DynamoDB. */
 void ddb_error_compose(struct buf *out, enum ddb_error e, const char *message);
+
+/* The error name of a DynamoDB error body: the text after '#' in its
+ * "__type" ("ConditionalCheckFailedException"), parsed into arena `a`.
+ * Returns DDBX_OK with *name (NUL-terminated) and *len, or DDBX_ERR when the
+ * body is not a JSON object with a string __type. */
+struct arena;
+int ddb_error_parse_type(struct arena *a, const char *body, size_t len, const char **name,
+                         size_t *name_len);
+/* True when `name` (from ddb_error_parse_type, may be NULL) is `error`. */
+bool ddb_error_is(const char *name, size_t name_len, enum ddb_error error);
 
 #endif

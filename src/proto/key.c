@@ -78,9 +78,6 @@ static int encode(const struct key_schema *ks, const struct json *obj, bool exac
 {
     if (!json_is_object(obj)) return KEY_EMISMATCH;
     if (exact && obj->len != (uint32_t)ks->nattrs) return KEY_EMISMATCH;
-    unsigned char e[4] = {(unsigned char)(ks->epoch >> 24), (unsigned char)(ks->epoch >> 16),
-                          (unsigned char)(ks->epoch >> 8), (unsigned char)ks->epoch};
-    buf_append(out, e, 4);
     buf_append(out, ks->table, ks->table_len);
     buf_append_char(out, '\0');
     for (int i = 0; i < ks->nattrs; i++) {

@@ -1,12 +1,13 @@
 /*
  * key.h: cache keys. A cache key is (table, canonical primary key): the
- * table's schema epoch and name, then each key attribute's type and bytes,
+ * table's name, then each key attribute's type and bytes,
  * where numbers are canonical decimal values (proto/number.h) and binary
  * values their decoded bytes. So "1", "1.0" and "1E0" make one key.
  */
 #ifndef DDBX_PROTO_KEY_H
 #define DDBX_PROTO_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,10 +25,13 @@ struct key_attr {
 };
 
 struct key_schema {
-    const char *table;
+    const char *table; /* the table's name (never an ARN) */
     size_t table_len;
-    uint32_t epoch;          /* changes whenever the table is forgotten */
-    int nattrs;              /* 1 (hash) or 2 (hash, range) */
+    const char *account; /* from the table's ARN, or NULL when the backend gave none */
+    size_t account_len;
+    uint32_t epoch; /* changes whenever all the table's entries must go; not in key bytes */
+    bool held;      /* a change of unknown outcome may still land: cache nothing now */
+    int nattrs;     /* 1 (hash) or 2 (hash, range) */
     struct key_attr attr[2]; /* [0] HASH, [1] RANGE */
 };
 
