@@ -27,6 +27,7 @@
 #include <zlib.h>
 
 #include "metrics/metrics.h"
+#include "util/clock.h"
 #include "util/common.h"
 #include "util/log.h"
 
@@ -597,7 +598,7 @@ void cache_invalidate(const struct cache_key *k)
     free_chain(garbage);
 }
 
-void cache_get_stats(struct cache_stats *s)
+void cache_get_stats(struct cache_stats *s, uint64_t now_ms)
 {
     memset(s, 0, sizeof(*s));
     s->limit = c.limit;
@@ -607,7 +608,8 @@ void cache_get_stats(struct cache_stats *s)
         pthread_mutex_lock(&sh->lock);
         s->entries += sh->count;
         s->bytes += sh->bytes;
-        s->holds += sh->nholds;
+        for (struct hold *h = sh->holds; h; h = h->next)
+            s->holds += h->until > now_ms;
         pthread_mutex_unlock(&sh->lock);
     }
 }
@@ -615,7 +617,7 @@ void cache_get_stats(struct cache_stats *s)
 void cache_render_metrics(struct buf *out)
 {
     struct cache_stats s;
-    cache_get_stats(&s);
+    cache_get_stats(&s, clock_mono_ms()); /* the clock handlers give the cache */
     buf_printf(out,
                "# HELP ddbx_item_cache_entries items and negative entries in the item cache\n"
                "# TYPE ddbx_item_cache_entries gauge\nddbx_item_cache_entries %llu\n"

@@ -131,7 +131,8 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
 /* Forgets the key and supersedes its running fills. */
 void cache_invalidate(const struct cache_key *k);
 
-void cache_get_stats(struct cache_stats *s);
+/* The cache's figures; holds still in force at now_ms are counted. */
+void cache_get_stats(struct cache_stats *s, uint64_t now_ms);
 /* Appends ddbx_item_cache_entries/bytes/limit gauges to a /metrics body. */
 void cache_render_metrics(struct buf *out);
 

@@ -158,14 +158,17 @@ static void test_older_epoch_is_stale(void **state)
     assert_int_equal(get_at("k", 1, 1, &out, &f, NULL), CACHE_HIT);
     /* the table changed (epoch 2): the entry of epoch 1 is never served again */
     assert_int_equal(get_at("k", 2, 1, &out, &f, NULL), CACHE_MISS);
-    assert_int_equal(get_at("k", 1, 1, &out, &f, NULL), CACHE_MISS);
-    fill_with(f, "old", 1); /* an epoch-1 reader's fill */
-    struct cache_fill *f2 = NULL;
-    assert_int_equal(get_at("k", 2, 1, &out, &f2, NULL), CACHE_MISS);
-    fill_with(f2, "new", 1);
+    fill_with(f, NULL, 1); /* the reader of epoch 2 read "not found" ... */
+    assert_int_equal(get_at("k", 1, 1, &out, &f, NULL), CACHE_NEGATIVE); /* served to epoch 1 */
+    assert_int_equal(get_at("k", 3, 1, &out, &f, NULL), CACHE_MISS);
+    struct cache_fill *f1 = NULL;
+    assert_int_equal(get_at("k", 1, 1, &out, &f1, NULL), CACHE_MISS); /* an older reader */
+    fill_with(f, "new", 1);
+    fill_with(f1, "old", 1); /* lands after: the newer entry stays */
     /* a newer epoch's entry serves older readers too (it is newer data) */
     assert_int_equal(get_at("k", 1, 2, &out, &f, NULL), CACHE_HIT);
     assert_string_equal(out.data, "new");
+    assert_int_equal(get_at("k", 3, 2, &out, &f, NULL), CACHE_HIT);
     buf_free(&out);
 }
 
@@ -248,7 +251,7 @@ static void test_ambiguous_write_holds_key(void **state)
     assert_int_equal(get("k", 3501, &out, &f), CACHE_HIT);
     assert_string_equal(out.data, "V9");
     struct cache_stats st;
-    cache_get_stats(&st);
+    cache_get_stats(&st, 3500);
     assert_int_equal(st.holds, 0);
     buf_free(&out);
 }
@@ -286,7 +289,7 @@ static void test_lru_eviction_order(void **state)
         cache_put(&k, value, sizeof(value), 2);
     }
     struct cache_stats s;
-    cache_get_stats(&s);
+    cache_get_stats(&s, 0);
     assert_true(s.bytes <= 1 * MIB);
     assert_true(s.entries >= 90 && s.entries < 105);
     assert_int_equal(get("k0", 3, &out, &f), CACHE_HIT);  /* used recently: kept */
@@ -299,7 +302,7 @@ static void test_lru_eviction_order(void **state)
 static void test_memory_counted_honestly(void **state)
 {
     struct cache_stats before, after;
-    cache_get_stats(&before);
+    cache_get_stats(&before, 0);
     char name[32], value[100];
     memset(value, 'v', sizeof(value));
     for (int i = 0; i < 1000; i++) {
@@ -307,7 +310,7 @@ static void test_memory_counted_honestly(void **state)
         struct cache_key k = key(name);
         cache_put(&k, value, sizeof(value), 0);
     }
-    cache_get_stats(&after);
+    cache_get_stats(&after, 0);
     uint64_t per = (after.bytes - before.bytes) / 1000;
     /* at least the bytes stored, and the header and allocator overhead too */
     assert_true(per >= 100 + 10 + 40);
@@ -329,7 +332,7 @@ static void test_bucket_growth_within_budget(void **state)
             struct cache_key k = key(name);
             cache_put(&k, value, vlen, 0);
             struct cache_stats s;
-            cache_get_stats(&s);
+            cache_get_stats(&s, 0);
             if (s.bytes > s.limit)
                 fail_msg("values of %zu bytes: %llu bytes held with %llu entries, budget %llu",
                          vlen, (unsigned long long)s.bytes, (unsigned long long)s.entries,
@@ -548,12 +551,12 @@ static void test_shards_chosen_from_memory(void **state)
     cache_teardown();
     assert_int_equal(cache_setup(256ull * MIB, 1000, 1000, 2000, 0), 0);
     struct cache_stats s;
-    cache_get_stats(&s);
+    cache_get_stats(&s, 0);
     assert_int_equal(s.shards, 64);
     assert_int_equal(s.limit, 256ull * MIB);
     cache_teardown();
     assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 2000, 0), 0);
-    cache_get_stats(&s);
+    cache_get_stats(&s, 0);
     assert_int_equal(s.shards, 1);
     assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 2000, 3), -1); /* not a power of two */
 }
