@@ -43,7 +43,8 @@ void peer_key_mac(struct peer_key *k, const void *data, size_t len, uint8_t out[
 {
     size_t n = 0;
     /* a NULL key re-initialises with the key already set: no new context
-     * per message (a quarter of the one-shot HMAC() cost, measured) */
+     * per message (bench/micro/peer_codec: about a quarter of the cost of
+     * OpenSSL's one-shot HMAC() for a 200-byte body) */
     if (!EVP_MAC_init(k->ctx, NULL, 0, NULL) || !EVP_MAC_update(k->ctx, data, len) ||
         !EVP_MAC_final(k->ctx, out, &n, PEER_MSG_MAC_LEN) || n != PEER_MSG_MAC_LEN) {
         log_error("peer: HMAC failed");
