@@ -214,7 +214,8 @@ void peer_msg_decoder_free(struct peer_msg_decoder *d);
  *   PEER_MSG_OK         *out holds a message (see "Ownership");
  *   PEER_MSG_NEED_MORE  *consumed == len: every byte is kept, give more;
  *   PEER_MSG_E*         the stream is unusable (close the connection): every
- *                       later call returns the same error. */
+ *                       later call returns the same error.
+ * *out is meaningful only after PEER_MSG_OK. */
 int peer_msg_decode(struct peer_msg_decoder *d, const uint8_t *data, size_t len, size_t *consumed,
                     struct peer_msg *out);
 
