@@ -353,7 +353,7 @@ static void send_misses(struct batch *b)
         return;
     }
     b->pending++;
-    backend_call(b->r->thread->backend, "DynamoDB_20120810.BatchGetItem", &body, on_backend, b);
+    handler_call(b->r, "DynamoDB_20120810.BatchGetItem", &body, on_backend, b);
 }
 
 static void look_up(struct batch *b)

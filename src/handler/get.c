@@ -154,7 +154,7 @@ static void start_fill(struct get *g)
     }
     jw_object_end(&w);
     jw_free(&w);
-    backend_call(g->r->thread->backend, "DynamoDB_20120810.GetItem", &body, on_fill, g);
+    handler_call(g->r, "DynamoDB_20120810.GetItem", &body, on_fill, g);
 }
 
 static void look_up(struct get *g);

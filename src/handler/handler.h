@@ -16,6 +16,9 @@ const struct config *handler_options(void);
  * (--write-holdoff, or twice --backend-timeout). */
 uint64_t handler_holdoff_ms(void);
 
+/* Sends body (taken) to r's thread's backend as X-Amz-Target `target`. */
+void handler_call(struct request *r, const char *target, struct buf *body, backend_cb cb,
+                  void *arg);
 /* Sends a copy of body[0..len) to the backend as r's operation. */
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg);
 

@@ -15,11 +15,16 @@ static void relay_done(struct backend_result *res, void *arg)
     request_send_backend(arg, res);
 }
 
+void handler_call(struct request *r, const char *target, struct buf *body, backend_cb cb, void *arg)
+{
+    r->thread->bops->call(r->thread->backend, target, body, cb, arg);
+}
+
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg)
 {
     struct buf copy = BUF_INIT;
     buf_append(&copy, body, len);
-    backend_call(r->thread->backend, r->op->target, &copy, cb, arg);
+    handler_call(r, r->op->target, &copy, cb, arg);
 }
 
 void handler_relay(struct request *r)

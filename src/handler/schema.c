@@ -379,7 +379,7 @@ void schema_get(struct request *r, const struct json *table, schema_cb cb, void 
     jw_string(&w, f->table, f->len);
     jw_object_end(&w);
     jw_free(&w);
-    backend_call(r->thread->backend, "DynamoDB_20120810.DescribeTable", &body, on_described, f);
+    handler_call(r, "DynamoDB_20120810.DescribeTable", &body, on_described, f);
 }
 
 struct get_all {

@@ -300,7 +300,7 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
         if (w->keys[i].keyed) w->keys[i].lease = cache_write_begin(&w->keys[i].k);
     if (w->op == OP_UPDATE && !w->keys[0].keyed) w->derive = w->rewritten = false;
     if (w->rewritten)
-        backend_call(r->thread->backend, r->op->target, &w->send, on_answer, w);
+        handler_call(r, r->op->target, &w->send, on_answer, w);
     else
         handler_forward(r, r->body, r->body_len, on_answer, w);
 }

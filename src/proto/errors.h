@@ -12,16 +12,24 @@
 #include "util/buf.h"
 
 enum ddb_error {
-#define ERR(name, status, retryable, ns, message) DDB_##name,
+#define ERR(name, status, write, table, ns, message) DDB_##name,
 #include "errors.def"
 #undef ERR
     DDB_ERROR_COUNT
 };
 
+/* What an error a write got from the backend means for the cache. */
+enum ddb_write_effect {
+    DDB_WRITE_UNCHANGED,  /* refused: nothing was written */
+    DDB_WRITE_INVALIDATE, /* not written, but the cached copy may be stale */
+    DDB_WRITE_AMBIGUOUS,  /* may have been written, or may still be */
+};
+
 struct ddb_error_desc {
-    const char *name;    /* "ValidationException" */
-    int status;          /* HTTP status */
-    bool retryable;      /* SDKs retry it */
+    const char *name;                /* "ValidationException" */
+    int status;                      /* HTTP status */
+    enum ddb_write_effect write;     /* for a write that got it from the backend */
+    bool forgets_table;              /* the table is gone: forget it */
     const char *type;    /* full __type: "com.amazon.coral.validate#ValidationException" */
     const char *message; /* default message */
 };
@@ -40,5 +48,7 @@ int ddb_error_parse_type(struct arena *a, const char *body, size_t len, const ch
                          size_t *name_len);
 /* True when `name` (from ddb_error_parse_type, may be NULL) is `error`. */
 bool ddb_error_is(const char *name, size_t name_len, enum ddb_error error);
+/* The known error of that name, or NULL. */
+const struct ddb_error_desc *ddb_error_find(const char *name, size_t name_len);
 
 #endif
