@@ -84,7 +84,7 @@ static void test_compose_default_messages(void **state)
             assert_null(json_get(body, "message"));
         } else {
             assert_int_equal(body->len, 2);
-            assert_string_equal(json_get(body, "message")->str, table.col[i][4]);
+            assert_string_equal(json_get(body, "message")->str, table.col[i][5]);
         }
     }
 }
