@@ -4,15 +4,24 @@
  *
  * A relayed body must be a JSON object: anything else is refused with
  * SerializationException before it reaches the backend, as DynamoDB would.
+ * An answer that describes a table (proto/operations.tsv's "describes"
+ * column: DescribeTable, CreateTable, UpdateTable) teaches ddbx the table's
+ * key schema on its way to the client.
  */
 #include <string.h>
 
 #include "handler/handler.h"
+#include "handler/schema.h"
 #include "proto/json.h"
 
-static void relay_done(struct backend_result *res, void *arg)
+void handler_relay_done(struct backend_result *res, void *arg)
 {
-    request_send_backend(arg, res);
+    struct request *r = arg;
+    struct json *doc;
+    if (r->op->describes && res->outcome == BACKEND_ANSWERED && res->status == 200 &&
+        json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
+        schema_learn(json_get(doc, r->op->describes));
+    request_send_backend(r, res);
 }
 
 void handler_call(struct request *r, const char *target, struct buf *body, backend_cb cb, void *arg)
@@ -33,7 +42,7 @@ void handler_relay(struct request *r)
         request_send_error(r, DDB_SerializationException, NULL);
         return;
     }
-    handler_forward(r, r->body, r->body_len, relay_done, r);
+    handler_forward(r, r->body, r->body_len, handler_relay_done, r);
 }
 
 /* Endpoint discovery: point SDKs back at ddbx, never past it to DynamoDB. */

@@ -23,7 +23,7 @@ _Thread_local struct handler_thread *handler_current;
 typedef void (*handler_fn)(struct request *r);
 
 static const handler_fn handlers[OP_COUNT] = {
-#define OP(prefix, name, cls, handler, note) handler_##handler,
+#define OP(prefix, name, cls, handler, describes, note) handler_##handler,
 #include "operations.def"
 #undef OP
 };
@@ -34,6 +34,18 @@ static const struct config *options;
 const struct config *handler_options(void)
 {
     return options;
+}
+
+static uint64_t (*clock_fn)(void) = clock_mono_ms;
+
+uint64_t handler_now(void)
+{
+    return clock_fn();
+}
+
+void handler_set_clock(uint64_t (*now_ms)(void))
+{
+    clock_fn = now_ms ? now_ms : clock_mono_ms;
 }
 
 uint64_t handler_holdoff_ms(void)

@@ -102,7 +102,7 @@ void handler_teardown(void);
 void handler_dispatch(struct request *r);
 
 /* The handlers, named in proto/operations.tsv. */
-#define OP(prefix, name, cls, handler, note) void handler_##handler(struct request *r);
+#define OP(prefix, name, cls, handler, describes, note) void handler_##handler(struct request *r);
 #include "operations.def"
 #undef OP
 

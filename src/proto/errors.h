@@ -26,12 +26,12 @@ enum ddb_write_effect {
 };
 
 struct ddb_error_desc {
-    const char *name;                /* "ValidationException" */
-    int status;                      /* HTTP status */
-    enum ddb_write_effect write;     /* for a write that got it from the backend */
-    bool forgets_table;              /* the table is gone: forget it */
-    const char *type;    /* full __type: "com.amazon.coral.validate#ValidationException" */
-    const char *message; /* default message */
+    const char *name;            /* "ValidationException" */
+    int status;                  /* HTTP status */
+    enum ddb_write_effect write; /* for a write that got it from the backend */
+    bool forgets_table;          /* the table is gone: forget it */
+    const char *type;            /* full __type: "com.amazon.coral.validate#ValidationException" */
+    const char *message;         /* default message */
 };
 
 const struct ddb_error_desc *ddb_error_desc(enum ddb_error e);
