@@ -16,6 +16,9 @@ const struct config *handler_options(void);
  * (--write-holdoff, or twice --backend-timeout). */
 uint64_t handler_holdoff_ms(void);
 
+/* The region ddbx serves (the one its backend requests are signed for). */
+const char *handler_region(void);
+
 /* The handlers' clock in milliseconds (monotonic; a test may set its own). */
 uint64_t handler_now(void);
 void handler_set_clock(uint64_t (*now_ms)(void));

@@ -38,6 +38,14 @@ const struct config *handler_options(void)
 
 static uint64_t (*clock_fn)(void) = clock_mono_ms;
 
+const char *handler_region(void)
+{
+    /* the backend module resolved it (flag, environment, profile) when set up */
+    const char *r = backend_region();
+    if (r) return r;
+    return options && options->region[0] ? options->region : "us-east-1";
+}
+
 uint64_t handler_now(void)
 {
     return clock_fn();

@@ -356,7 +356,7 @@ void schema_get(struct request *r, const struct json *table, schema_cb cb, void 
     *f = (struct fetch){r, cb, arg, table->str, table->len, NULL, 0};
     if (is_arn(table)) {
         struct arn a;
-        const char *region = backend_region();
+        const char *region = handler_region();
         if (!parse_arn(table->str, table->len, &a) || a.region_len != strlen(region) ||
             memcmp(a.region, region, a.region_len) != 0) {
             cb(r, NULL, arg); /* not a table in the region ddbx serves */
