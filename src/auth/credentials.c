@@ -355,6 +355,11 @@ size_t auth_keys_count(const struct auth_keys *k)
     return k->n;
 }
 
+const struct auth_principal *auth_keys_at(const struct auth_keys *k, size_t i)
+{
+    return i < k->n ? &k->p[i] : NULL;
+}
+
 struct lookup {
     const char *p;
     size_t n;

@@ -66,6 +66,8 @@ struct auth_keys *auth_keys_retain(struct auth_keys *k);
 /* Drops a reference; the last one frees the snapshot (secrets wiped). */
 void auth_keys_release(struct auth_keys *k);
 size_t auth_keys_count(const struct auth_keys *k);
+/* Principal i (in key id order), or NULL when i >= auth_keys_count(k). */
+const struct auth_principal *auth_keys_at(const struct auth_keys *k, size_t i);
 /* The principal with this key id, or NULL. Valid while k is held. */
 const struct auth_principal *auth_keys_find(const struct auth_keys *k, const char *key_id,
                                             size_t len);

@@ -107,7 +107,8 @@ void sigv4_canonical_uri(struct buf *out, const char *path, size_t len)
             segs[n++] = (struct seg){i, sl};
         }
     }
-    if (path[0] == '/') buf_append_char(out, '/');
+    /* a relative path (never sent by an SDK) that collapses to nothing is "/" */
+    if (path[0] == '/' || n == 0) buf_append_char(out, '/');
     for (size_t k = 0; k < n; k++) {
         if (k) buf_append_char(out, '/');
         uri_encode(out, path + segs[k].off, segs[k].len);
