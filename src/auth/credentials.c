@@ -11,7 +11,6 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -433,10 +432,19 @@ void auth_principal_signing_key(const struct auth_principal *cp, const char *dat
 {
     /* The cache is the one mutable part of a snapshot, guarded by p->lock. */
     struct auth_principal *p = (struct auth_principal *)cp;
+    /* the cache key "date/region/service", built without snprintf (it
+     * showed in the verification profile) */
     char scope[SIGV4_SCOPE_MAX];
-    int sl = snprintf(scope, sizeof(scope), "%.8s/%.*s/%.*s", date8, (int)region_len, region,
-                      (int)service_len, service);
-    bool cacheable = sl > 0 && (size_t)sl < sizeof(scope);
+    size_t sl = 8 + 1 + region_len + 1 + service_len;
+    bool cacheable = sl < sizeof(scope);
+    if (cacheable) {
+        memcpy(scope, date8, 8);
+        scope[8] = '/';
+        memcpy(scope + 9, region, region_len);
+        scope[9 + region_len] = '/';
+        memcpy(scope + 10 + region_len, service, service_len);
+        scope[sl] = '\0';
+    }
     if (cacheable) {
         pthread_mutex_lock(&p->lock);
         for (int i = 0; i < 2; i++)
@@ -454,7 +462,7 @@ void auth_principal_signing_key(const struct auth_principal *cp, const char *dat
     pthread_mutex_lock(&p->lock);
     struct key_slot *s = &p->slots[p->next];
     p->next ^= 1;
-    memcpy(s->scope, scope, (size_t)sl + 1);
+    memcpy(s->scope, scope, sl + 1);
     memcpy(s->key, key, SIGV4_KEY_LEN);
     pthread_mutex_unlock(&p->lock);
 }

@@ -6,13 +6,69 @@
  */
 #include "auth/sigv4.h"
 
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "util/common.h"
+#include "util/log.h"
+
+/*
+ * OpenSSL 3's one-shot SHA256() and HMAC() look the algorithm up and build a
+ * context on every call, which measured as half of a verification's cost
+ * (bench/micro/auth_verify.c). Each thread keeps one digest and one MAC
+ * context instead, made on first use from algorithms fetched once, and
+ * freed when the thread exits.
+ */
+struct crypto {
+    EVP_MD_CTX *md;
+    EVP_MAC_CTX *mac;
+};
+
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static pthread_key_t crypto_key;
+static EVP_MD *sha256_md;
+static EVP_MAC *hmac_mac;
+
+static void crypto_free(void *p)
+{
+    struct crypto *c = p;
+    EVP_MD_CTX_free(c->md);
+    EVP_MAC_CTX_free(c->mac);
+    free(c);
+}
+
+static void crypto_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!sha256_md || !hmac_mac || pthread_key_create(&crypto_key, crypto_free) != 0) {
+        log_error("OpenSSL provides no SHA256 or HMAC");
+        abort();
+    }
+}
+
+static struct crypto *crypto(void)
+{
+    pthread_once(&crypto_once, crypto_fetch);
+    struct crypto *c = pthread_getspecific(crypto_key);
+    if (c) return c;
+    c = xmalloc(sizeof(*c));
+    c->md = EVP_MD_CTX_new();
+    c->mac = EVP_MAC_CTX_new(hmac_mac);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (!c->md || !c->mac || !EVP_MAC_CTX_set_params(c->mac, params)) {
+        log_error("OpenSSL cannot make a SHA256 or HMAC context");
+        abort();
+    }
+    pthread_setspecific(crypto_key, c);
+    return c;
+}
 
 static bool unreserved(unsigned char c)
 {
@@ -292,8 +348,12 @@ void sigv4_hex(const uint8_t *bytes, size_t n, char *out)
 
 void sigv4_sha256_hex(const void *data, size_t len, char hex[SIGV4_HEX_LEN + 1])
 {
-    uint8_t md[SHA256_DIGEST_LENGTH];
-    SHA256(data, len, md);
+    uint8_t md[SIGV4_KEY_LEN];
+    struct crypto *c = crypto();
+    unsigned int n = 0;
+    EVP_DigestInit_ex(c->md, sha256_md, NULL);
+    EVP_DigestUpdate(c->md, data, len);
+    EVP_DigestFinal_ex(c->md, md, &n);
     sigv4_hex(md, sizeof(md), hex);
 }
 
@@ -313,8 +373,11 @@ void sigv4_string_to_sign(struct buf *out, const char *amz_date, const char *sco
 static void hmac(const uint8_t *key, size_t key_len, const void *data, size_t len,
                  uint8_t out[SIGV4_KEY_LEN])
 {
-    unsigned int out_len = SIGV4_KEY_LEN;
-    HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len);
+    struct crypto *c = crypto();
+    size_t n = 0;
+    EVP_MAC_init(c->mac, key, key_len, NULL);
+    EVP_MAC_update(c->mac, data, len);
+    EVP_MAC_final(c->mac, out, &n, SIGV4_KEY_LEN);
 }
 
 void sigv4_signing_key(const char *secret, size_t secret_len, const char *date8, const char *region,

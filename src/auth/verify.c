@@ -176,17 +176,14 @@ static int check_time(const struct verify_auth *a, int64_t now, struct auth_fail
 {
     int64_t t;
     sigv4_date_parse(a->date.p, a->date.n, &t); /* verify_parse checked it */
-    char d[SIGV4_DATE_LEN + 1], bound[SIGV4_DATE_LEN + 1], at[SIGV4_DATE_LEN + 1];
-    memcpy(d, a->date.p, SIGV4_DATE_LEN);
-    d[SIGV4_DATE_LEN] = '\0';
-    sigv4_date_format(now, at);
-    if (t < now - VERIFY_SKEW_SECONDS) {
-        sigv4_date_format(now - VERIFY_SKEW_SECONDS, bound);
-        return auth_fail(f, AUTH_MSG_EXPIRED, d, bound, at);
-    }
-    if (t > now + VERIFY_SKEW_SECONDS) {
-        sigv4_date_format(now + VERIFY_SKEW_SECONDS, bound);
-        return auth_fail(f, AUTH_MSG_NOT_YET_CURRENT, d, bound, at);
+    if (t < now - VERIFY_SKEW_SECONDS || t > now + VERIFY_SKEW_SECONDS) {
+        bool past = t < now;
+        char d[SIGV4_DATE_LEN + 1], bound[SIGV4_DATE_LEN + 1], at[SIGV4_DATE_LEN + 1];
+        memcpy(d, a->date.p, SIGV4_DATE_LEN);
+        d[SIGV4_DATE_LEN] = '\0';
+        sigv4_date_format(now, at);
+        sigv4_date_format(past ? now - VERIFY_SKEW_SECONDS : now + VERIFY_SKEW_SECONDS, bound);
+        return auth_fail(f, past ? AUTH_MSG_EXPIRED : AUTH_MSG_NOT_YET_CURRENT, d, bound, at);
     }
     if (!a->presigned || !a->expires.p) return 0;
     /* X-Amz-Expires: whole seconds, at most 7 days, as the SDKs presign */
