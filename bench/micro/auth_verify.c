@@ -12,6 +12,12 @@
  * against a keyring of 8 principals. Times are the calling thread's CPU time
  * per call (the machine is shared: wall time would count other processes),
  * the median and the lowest of 5 rounds.
+ *
+ * Printed on the shared 2-core VM (load average 4.7, CPU time so less noisy):
+ *   verify_request, signing key cached          1221 ns (lowest 1198)
+ *   verify_request, signing key derived         2565 ns (lowest 2476)
+ *   signer_sign, signing key cached             1376 ns (lowest 1350)
+ *   signer_sign, signing key derived            2727 ns (lowest 2637)
  */
 #include <stdio.h>
 #include <stdlib.h>
