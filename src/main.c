@@ -80,7 +80,8 @@ int main(int argc, char **argv)
     loop = uv_default_loop();
     metrics_setup();
     metrics_thread_register();
-    if (cache_setup(cfg.memory, cfg.item_ttl, cfg.negative_ttl, 0) < 0) {
+    if (cache_setup(cfg.memory, cfg.item_ttl, cfg.negative_ttl,
+                    cfg.write_holdoff ? cfg.write_holdoff : 2 * cfg.backend_timeout, 0) < 0) {
         log_error("cannot set the item cache up with --memory %llu",
                   (unsigned long long)cfg.memory);
         return 1;

@@ -143,21 +143,21 @@ int attr_check_value(const struct json *v, int depth, struct attr_check *out,
     const struct json *m = attr_type_member(v);
     if (!m) return 0; /* empty or several types: the backend words that error */
     const char *t = m->key;
-    if (strcmp(t, "S") == 0) {
+    if (json_key_is(m, "S")) {
         if (check_string(m, "S", err) < 0) return -1;
         out->size += m->len;
-    } else if (strcmp(t, "N") == 0) {
+    } else if (json_key_is(m, "N")) {
         return check_number(m, out, err);
-    } else if (strcmp(t, "B") == 0) {
+    } else if (json_key_is(m, "B")) {
         return check_binary(m, out, err);
-    } else if (strcmp(t, "SS") == 0 || strcmp(t, "NS") == 0 || strcmp(t, "BS") == 0) {
+    } else if (json_key_is(m, "SS") || json_key_is(m, "NS") || json_key_is(m, "BS")) {
         return check_set(m, t, depth, out, err);
-    } else if (strcmp(t, "BOOL") == 0 || strcmp(t, "NULL") == 0) {
+    } else if (json_key_is(m, "BOOL") || json_key_is(m, "NULL")) {
         if (!json_is_bool(m))
             return fail(err, DDB_SerializationException,
                         "Unexpected value type in payload: %s must be a boolean", t);
         out->size += 1;
-    } else if (strcmp(t, "M") == 0) {
+    } else if (json_key_is(m, "M")) {
         if (m->type != JSON_OBJECT)
             return fail(err, DDB_SerializationException,
                         "Unexpected value type in payload: M must be an object");
@@ -166,7 +166,7 @@ int attr_check_value(const struct json *v, int depth, struct attr_check *out,
             out->size += 1 + e->keylen;
             if (attr_check_value(e, depth + 1, out, err) < 0) return -1;
         }
-    } else if (strcmp(t, "L") == 0) {
+    } else if (json_key_is(m, "L")) {
         if (m->type != JSON_ARRAY)
             return fail(err, DDB_SerializationException,
                         "Unexpected value type in payload: L must be a list");

@@ -7,27 +7,48 @@
 #define DDBX_PROTO_ERRORS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/buf.h"
 
 enum ddb_error {
-#define ERR(name, status, retryable, ns, message) DDB_##name,
+#define ERR(name, status, write, table, ns, message) DDB_##name,
 #include "errors.def"
 #undef ERR
     DDB_ERROR_COUNT
 };
 
+/* What an error a write got from the backend means for the cache. */
+enum ddb_write_effect {
+    DDB_WRITE_UNCHANGED,  /* refused: nothing was written */
+    DDB_WRITE_INVALIDATE, /* not written, but the cached copy may be stale */
+    DDB_WRITE_AMBIGUOUS,  /* may have been written, or may still be */
+};
+
 struct ddb_error_desc {
-    const char *name;    /* "ValidationException" */
-    int status;          /* HTTP status */
-    bool retryable;      /* SDKs retry it */
-    const char *type;    /* full __type: "com.amazon.coral.validate#ValidationException" */
-    const char *message; /* default message */
+    const char *name;            /* "ValidationException" */
+    int status;                  /* HTTP status */
+    enum ddb_write_effect write; /* for a write that got it from the backend */
+    bool forgets_table;          /* the table is gone: forget it */
+    const char *type;            /* full __type: "com.amazon.coral.validate#ValidationException" */
+    const char *message;         /* default message */
 };
 
 const struct ddb_error_desc *ddb_error_desc(enum ddb_error e);
 /* Appends {"__type":"...","message":"..."} to out; message NULL: the default.
  * A NULL-message UnknownOperationException has no message member, as DynamoDB. */
 void ddb_error_compose(struct buf *out, enum ddb_error e, const char *message);
+
+/* The error name of a DynamoDB error body: the text after '#' in its
+ * "__type" ("ConditionalCheckFailedException"), parsed into arena `a`.
+ * Returns DDBX_OK with *name (NUL-terminated) and *len, or DDBX_ERR when the
+ * body is not a JSON object with a string __type. */
+struct arena;
+int ddb_error_parse_type(struct arena *a, const char *body, size_t len, const char **name,
+                         size_t *name_len);
+/* True when `name` (from ddb_error_parse_type, may be NULL) is `error`. */
+bool ddb_error_is(const char *name, size_t name_len, enum ddb_error error);
+/* The known error of that name, or NULL. */
+const struct ddb_error_desc *ddb_error_find(const char *name, size_t name_len);
 
 #endif

@@ -12,8 +12,8 @@ static void put_u16(struct buf *out, size_t n)
     buf_append(out, b, 2);
 }
 
-static int encode_attr(const struct key_attr *ka, bool is_range, const struct json *value,
-                       struct buf *out, struct attr_error *err)
+int key_encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
+                     struct buf *out, struct attr_error *err)
 {
     const struct json *m = attr_type_member(value);
     if (!m || m->keylen != 1 || m->key[0] != ka->type) return KEY_EMISMATCH;
@@ -78,15 +78,12 @@ static int encode(const struct key_schema *ks, const struct json *obj, bool exac
 {
     if (!json_is_object(obj)) return KEY_EMISMATCH;
     if (exact && obj->len != (uint32_t)ks->nattrs) return KEY_EMISMATCH;
-    unsigned char e[4] = {(unsigned char)(ks->epoch >> 24), (unsigned char)(ks->epoch >> 16),
-                          (unsigned char)(ks->epoch >> 8), (unsigned char)ks->epoch};
-    buf_append(out, e, 4);
     buf_append(out, ks->table, ks->table_len);
     buf_append_char(out, '\0');
     for (int i = 0; i < ks->nattrs; i++) {
         const struct json *v = json_getn(obj, ks->attr[i].name, ks->attr[i].len);
         if (!v) return KEY_EMISMATCH;
-        int rc = encode_attr(&ks->attr[i], i == 1, v, out, err);
+        int rc = key_encode_value(&ks->attr[i], i == 1, v, out, err);
         if (rc != KEY_OK) return rc;
     }
     return KEY_OK;

@@ -41,24 +41,31 @@ static void test_table_matches_tsv(void **state)
     assert_int_equal(table.nrows, DDB_ERROR_COUNT);
     for (int i = 0; i < table.nrows; i++) {
         char **col = table.col[i];
-        assert_int_equal(table.ncols[i], 5);
+        assert_int_equal(table.ncols[i], 6);
         const struct ddb_error_desc *d = ddb_error_desc((enum ddb_error)i);
         assert_string_equal(d->name, col[0]);
         assert_int_equal(d->status, atoi(col[1]));
         assert_true(d->status == 400 || d->status == 413 || d->status >= 500);
-        assert_true(strcmp(col[2], "yes") == 0 || strcmp(col[2], "no") == 0);
-        assert_int_equal(d->retryable, strcmp(col[2], "yes") == 0);
+        static const char *const effects[] = {"unchanged", "invalidate", "ambiguous"};
+        assert_string_equal(effects[d->write], col[2]);
+        assert_true(strcmp(col[3], "keep") == 0 || strcmp(col[3], "forget") == 0);
+        assert_int_equal(d->forgets_table, strcmp(col[3], "forget") == 0);
         char type[256];
-        snprintf(type, sizeof(type), "%s#%s", col[3], col[0]);
+        snprintf(type, sizeof(type), "%s#%s", col[4], col[0]);
         assert_string_equal(d->type, type);
-        assert_string_equal(d->message, col[4]);
+        assert_string_equal(d->message, col[5]);
+        assert_ptr_equal(ddb_error_find(d->name, strlen(d->name)), d);
     }
     /* spot checks against DynamoDB's documented behaviour */
     assert_int_equal(ddb_error_desc(DDB_InternalServerError)->status, 500);
-    assert_true(ddb_error_desc(DDB_InternalServerError)->retryable);
+    assert_int_equal(ddb_error_desc(DDB_InternalServerError)->write, DDB_WRITE_AMBIGUOUS);
     assert_int_equal(ddb_error_desc(DDB_ServiceUnavailable)->status, 503);
-    assert_true(ddb_error_desc(DDB_ThrottlingException)->retryable);
-    assert_false(ddb_error_desc(DDB_ValidationException)->retryable);
+    assert_int_equal(ddb_error_desc(DDB_ConditionalCheckFailedException)->write,
+                     DDB_WRITE_INVALIDATE);
+    assert_int_equal(ddb_error_desc(DDB_ThrottlingException)->write, DDB_WRITE_UNCHANGED);
+    assert_true(ddb_error_desc(DDB_ResourceNotFoundException)->forgets_table);
+    assert_null(ddb_error_find("NoSuchError", 11));
+    assert_int_equal(ddb_error_desc(DDB_ValidationException)->write, DDB_WRITE_UNCHANGED);
     assert_string_equal(ddb_error_desc(DDB_ResourceNotFoundException)->type,
                         "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException");
 }
@@ -77,7 +84,7 @@ static void test_compose_default_messages(void **state)
             assert_null(json_get(body, "message"));
         } else {
             assert_int_equal(body->len, 2);
-            assert_string_equal(json_get(body, "message")->str, table.col[i][4]);
+            assert_string_equal(json_get(body, "message")->str, table.col[i][5]);
         }
     }
 }
