@@ -1,7 +1,7 @@
 /*
  * record.h: the spill record, the bytes stored in LMDB for one cache entry
- * that left RAM. msgpack (msgpack-c), versioned, with a CRC-32 over the
- * whole record; the layout is specified in proto/spill-record.md so that a
+ * that left RAM. msgpack (packed with msgpack-c), versioned, with a CRC-32
+ * over the whole record; the layout is specified in proto/spill-record.md so that a
  * reader in another language can decode it.
  *
  * No I/O here: spill.c and the writer thread use these two calls, and the
@@ -29,7 +29,7 @@ enum spill_record_rc {
     SPILL_RECORD_ETRUNCATED = -1, /* shorter than any version-1 record */
     SPILL_RECORD_EVERSION = -2,   /* does not begin as version 1 does (0x9a 0x01) */
     SPILL_RECORD_ECHECKSUM = -3,  /* the last 5 bytes are not 0xce + CRC-32 of the rest */
-    SPILL_RECORD_EINVALID = -4,   /* checksum right, but not the version-1 structure */
+    SPILL_RECORD_EINVALID = -4,   /* checksum right, but not the version-1 elements */
 };
 
 /* A record's fields. After spill_record_decode, key and value point into the
