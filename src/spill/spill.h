@@ -104,12 +104,15 @@ bool spill_enabled(void);
 
 /* Queues a record for the key (klen bytes, opaque; up to 64 KiB) holding
  * value (vlen bytes; NULL with SPILL_NEGATIVE). Both are copied. Returns
- * SPILL_OK or SPILL_DROPPED (counted in ddbx_spill_dropped_total). */
+ * SPILL_OK, or SPILL_DROPPED (counted in ddbx_spill_dropped_total) when the
+ * queue holds o->queue_bytes of puts, key and value exceed 1/64 of the map,
+ * spilling is paused, or the tier is not set up. */
 int spill_put(const void *key, size_t klen, const void *value, size_t vlen,
               const struct spill_entry *e);
 
-/* Forgets the key (its value was written or invalidated). Never dropped;
- * see the rule above. */
+/* Forgets the key (its value was written or invalidated). Never dropped
+ * (see the rule above), except while the tier is not readable, when nothing
+ * is served until it has emptied itself. */
 void spill_delete(const void *key, size_t klen);
 
 /* Looks the key up. On a hit returns SPILL_OK, appends the value to out and
