@@ -324,7 +324,13 @@ def op_series(family, op):
 # ---------------------------------------------------------------- FaultProxy
 
 class Fault:
-    """One injected fault. kind: delay | status | reset | hang | gate | hold.
+    """One injected fault. kind: delay | status | reset | hang | gate | hold |
+    truncate | reset_mid | corrupt.
+
+    truncate: moto's answer with its full Content-Length but half its body,
+    then the connection closes; reset_mid: the same, then a reset; corrupt:
+    moto's answer with body bytes replaced (replace=(old, new)) under moto's own
+    x-amz-crc32, as a damaged transfer would arrive.
 
     forward=True (status, reset, hang): the request reaches moto first and moto's
     answer is lost, as when a backend acts on a write but its answer never
@@ -341,13 +347,14 @@ class Fault:
 
     def __init__(self, kind, once=False, seconds=0.0, status=500, body=None,
                  content_type="application/x-amz-json-1.0", forward=False, gated=False,
-                 match=None, after=0.0):
+                 match=None, after=0.0, replace=(b"", b"")):
         self.kind = kind
         self.once = once
         self.forward = forward
         self.gated = gated
         self.match = match
         self.after = after
+        self.replace = replace
         self.seconds = seconds
         self.status = status
         self.body = body
@@ -457,7 +464,27 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return
             elif fault.kind == "status":
                 return self._answer(fault.status, fault.body, fault.content_type, {})
+            elif fault.kind in ("truncate", "reset_mid"):
+                return self._partial(self._upstream(body), fault.kind == "reset_mid")
+            elif fault.kind == "corrupt":
+                status, data, ctype, keep = self._upstream(body)
+                return self._answer(status, data.replace(*fault.replace), ctype, keep)
         self._forward(body)
+
+    def _partial(self, answer, reset):
+        """Headers promising the whole body, half of it, then a close or a reset."""
+        status, data, ctype, keep = answer
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in keep.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data[:len(data) // 2])
+        self.wfile.flush()
+        if reset:
+            self._reset()
+        self.close_connection = True
 
     def _reset(self):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
