@@ -63,14 +63,19 @@ static int encode(const struct key_schema *ks, const struct json *obj, bool exac
                   struct attr_error *err)
 {
     if (!json_is_object(obj)) return KEY_EMISMATCH;
-    /* in a Key, a value of the wrong JSON type is DynamoDB's
-     * SerializationException whatever the schema says, the first in document
-     * order (an item's values were checked by attr_check_item already, and
-     * encode_attr checks the key attributes of either) */
+    /* a Key's values are checked as DynamoDB does before it looks at the
+     * schema: a value of the wrong JSON type anywhere (SerializationException)
+     * first, then invalid numbers, in document order (an item's values were
+     * checked by attr_check_item already) */
     for (const struct json *a = exact ? obj->child : NULL; a; a = a->next) {
         int shape = attr_check_shape(a, err);
         if (shape < 0) return KEY_EINVALID;
         if (shape == ATTR_RELAY) return KEY_EMISMATCH;
+    }
+    for (const struct json *a = exact ? obj->child : NULL; a; a = a->next) {
+        struct attr_check chk = {0, true, false};
+        if (attr_check_value(a, 0, &chk, err) < 0) return KEY_EINVALID;
+        if (chk.relay) return KEY_EMISMATCH;
     }
     if (exact && obj->len != (uint32_t)ks->nattrs) return KEY_EMISMATCH;
     unsigned char e[4] = {(unsigned char)(ks->epoch >> 24), (unsigned char)(ks->epoch >> 16),

@@ -239,6 +239,15 @@ static void test_mismatch(void **state)
     /* in a Key, the first misfit in document order, even outside the schema */
     assert_einvalid(a, &s, FROM_KEY, "{\"x\":{\"N\":true},\"id\":{\"S\":1}}",
                     DDB_SerializationException, "TRUE_VALUE cannot be converted to String");
+    /* invalid numbers too, before the schema is looked at (a Key only: an item's
+     * values are attr_check_item's) */
+    assert_einvalid(a, &s, FROM_KEY, "{\"id\":{\"N\":\"abc\"}}", DDB_ValidationException,
+                    "The parameter cannot be converted to a numeric value: abc");
+    assert_einvalid(a, &s, FROM_KEY, "{\"id\":{\"S\":\"a\"},\"x\":{\"N\":\"1E200\"}}",
+                    DDB_ValidationException,
+                    "Number overflow. Attempting to store a number with magnitude larger than "
+                    "supported range");
+    assert_status(a, &s, FROM_ITEM, "{\"id\":{\"S\":\"a\"},\"x\":{\"N\":\"1E200\"}}", KEY_OK);
     /* a Key holds exactly the key attributes; an item may hold more */
     assert_status(a, &s, FROM_KEY, "{\"id\":{\"S\":\"x\"},\"more\":{\"S\":\"y\"}}", KEY_EMISMATCH);
     assert_status(a, &s, FROM_ITEM, "{\"id\":{\"S\":\"x\"},\"more\":{\"S\":\"y\"}}", KEY_OK);
