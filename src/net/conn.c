@@ -247,7 +247,8 @@ static void write_bufs(struct conn *c, uv_buf_t *bufs, unsigned n)
     }
 }
 
-/* Appends ", name: value" for a request header's value, when it has one. */
+/* Appends the header line "name: v", v being the request header request_name's
+ * value, when the request has one. */
 static void echo_header(struct conn *c, struct buf *h, const char *name, const char *request_name)
 {
     size_t len = 0;

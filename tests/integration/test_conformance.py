@@ -648,12 +648,15 @@ class HandlerTest(ConformanceCase):
         # ddbx reports what the caller's own read would have consumed, as DynamoDB
         # would have (README): an eventually consistent read of an item up to 4 KB is
         # 0.5, whether ddbx answered from its cache (hit) or filled it with a
-        # consistent read (miss). The items are written to the backends directly, so
-        # ddbx's first read of each is a miss. (A consistent read is relayed: its
-        # figure is the backend's own.)
+        # consistent read (miss), for which DynamoDB reports 1.0 (moto reports 0.5
+        # for any read: the fill's answer is DynamoDB's here, injected). The items are
+        # written to the backends directly, so ddbx's first read of each is a miss.
+        # (A consistent read of the caller's is relayed: its figure is the backend's.)
+        item = {"pk": {"S": "cap"}, "v": {"S": "x"}}
         for port in (self.moto_port, self.dyn.port):
-            exchange(port, op="PutItem", body={"TableName": HASH, "Item": {
-                "pk": {"S": "cap"}, "v": {"S": "x"}}})
+            exchange(port, op="PutItem", body={"TableName": HASH, "Item": item})
+        fill = {"Item": item, "ConsumedCapacity": {"TableName": HASH, "CapacityUnits": 1.0}}
+        self.proxy.inject("GetItem", "status", status=200, body=fill, once=True)
         for attempt in ("miss", "hit"):
             with self.subTest(attempt=attempt):
                 body = {"TableName": HASH, "Key": {"pk": {"S": "cap"}},
@@ -661,9 +664,13 @@ class HandlerTest(ConformanceCase):
                 mine, theirs = self.both(op="GetItem", body=body)
                 self.assertEqual(json.loads(mine.body)["ConsumedCapacity"],
                                  json.loads(theirs.body)["ConsumedCapacity"])
+        self.proxy.clear()
+        item = {"pk": {"S": "cap-batch"}, "v": {"S": "x"}}
         for port in (self.moto_port, self.dyn.port):
-            exchange(port, op="PutItem", body={"TableName": HASH, "Item": {
-                "pk": {"S": "cap-batch"}, "v": {"S": "x"}}})
+            exchange(port, op="PutItem", body={"TableName": HASH, "Item": item})
+        fill = {"Responses": {HASH: [item]}, "UnprocessedKeys": {},
+                "ConsumedCapacity": [{"TableName": HASH, "CapacityUnits": 1.0}]}
+        self.proxy.inject("BatchGetItem", "status", status=200, body=fill, once=True)
         body = {"RequestItems": {HASH: {"Keys": [{"pk": {"S": "cap-batch"}}]}},
                 "ReturnConsumedCapacity": "TOTAL"}
         for attempt in ("miss", "hit"):
@@ -671,6 +678,7 @@ class HandlerTest(ConformanceCase):
                 mine, theirs = self.both(op="BatchGetItem", body=body)
                 self.assertEqual(json.loads(mine.body)["ConsumedCapacity"],
                                  json.loads(theirs.body)["ConsumedCapacity"])
+        self.proxy.clear()
 
     def test_backend_answers_with_an_empty_body(self):
         # TagResource and UntagResource answer 200 with an empty body (dynalite sends
