@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1) seconds = atof(argv[1]);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    cache_setup(1ull << 30, 3600000, 3600000, 64);
+    cache_setup(1ull << 30, 3600000, 3600000, 0, 64);
     char value[VALUE];
     memset(value, 'v', sizeof(value));
     for (int i = 0; i < NKEYS; i++) {

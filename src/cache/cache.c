@@ -1,5 +1,5 @@
 /*
- * cache.c: shards, entries, LRU, TTL, leases.
+ * cache.c: shards, entries, LRU, TTL, leases, epochs and holds.
  *
  * An entry is one allocation: header, key bytes, value bytes. Its cost is
  * what malloc really holds for it (malloc_usable_size plus the chunk header)
@@ -7,6 +7,11 @@
  * use by the cache, not an estimate. Each shard gets an equal share of the
  * budget and evicts from its own LRU tail; with a good hash the shards stay
  * within a few percent of each other.
+ *
+ * Per shard, three lists beside the hash:
+ *   fills  leases: reads filling a miss (joinable), consistent reads, writes
+ *   holds  keys whose last write had an unknown outcome: nothing is cached for
+ *          them until the write can no longer land (never evicted)
  *
  * Allocation, copying and freeing happen outside the shard lock where they
  * can; under the lock are only the probe, the LRU relink and the memcpy of
@@ -19,21 +24,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
-#include <zlib.h>
 
 #include "metrics/metrics.h"
+#include "util/clock.h"
 #include "util/common.h"
+#include "util/crc.h"
 #include "util/log.h"
 
 #define ENTRY_NEGATIVE 1u
-#define CHUNK_OVERHEAD sizeof(size_t)         /* glibc's per-chunk header */
-#define MAX_TTL_MS (20ull * 24 * 3600 * 1000) /* expiry compares wrap-safely below 2^31 ms */
+#define CHUNK_OVERHEAD sizeof(size_t)                /* glibc's per-chunk header */
+#define MAX_TTL_MS (100ull * 365 * 24 * 3600 * 1000) /* keeps now + ttl far from overflow */
 
 struct centry {
     struct centry *hnext;         /* bucket chain */
     struct centry *lprev, *lnext; /* LRU: head is the most recently used */
     uint64_t hash;
-    uint32_t expires; /* low 32 bits of the expiry time in ms */
+    uint64_t expires; /* ms on the caller's clock; 64 bits, so no comparison wraps */
+    uint32_t epoch;   /* the table's epoch it was installed under */
     uint32_t vlen;
     uint32_t crc; /* of the value */
     uint16_t klen;
@@ -45,6 +52,7 @@ struct cache_fill {
     struct cache_fill *next; /* in the shard's list while attached */
     struct shard *shard;
     uint64_t hash;
+    uint32_t epoch;  /* of the reader or writer that took it */
     bool attached;   /* false once a write or invalidation superseded it */
     bool joinable;   /* reads may wait on it (fills, consistent reads) */
     bool write;      /* a write's lease (cache_write_begin) */
@@ -54,27 +62,37 @@ struct cache_fill {
     char key[];
 };
 
+struct hold {
+    struct hold *next;
+    uint64_t hash;
+    uint64_t until; /* ms: the key may be cached again from then on */
+    size_t klen;
+    char key[];
+};
+
 struct shard {
     pthread_mutex_t lock;
     struct centry **buckets;
     uint32_t nbuckets; /* power of two */
     uint32_t count;
+    uint32_t nholds;
     struct centry *lru_head, *lru_tail;
     uint64_t bytes;
     uint64_t budget;
     struct cache_fill *fills;
+    struct hold *holds;
 } __attribute__((aligned(64)));
 
 static struct {
     struct shard *shards;
     unsigned nshards;
     uint64_t limit;
-    uint64_t item_ttl, negative_ttl;
+    uint64_t item_ttl, negative_ttl, holdoff;
 } c;
 
-static size_t entry_cost(const struct centry *e)
+static size_t alloc_cost(const void *p)
 {
-    return malloc_usable_size((void *)e) + CHUNK_OVERHEAD;
+    return malloc_usable_size((void *)p) + CHUNK_OVERHEAD;
 }
 
 /* Shards take bits 40 and up of the hash; buckets take the low bits. */
@@ -83,14 +101,8 @@ static struct shard *shard_of(uint64_t hash)
     return &c.shards[(hash >> 40) & (c.nshards - 1)];
 }
 
-/* Times are kept as the low 32 bits of milliseconds and compared as a signed
- * difference, which stays right across the wrap while TTLs are under 2^31 ms. */
-static uint32_t rel_time(uint64_t now_ms)
-{
-    return (uint32_t)now_ms;
-}
-
-int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms, unsigned shards)
+int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms,
+                uint64_t holdoff_ms, unsigned shards)
 {
     if (!shards) {
         /* one shard per 4 MiB of budget, up to 64: enough to keep lock hold
@@ -100,13 +112,14 @@ int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms,
         while (shards < 64 && (uint64_t)shards * 2 * (4u << 20) <= memory)
             shards *= 2;
     }
-    if (shards & (shards - 1)) return -1;
+    if (shards & (shards - 1)) return DDBX_ERR;
     memset(&c, 0, sizeof(c));
     c.nshards = shards;
     c.limit = memory;
     c.item_ttl = MIN(item_ttl_ms, MAX_TTL_MS);
     c.negative_ttl = MIN(negative_ttl_ms, MAX_TTL_MS);
-    if (posix_memalign((void **)&c.shards, 64, sizeof(struct shard) * shards) != 0) return -1;
+    c.holdoff = MIN(holdoff_ms, MAX_TTL_MS);
+    if (posix_memalign((void **)&c.shards, 64, sizeof(struct shard) * shards) != 0) return DDBX_ERR;
     memset(c.shards, 0, sizeof(struct shard) * shards);
     for (unsigned i = 0; i < shards; i++) {
         struct shard *sh = &c.shards[i];
@@ -116,7 +129,7 @@ int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms,
         sh->bytes = sh->nbuckets * sizeof(*sh->buckets);
         sh->budget = memory / shards;
     }
-    return 0;
+    return DDBX_OK;
 }
 
 void cache_teardown(void)
@@ -129,6 +142,10 @@ void cache_teardown(void)
         }
         for (struct cache_fill *f = sh->fills; f; f = f->next)
             f->attached = false;
+        for (struct hold *h = sh->holds, *next; h; h = next) {
+            next = h->next;
+            free(h);
+        }
         free(sh->buckets);
         pthread_mutex_destroy(&sh->lock);
     }
@@ -141,19 +158,20 @@ void cache_key_init(struct cache_key *k, const void *data, size_t len)
     k->data = data;
     k->len = len;
     k->hash = XXH3_64bits(data, len);
+    k->epoch = 0;
 }
 
 /* ---- under the shard lock ---- */
 
-static bool same_key(const struct centry *e, const struct cache_key *k)
+static bool same(const void *key, size_t klen, uint64_t hash, const struct cache_key *k)
 {
-    return e->hash == k->hash && e->klen == k->len && memcmp(e->data, k->data, k->len) == 0;
+    return hash == k->hash && klen == k->len && memcmp(key, k->data, k->len) == 0;
 }
 
 static struct centry **find_link(struct shard *sh, const struct cache_key *k)
 {
     struct centry **link = &sh->buckets[k->hash & (sh->nbuckets - 1)];
-    while (*link && !same_key(*link, k))
+    while (*link && !same((*link)->data, (*link)->klen, (*link)->hash, k))
         link = &(*link)->hnext;
     return link;
 }
@@ -179,15 +197,22 @@ static void lru_push(struct shard *sh, struct centry *e)
     if (!sh->lru_tail) sh->lru_tail = e;
 }
 
-/* Unlinks the entry at *link; the caller frees it (after unlocking). */
-static struct centry *remove_at(struct shard *sh, struct centry **link)
+/* Unlinks the entry at *link and chains it into *garbage (freed after unlocking). */
+static void remove_at(struct shard *sh, struct centry **link, struct centry **garbage)
 {
     struct centry *e = *link;
     *link = e->hnext;
     lru_unlink(sh, e);
     sh->count--;
-    sh->bytes -= entry_cost(e);
-    return e;
+    sh->bytes -= alloc_cost(e);
+    e->lnext = *garbage;
+    *garbage = e;
+}
+
+static void remove_key(struct shard *sh, const struct cache_key *k, struct centry **garbage)
+{
+    struct centry **link = find_link(sh, k);
+    if (*link) remove_at(sh, link, garbage);
 }
 
 static void grow(struct shard *sh)
@@ -207,12 +232,13 @@ static void grow(struct shard *sh)
     sh->nbuckets = n;
 }
 
-/* Detaches every fill of the key: they will not install. */
+/* Detaches every lease of the key (fills, consistent reads, writes): fills
+ * will not install, writes will invalidate instead of storing. */
 static void supersede_fills(struct shard *sh, const struct cache_key *k)
 {
     for (struct cache_fill **link = &sh->fills; *link;) {
         struct cache_fill *f = *link;
-        if (f->hash == k->hash && f->klen == k->len && memcmp(f->key, k->data, k->len) == 0) {
+        if (same(f->key, f->klen, f->hash, k)) {
             *link = f->next;
             f->attached = false;
             f->next = NULL;
@@ -222,34 +248,80 @@ static void supersede_fills(struct shard *sh, const struct cache_key *k)
     }
 }
 
-/* Links e (replacing the key's old entry) and evicts down to the budget.
- * Unlinked entries are chained through lnext into *garbage. */
-static void install(struct shard *sh, struct centry *e, struct cache_key *k,
+static void unlink_fill(struct shard *sh, struct cache_fill *f)
+{
+    for (struct cache_fill **link = &sh->fills; *link; link = &(*link)->next)
+        if (*link == f) {
+            *link = f->next;
+            return;
+        }
+}
+
+/* True while the key is held. Expired holds met on the way are unlinked into
+ * *done (freed after unlocking). */
+static bool held(struct shard *sh, const struct cache_key *k, uint64_t now, struct hold **done)
+{
+    bool found = false;
+    for (struct hold **link = &sh->holds; *link;) {
+        struct hold *h = *link;
+        if (h->until <= now) {
+            *link = h->next;
+            sh->nholds--;
+            sh->bytes -= alloc_cost(h);
+            h->next = *done;
+            *done = h;
+            continue;
+        }
+        if (same(h->key, h->klen, h->hash, k)) found = true;
+        link = &h->next;
+    }
+    return found;
+}
+
+/* Holds the key until `until` (extending a hold it already has). h is a
+ * fresh hold record, linked here or chained into *done if one exists. */
+static void add_hold(struct shard *sh, struct hold *h, const struct cache_key *k,
+                     struct hold **done)
+{
+    for (struct hold *o = sh->holds; o; o = o->next)
+        if (same(o->key, o->klen, o->hash, k)) {
+            o->until = MAX(o->until, h->until);
+            h->next = *done;
+            *done = h;
+            return;
+        }
+    h->next = sh->holds;
+    sh->holds = h;
+    sh->nholds++;
+    sh->bytes += alloc_cost(h);
+}
+
+/* Links e (replacing the key's old entry) and evicts down to the budget. */
+static void install(struct shard *sh, struct centry *e, const struct cache_key *k,
                     struct centry **garbage)
 {
     struct centry **link = find_link(sh, k);
-    if (*link) {
-        struct centry *old = remove_at(sh, link);
-        old->lnext = *garbage;
-        *garbage = old;
-    }
+    if (*link) remove_at(sh, link, garbage);
+    link = find_link(sh, k);
     e->hnext = *link;
     *link = e;
     lru_push(sh, e);
     sh->count++;
-    sh->bytes += entry_cost(e);
+    sh->bytes += alloc_cost(e);
     /* grow first: the larger bucket array is paid for by the evictions below */
     if (sh->count > sh->nbuckets) grow(sh);
     while (sh->bytes > sh->budget && sh->lru_tail && sh->lru_tail != e) {
         struct centry *victim = sh->lru_tail;
-        size_t cost = entry_cost(victim);
-        remove_at(sh, find_link(sh, &(struct cache_key){victim->data, victim->klen, victim->hash}));
+        size_t cost = alloc_cost(victim);
+        remove_at(sh,
+                  find_link(sh, &(struct cache_key){victim->data, victim->klen, victim->hash, 0}),
+                  garbage);
         METRIC_INCR(item_cache_evictions);
         METRIC_ADD(item_cache_evicted_bytes, (int64_t)cost);
-        victim->lnext = *garbage;
-        *garbage = victim;
     }
 }
+
+/* ---- outside the lock ---- */
 
 static void free_chain(struct centry *e)
 {
@@ -260,21 +332,44 @@ static void free_chain(struct centry *e)
     }
 }
 
-/* ---- outside the lock ---- */
+static void free_holds(struct hold *h)
+{
+    while (h) {
+        struct hold *next = h->next;
+        free(h);
+        h = next;
+    }
+}
 
-static struct centry *entry_new(const struct cache_key *k, const char *value, size_t vlen,
-                                uint64_t now_ms)
+static struct centry *entry_new(const struct cache_key *k, uint32_t epoch, const char *value,
+                                size_t vlen, uint32_t crc, uint64_t now_ms)
 {
     struct centry *e = xmalloc(sizeof(*e) + k->len + vlen);
     e->hash = k->hash;
     e->klen = (uint16_t)k->len;
     e->vlen = (uint32_t)vlen;
+    e->epoch = epoch;
     e->flags = value ? 0 : ENTRY_NEGATIVE;
-    e->crc = value ? (uint32_t)crc32(0, (const Bytef *)value, (uInt)vlen) : 0;
-    e->expires = rel_time(now_ms) + (uint32_t)(value ? c.item_ttl : c.negative_ttl);
+    e->crc = value ? crc : 0;
+    e->expires = now_ms + (value ? c.item_ttl : c.negative_ttl);
     memcpy(e->data, k->data, k->len);
     if (vlen) memcpy(e->data + k->len, value, vlen);
     return e;
+}
+
+static struct cache_fill *fill_new(const struct cache_key *k, struct shard *sh, bool joinable,
+                                   bool write)
+{
+    struct cache_fill *f = xmalloc(sizeof(*f) + k->len);
+    *f = (struct cache_fill){.shard = sh,
+                             .hash = k->hash,
+                             .epoch = k->epoch,
+                             .attached = true,
+                             .joinable = joinable,
+                             .write = write,
+                             .klen = k->len};
+    memcpy(f->key, k->data, k->len);
+    return f;
 }
 
 static bool fits(const struct cache_key *k, size_t vlen)
@@ -288,15 +383,18 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
                           uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w)
 {
     struct shard *sh = shard_of(k->hash);
-    uint32_t now = rel_time(now_ms);
-    struct centry *expired = NULL;
+    struct centry *garbage = NULL;
+    struct hold *done = NULL;
     enum cache_kind kind;
+    bool expired = false;
     pthread_mutex_lock(&sh->lock);
     struct centry **link = find_link(sh, k);
     struct centry *e = *link;
-    if (e && (int32_t)(e->expires - now) <= 0) {
-        expired = remove_at(sh, link);
-        expired->lnext = NULL;
+    /* an entry of an older epoch predates a change of its table (schema
+     * change, PartiQL write, a write ddbx could not key): never served */
+    if (e && (e->expires <= now_ms || e->epoch < k->epoch)) {
+        expired = e->expires <= now_ms;
+        remove_at(sh, link, &garbage);
         e = NULL;
     }
     if (e) {
@@ -317,40 +415,38 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
         return kind;
     }
     struct cache_fill *f = NULL;
-    if (w) {
-        for (f = sh->fills; f; f = f->next)
-            if (f->joinable && f->hash == k->hash && f->klen == k->len &&
-                memcmp(f->key, k->data, k->len) == 0)
-                break;
-    }
-    if (f) {
-        w->next = f->waiters;
-        f->waiters = w;
-        kind = CACHE_WAIT;
+    if (held(sh, k, now_ms, &done)) {
+        kind = CACHE_BYPASS;
     } else {
-        f = xmalloc(sizeof(*f) + k->len);
-        *f = (struct cache_fill){sh->fills, sh, k->hash, true, true, false, false, NULL, k->len};
-        memcpy(f->key, k->data, k->len);
-        sh->fills = f;
-        *fill = f;
-        kind = CACHE_MISS;
+        /* a fill of an older epoch may read from before its table changed */
+        for (f = w ? sh->fills : NULL; f; f = f->next)
+            if (f->joinable && f->epoch >= k->epoch && same(f->key, f->klen, f->hash, k)) break;
+        if (f) {
+            w->next = f->waiters;
+            f->waiters = w;
+            kind = CACHE_WAIT;
+        } else {
+            f = fill_new(k, sh, true, false);
+            f->next = sh->fills;
+            sh->fills = f;
+            *fill = f;
+            kind = CACHE_MISS;
+        }
     }
     pthread_mutex_unlock(&sh->lock);
-    if (expired) {
-        METRIC_INCR(item_cache_expired);
-        free(expired);
-    }
+    free_chain(garbage);
+    free_holds(done);
+    if (expired) METRIC_INCR(item_cache_expired);
     METRIC_INCR(item_cache_misses);
     if (kind == CACHE_WAIT) METRIC_INCR(item_cache_coalesced);
+    if (kind == CACHE_BYPASS) METRIC_INCR(item_cache_held_misses);
     return kind;
 }
 
 struct cache_fill *cache_lease(const struct cache_key *k)
 {
     struct shard *sh = shard_of(k->hash);
-    struct cache_fill *f = xmalloc(sizeof(*f) + k->len);
-    *f = (struct cache_fill){NULL, sh, k->hash, true, true, false, false, NULL, k->len};
-    memcpy(f->key, k->data, k->len);
+    struct cache_fill *f = fill_new(k, sh, true, false);
     pthread_mutex_lock(&sh->lock);
     supersede_fills(sh, k);
     f->next = sh->fills;
@@ -370,32 +466,35 @@ bool cache_fill_valid(const struct cache_fill *f)
 void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms)
 {
     struct shard *sh = f->shard;
-    struct cache_key k = {f->key, f->klen, f->hash};
+    struct cache_key k = {f->key, f->klen, f->hash, f->epoch};
     bool store = r->kind == CACHE_HIT || r->kind == CACHE_NEGATIVE;
     struct centry *e = NULL, *garbage = NULL;
+    struct hold *done = NULL;
     if (store && fits(&k, r->len))
-        e = entry_new(&k, r->kind == CACHE_HIT ? r->data : NULL, r->kind == CACHE_HIT ? r->len : 0,
-                      now_ms);
+        e = entry_new(&k, f->epoch, r->kind == CACHE_HIT ? r->data : NULL,
+                      r->kind == CACHE_HIT ? r->len : 0, r->crc, now_ms);
     pthread_mutex_lock(&sh->lock);
     bool attached = f->attached;
-    if (attached) {
-        for (struct cache_fill **link = &sh->fills; *link; link = &(*link)->next)
-            if (*link == f) {
-                *link = f->next;
-                break;
-            }
+    if (attached) unlink_fill(sh, f);
+    bool installed = false;
+    if (attached && e && !held(sh, &k, now_ms, &done)) {
+        /* a newer epoch's entry (a fill that began after a table change) stays */
+        struct centry *old = *find_link(sh, &k);
+        if (!old || old->epoch <= f->epoch) {
+            install(sh, e, &k, &garbage);
+            installed = true;
+        }
     }
-    if (attached && e) install(sh, e, &k, &garbage);
     struct cache_waiter *w = f->waiters;
     f->waiters = NULL;
     pthread_mutex_unlock(&sh->lock);
-    if (store && !attached) {
-        METRIC_INCR(item_cache_fills_refused);
-        free(e);
-    } else if (attached && e) {
+    if (installed)
         METRIC_INCR(item_cache_fills);
-    }
+    else if (store)
+        METRIC_INCR(item_cache_fills_refused);
+    if (!installed) free(e);
     free_chain(garbage);
+    free_holds(done);
     free(f);
     while (w) {
         struct cache_waiter *next = w->next;
@@ -407,13 +506,10 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
 struct cache_fill *cache_write_begin(const struct cache_key *k)
 {
     struct shard *sh = shard_of(k->hash);
-    struct cache_fill *f = xmalloc(sizeof(*f) + k->len);
-    *f = (struct cache_fill){NULL, sh, k->hash, true, false, true, false, NULL, k->len};
-    memcpy(f->key, k->data, k->len);
+    struct cache_fill *f = fill_new(k, sh, false, true);
     pthread_mutex_lock(&sh->lock);
     for (struct cache_fill *o = sh->fills; o; o = o->next)
-        if (o->write && o->hash == k->hash && o->klen == k->len &&
-            memcmp(o->key, k->data, k->len) == 0)
+        if (o->write && same(o->key, o->klen, o->hash, k))
             o->overlapped = f->overlapped = true; /* their order at the backend is unknown */
     f->next = sh->fills;
     sh->fills = f;
@@ -425,42 +521,46 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
                      size_t len, uint64_t now_ms)
 {
     struct shard *sh = f->shard;
-    struct cache_key k = {f->key, f->klen, f->hash};
+    struct cache_key k = {f->key, f->klen, f->hash, f->epoch};
     if (outcome == CACHE_WRITE_STORE && !fits(&k, value ? len : 0))
         outcome = CACHE_WRITE_INVALIDATE;
-    struct centry *e =
-        outcome == CACHE_WRITE_STORE ? entry_new(&k, value, value ? len : 0, now_ms) : NULL;
+    struct centry *e = outcome == CACHE_WRITE_STORE
+                           ? entry_new(&k, f->epoch, value, value ? len : 0,
+                                       value ? crc32_of(value, len) : 0, now_ms)
+                           : NULL;
+    struct hold *h = NULL;
+    if (outcome == CACHE_WRITE_AMBIGUOUS && c.holdoff) {
+        h = xmalloc(sizeof(*h) + k.len);
+        *h = (struct hold){NULL, k.hash, now_ms + c.holdoff, k.len};
+        memcpy(h->key, k.data, k.len);
+    }
     struct centry *garbage = NULL;
+    struct hold *done = NULL;
     pthread_mutex_lock(&sh->lock);
     bool attached = f->attached;
-    if (attached)
-        for (struct cache_fill **link = &sh->fills; *link; link = &(*link)->next)
-            if (*link == f) {
-                *link = f->next;
-                break;
-            }
+    if (attached) unlink_fill(sh, f);
     /* store only what is known to be newest: no other write of the key in
-     * flight meanwhile, no invalidation since; otherwise forget the key */
-    if (outcome == CACHE_WRITE_STORE && (!attached || f->overlapped))
+     * flight meanwhile, no invalidation since, no earlier write of unknown
+     * outcome that may still land; otherwise forget the key */
+    if (outcome == CACHE_WRITE_STORE && (!attached || f->overlapped || held(sh, &k, now_ms, &done)))
         outcome = CACHE_WRITE_INVALIDATE;
     if (outcome != CACHE_WRITE_UNCHANGED) supersede_fills(sh, &k);
     if (outcome == CACHE_WRITE_STORE) {
-        install(sh, e, &k, &garbage);
+        install(sh, e, &k, &garbage); /* whatever epoch the entry there had: this is newer */
         e = NULL;
-    } else if (outcome == CACHE_WRITE_INVALIDATE) {
-        struct centry **link = find_link(sh, &k);
-        if (*link) {
-            garbage = remove_at(sh, link);
-            garbage->lnext = NULL;
-        }
+    } else if (outcome != CACHE_WRITE_UNCHANGED) {
+        remove_key(sh, &k, &garbage);
     }
+    if (h) add_hold(sh, h, &k, &done);
     pthread_mutex_unlock(&sh->lock);
     if (outcome == CACHE_WRITE_STORE)
         METRIC_INCR(item_cache_writes);
-    else if (outcome == CACHE_WRITE_INVALIDATE)
+    else if (outcome != CACHE_WRITE_UNCHANGED)
         METRIC_INCR(item_cache_invalidations);
+    if (outcome == CACHE_WRITE_AMBIGUOUS) METRIC_INCR(item_cache_holds);
     free(e);
     free_chain(garbage);
+    free_holds(done);
     free(f);
 }
 
@@ -471,30 +571,36 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
         return;
     }
     struct shard *sh = shard_of(k->hash);
-    struct centry *e = entry_new(k, value, len, now_ms), *garbage = NULL;
-    struct cache_key key = *k;
+    struct centry *e = entry_new(k, k->epoch, value, len, value ? crc32_of(value, len) : 0, now_ms);
+    struct centry *garbage = NULL;
+    struct hold *done = NULL;
     pthread_mutex_lock(&sh->lock);
     supersede_fills(sh, k);
-    install(sh, e, &key, &garbage);
+    bool is_held = held(sh, k, now_ms, &done);
+    if (is_held)
+        remove_key(sh, k, &garbage);
+    else
+        install(sh, e, k, &garbage);
     pthread_mutex_unlock(&sh->lock);
     METRIC_INCR(item_cache_writes);
+    if (is_held) free(e);
     free_chain(garbage);
+    free_holds(done);
 }
 
 void cache_invalidate(const struct cache_key *k)
 {
     struct shard *sh = shard_of(k->hash);
-    struct centry *old = NULL;
+    struct centry *garbage = NULL;
     pthread_mutex_lock(&sh->lock);
     supersede_fills(sh, k);
-    struct centry **link = find_link(sh, k);
-    if (*link) old = remove_at(sh, link);
+    remove_key(sh, k, &garbage);
     pthread_mutex_unlock(&sh->lock);
     METRIC_INCR(item_cache_invalidations);
-    free(old);
+    free_chain(garbage);
 }
 
-void cache_get_stats(struct cache_stats *s)
+void cache_get_stats(struct cache_stats *s, uint64_t now_ms)
 {
     memset(s, 0, sizeof(*s));
     s->limit = c.limit;
@@ -504,6 +610,8 @@ void cache_get_stats(struct cache_stats *s)
         pthread_mutex_lock(&sh->lock);
         s->entries += sh->count;
         s->bytes += sh->bytes;
+        for (struct hold *h = sh->holds; h; h = h->next)
+            s->holds += h->until > now_ms;
         pthread_mutex_unlock(&sh->lock);
     }
 }
@@ -511,14 +619,17 @@ void cache_get_stats(struct cache_stats *s)
 void cache_render_metrics(struct buf *out)
 {
     struct cache_stats s;
-    cache_get_stats(&s);
+    cache_get_stats(&s, clock_mono_ms()); /* the clock handlers give the cache */
     buf_printf(out,
                "# HELP ddbx_item_cache_entries items and negative entries in the item cache\n"
                "# TYPE ddbx_item_cache_entries gauge\nddbx_item_cache_entries %llu\n"
                "# HELP ddbx_item_cache_bytes memory the item cache holds (entries, keys, values, "
                "buckets)\n# TYPE ddbx_item_cache_bytes gauge\nddbx_item_cache_bytes %llu\n"
                "# HELP ddbx_item_cache_limit_bytes the item cache's budget (--memory)\n"
-               "# TYPE ddbx_item_cache_limit_bytes gauge\nddbx_item_cache_limit_bytes %llu\n",
+               "# TYPE ddbx_item_cache_limit_bytes gauge\nddbx_item_cache_limit_bytes %llu\n"
+               "# HELP ddbx_item_cache_held_keys keys not cached until a write of unknown "
+               "outcome can no longer land\n"
+               "# TYPE ddbx_item_cache_held_keys gauge\nddbx_item_cache_held_keys %llu\n",
                (unsigned long long)s.entries, (unsigned long long)s.bytes,
-               (unsigned long long)s.limit);
+               (unsigned long long)s.limit, (unsigned long long)s.holds);
 }

@@ -13,8 +13,18 @@
  * value. Concurrent misses on one key wait on the first one's fill instead
  * of reading the backend themselves (no stampede).
  *
+ * Epochs: every key carries its table's epoch (proto/key.h), which changes
+ * whenever everything cached of the table must go (a schema change, a PartiQL
+ * write, a write ddbx could not key). The epoch is not part of the key bytes,
+ * so leases and writes cover a key across epochs; an entry installed under an
+ * older epoch than the reader's is stale and never served.
+ *
+ * Holds: a write whose outcome is unknown (timeout, reset, 5xx) may still be
+ * applied by the backend later. Its key is held for the hold-off given at
+ * setup: nothing is cached for it, and reads go to the backend (BYPASS).
+ *
  * Time is passed in by the caller (milliseconds, any monotonic origin), so
- * tests can drive TTLs with a fake clock.
+ * tests can drive TTLs and holds with a fake clock.
  */
 #ifndef DDBX_CACHE_CACHE_H
 #define DDBX_CACHE_CACHE_H
@@ -31,12 +41,14 @@ enum cache_kind {
     CACHE_MISS,     /* the caller must read the backend and complete the fill */
     CACHE_WAIT,     /* another request is reading this key; the waiter will be woken */
     CACHE_FAILED,   /* (results only) the fill failed: nothing was cached */
+    CACHE_BYPASS,   /* the key is held: read the backend, cache nothing (no lease) */
 };
 
 struct cache_key {
     const void *data;
     size_t len;
-    uint64_t hash;
+    uint64_t hash;  /* of data[0..len) */
+    uint32_t epoch; /* the table's epoch as the caller knows it (not hashed) */
 };
 
 /* What a fill produced, as handed to waiters (valid during the wake call). */
@@ -44,7 +56,7 @@ struct cache_result {
     enum cache_kind kind; /* CACHE_HIT, CACHE_NEGATIVE or CACHE_FAILED */
     const char *data;     /* HIT: the value; FAILED: the error body */
     size_t len;
-    uint32_t crc; /* HIT: CRC-32 of data */
+    uint32_t crc; /* HIT: CRC-32 of data (util/crc.h), computed once by the filler */
     int status;   /* FAILED: the HTTP status to answer with */
 };
 
@@ -61,20 +73,26 @@ struct cache_stats {
     uint64_t entries;
     uint64_t bytes; /* everything the cache holds: entries, keys, values, buckets */
     uint64_t limit;
+    uint64_t holds; /* keys held after writes of unknown outcome */
     unsigned shards;
 };
 
-/* memory: the budget for everything the cache holds; ttls in milliseconds;
- * shards: a power of two (0: chosen from memory). Returns 0 or -1. */
-int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms, unsigned shards);
+/* memory: the budget for everything the cache holds; ttls and holdoff in
+ * milliseconds (holdoff: how long a key stays uncached after a write of
+ * unknown outcome; 0: not at all); shards: a power of two (0: chosen from
+ * memory). Returns DDBX_OK or DDBX_ERR. */
+int cache_setup(uint64_t memory, uint64_t item_ttl_ms, uint64_t negative_ttl_ms,
+                uint64_t holdoff_ms, unsigned shards);
 void cache_teardown(void);
 
+/* Sets data, len and hash; epoch 0 (set k->epoch after). */
 void cache_key_init(struct cache_key *k, const void *data, size_t len);
 
 /* Looks k up. HIT: appends the value to out and sets *crc. NEGATIVE:
  * appends nothing. MISS: *fill is a lease the caller must end with
  * cache_fill_done(). WAIT: w (if not NULL) was queued on the running fill;
- * with w NULL a running fill gives MISS and a lease of the caller's own. */
+ * with w NULL a running fill gives MISS and a lease of the caller's own.
+ * BYPASS: the key is held; no lease; read the backend and cache nothing. */
 enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
                           uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w);
 /* A lease that supersedes the key's running fills (they will not install),
@@ -97,9 +115,13 @@ enum cache_write_outcome {
     CACHE_WRITE_STORE,      /* the write succeeded: store value (NULL: a negative entry) */
     CACHE_WRITE_INVALIDATE, /* unknown or suspect outcome: forget the key */
     CACHE_WRITE_UNCHANGED,  /* refused by the backend: nothing changed */
+    CACHE_WRITE_AMBIGUOUS,  /* no answer or a 5xx: the write may still land; forget
+                             * the key and hold it (nothing cached) for the hold-off */
 };
 struct cache_fill *cache_write_begin(const struct cache_key *k);
-/* Ends a write lease (frees f). Storing supersedes the key's running fills. */
+/* Ends a write lease (frees f). Any outcome but UNCHANGED supersedes the
+ * key's running fills; STORE installs under the epoch the lease was taken
+ * with, replacing whatever entry the key had. */
 void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, const char *value,
                      size_t len, uint64_t now_ms);
 
@@ -109,7 +131,8 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
 /* Forgets the key and supersedes its running fills. */
 void cache_invalidate(const struct cache_key *k);
 
-void cache_get_stats(struct cache_stats *s);
+/* The cache's figures; holds still in force at now_ms are counted. */
+void cache_get_stats(struct cache_stats *s, uint64_t now_ms);
 /* Appends ddbx_item_cache_entries/bytes/limit gauges to a /metrics body. */
 void cache_render_metrics(struct buf *out);
 

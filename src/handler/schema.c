@@ -1,7 +1,11 @@
 /*
- * schema.c: the table schema registry. A small chained hash under one mutex:
+ * schema.c: the table registry. A small chained hash under one mutex:
  * lookups copy a record into the request's arena, so no lock is held while a
  * request uses its schema.
+ *
+ * A record without key attributes is a placeholder: the table is not known
+ * yet but is held (schema_invalidate with a hold on a table never described),
+ * so the hold survives until the table is learnt.
  */
 #include "handler/schema.h"
 
@@ -10,6 +14,7 @@
 #include <string.h>
 
 #include "handler/handler.h"
+#include "handler/item.h"
 #include "util/common.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -20,8 +25,11 @@ struct record {
     struct record *next;
     char *table;
     size_t table_len;
+    char *account; /* NULL: the backend gave no TableArn */
+    size_t account_len;
     uint32_t epoch;
-    int nattrs;
+    uint64_t hold_until;
+    int nattrs; /* 0: a placeholder carrying a hold */
     char *names[2];
     size_t lens[2];
     char types[2];
@@ -30,6 +38,7 @@ struct record {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct record *buckets[SCHEMA_BUCKETS];
 static uint32_t next_epoch = 1;
+static uint64_t all_hold_until; /* a hold on every table */
 
 static unsigned bucket(const char *t, size_t len)
 {
@@ -46,7 +55,9 @@ static struct record **find(const char *t, size_t len)
 
 static void record_free(struct record *rec)
 {
+    if (!rec) return;
     free(rec->table);
+    free(rec->account);
     free(rec->names[0]);
     free(rec->names[1]);
     free(rec);
@@ -62,9 +73,15 @@ void schema_teardown(void)
 static const struct key_schema *copy_out(struct request *r, const struct record *rec)
 {
     struct key_schema *ks = arena_alloc(r->arena, sizeof(*ks));
+    memset(ks, 0, sizeof(*ks));
     ks->table = arena_strndup(r->arena, rec->table, rec->table_len);
     ks->table_len = rec->table_len;
+    if (rec->account) {
+        ks->account = arena_strndup(r->arena, rec->account, rec->account_len);
+        ks->account_len = rec->account_len;
+    }
     ks->epoch = rec->epoch;
+    ks->held = item_now() < MAX(rec->hold_until, all_hold_until);
     ks->nattrs = rec->nattrs;
     for (int i = 0; i < rec->nattrs; i++) {
         ks->attr[i].name = arena_strndup(r->arena, rec->names[i], rec->lens[i]);
@@ -79,33 +96,102 @@ const struct key_schema *schema_peek(struct request *r, const char *table, size_
     const struct key_schema *ks = NULL;
     pthread_mutex_lock(&lock);
     struct record *rec = *find(table, len);
-    if (rec) ks = copy_out(r, rec);
+    if (rec && rec->nattrs) ks = copy_out(r, rec);
     pthread_mutex_unlock(&lock);
     return ks;
 }
+
+/* ---- table names and ARNs ---- */
+
+/* "arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME", split; false when s is
+ * not the ARN of a table (an index or stream ARN is not a table). */
+struct arn {
+    const char *region, *account, *name;
+    size_t region_len, account_len, name_len;
+};
+
+static bool parse_arn(const char *s, size_t len, struct arn *a)
+{
+    const char *f[6];
+    size_t fl[6];
+    const char *p = s, *end = s + len;
+    for (int i = 0; i < 5; i++) {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (!colon) return false;
+        f[i] = p;
+        fl[i] = (size_t)(colon - p);
+        p = colon + 1;
+    }
+    f[5] = p;
+    fl[5] = (size_t)(end - p);
+    if (fl[0] != 3 || memcmp(f[0], "arn", 3) != 0 || fl[2] != 8 || memcmp(f[2], "dynamodb", 8) != 0)
+        return false;
+    if (fl[5] <= 6 || memcmp(f[5], "table/", 6) != 0 || memchr(f[5] + 6, '/', fl[5] - 6))
+        return false;
+    *a = (struct arn){f[3], f[4], f[5] + 6, fl[3], fl[4], fl[5] - 6};
+    return true;
+}
+
+static bool is_arn(const struct json *table)
+{
+    return table->len >= 4 && memcmp(table->str, "arn:", 4) == 0;
+}
+
+bool schema_table_name(const struct json *table, const char **name, size_t *len)
+{
+    if (!json_is_string(table)) return false;
+    if (!is_arn(table)) {
+        *name = table->str;
+        *len = table->len;
+        return true;
+    }
+    struct arn a;
+    if (!parse_arn(table->str, table->len, &a)) return false;
+    *name = a.name;
+    *len = a.name_len;
+    return true;
+}
+
+/* ---- learning, forgetting, invalidating ---- */
 
 /* The type ('S', 'N', 'B') AttributeDefinitions gives `name`, or 0. */
 static char attr_type(const struct json *defs, const struct json *name)
 {
     for (const struct json *d = defs ? defs->child : NULL; d; d = d->next) {
         const struct json *n = json_get(d, "AttributeName"), *t = json_get(d, "AttributeType");
-        if (json_is_string(n) && json_is_string(t) && n->len == name->len &&
-            memcmp(n->str, name->str, n->len) == 0 && t->len == 1 && strchr("SNB", t->str[0]))
-            return t->str[0];
+        if (json_is_string(n) && n->len == name->len && memcmp(n->str, name->str, n->len) == 0) {
+            if (json_str_is(t, "S") || json_str_is(t, "N") || json_str_is(t, "B")) return t->str[0];
+            return 0;
+        }
     }
     return 0;
 }
 
-void schema_learn(const struct json *d)
+static bool same_schema(const struct record *a, const struct record *b)
+{
+    if (a->nattrs != b->nattrs) return false;
+    for (int i = 0; i < a->nattrs; i++)
+        if (a->lens[i] != b->lens[i] || a->types[i] != b->types[i] ||
+            memcmp(a->names[i], b->names[i], a->lens[i]) != 0)
+            return false;
+    return true;
+}
+
+/* A record from a TableDescription, or NULL when it does not describe a
+ * usable table. */
+static struct record *record_from(const struct json *d)
 {
     const struct json *name = json_get(d, "TableName"), *ks = json_get(d, "KeySchema"),
-                      *defs = json_get(d, "AttributeDefinitions");
-    if (!json_is_string(name) || !json_is_array(ks) || !json_is_array(defs)) return;
+                      *defs = json_get(d, "AttributeDefinitions"),
+                      *status = json_get(d, "TableStatus"), *arn = json_get(d, "TableArn");
+    if (!json_is_string(name) || !json_is_array(ks) || !json_is_array(defs)) return NULL;
+    /* a table being deleted answers reads with errors soon: nothing to cache */
+    if (status && !json_str_is(status, "ACTIVE") && !json_str_is(status, "UPDATING")) return NULL;
     struct record *rec = xcalloc(1, sizeof(*rec));
     for (const struct json *k = ks->child; k; k = k->next) {
         const struct json *an = json_get(k, "AttributeName"), *kt = json_get(k, "KeyType");
         if (!json_is_string(an) || !json_is_string(kt)) goto bad;
-        int slot = strcmp(kt->str, "HASH") == 0 ? 0 : strcmp(kt->str, "RANGE") == 0 ? 1 : -1;
+        int slot = json_str_is(kt, "HASH") ? 0 : json_str_is(kt, "RANGE") ? 1 : -1;
         char type = attr_type(defs, an);
         if (slot < 0 || rec->names[slot] || !type) goto bad;
         rec->names[slot] = xstrndup(an->str, an->len);
@@ -116,41 +202,94 @@ void schema_learn(const struct json *d)
     rec->nattrs = rec->names[1] ? 2 : 1;
     rec->table = xstrndup(name->str, name->len);
     rec->table_len = name->len;
+    struct arn a;
+    if (json_is_string(arn) && parse_arn(arn->str, arn->len, &a) && a.name_len == name->len &&
+        memcmp(a.name, name->str, name->len) == 0) {
+        rec->account = xstrndup(a.account, a.account_len);
+        rec->account_len = a.account_len;
+    }
+    return rec;
+bad:
+    record_free(rec);
+    return NULL;
+}
+
+void schema_learn(const struct json *d)
+{
+    struct record *rec = record_from(d);
+    if (!rec) return;
+    struct record *drop = rec;
     pthread_mutex_lock(&lock);
     struct record **link = find(rec->table, rec->table_len);
     struct record *old = *link;
-    bool same = old && old->nattrs == rec->nattrs;
-    for (int i = 0; same && i < rec->nattrs; i++)
-        same = old->lens[i] == rec->lens[i] && old->types[i] == rec->types[i] &&
-               memcmp(old->names[i], rec->names[i], rec->lens[i]) == 0;
-    if (same) { /* already known: keep its epoch and entries */
-        pthread_mutex_unlock(&lock);
-        record_free(rec);
-        return;
-    }
-    rec->epoch = next_epoch++;
-    if (old) {
-        rec->next = old->next;
-        *link = rec;
+    if (old && old->nattrs && same_schema(old, rec)) { /* already known: keep its epoch */
+        if (!old->account && rec->account) {
+            old->account = rec->account;
+            old->account_len = rec->account_len;
+            rec->account = NULL;
+        }
     } else {
-        rec->next = NULL;
+        rec->epoch = next_epoch++;
+        if (old) rec->hold_until = old->hold_until; /* a placeholder's hold carries over */
+        rec->next = old ? old->next : NULL;
         *link = rec;
+        drop = old;
     }
+    bool learnt = drop != rec;
     pthread_mutex_unlock(&lock);
-    if (old) record_free(old);
-    log_debug("learnt the key schema of table %.*s", (int)rec->table_len, rec->table);
-    return;
-bad:
-    record_free(rec);
+    if (learnt) {
+        const struct json *name = json_get(d, "TableName");
+        log_debug("learnt the key schema of table %.*s", (int)name->len, name->str);
+    }
+    record_free(drop);
 }
 
 void schema_forget(const char *table, size_t len)
 {
     pthread_mutex_lock(&lock);
     struct record **link = find(table, len), *rec = *link;
-    if (rec) *link = rec->next;
+    /* a hold outlives the record: keep a placeholder */
+    if (rec && rec->hold_until > item_now()) {
+        rec->nattrs = 0;
+        rec = NULL;
+    } else if (rec) {
+        *link = rec->next;
+    }
     pthread_mutex_unlock(&lock);
-    if (rec) record_free(rec);
+    record_free(rec);
+}
+
+void schema_invalidate(const char *table, size_t len, uint64_t hold_until)
+{
+    struct record *fresh = NULL;
+    if (hold_until) {
+        fresh = xcalloc(1, sizeof(*fresh));
+        fresh->table = xstrndup(table, len);
+        fresh->table_len = len;
+    }
+    pthread_mutex_lock(&lock);
+    struct record **link = find(table, len), *rec = *link;
+    if (!rec && fresh) {
+        fresh->next = NULL;
+        *link = rec = fresh;
+        fresh = NULL;
+    }
+    if (rec) {
+        rec->epoch = next_epoch++;
+        rec->hold_until = MAX(rec->hold_until, hold_until);
+    }
+    pthread_mutex_unlock(&lock);
+    record_free(fresh);
+}
+
+void schema_invalidate_all(uint64_t hold_until)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < SCHEMA_BUCKETS; i++)
+        for (struct record *rec = buckets[i]; rec; rec = rec->next)
+            rec->epoch = next_epoch++;
+    all_hold_until = MAX(all_hold_until, hold_until);
+    pthread_mutex_unlock(&lock);
 }
 
 void schema_forget_all(void)
@@ -172,9 +311,22 @@ struct fetch {
     struct request *r;
     schema_cb cb;
     void *arg;
-    const char *table;
+    const char *table; /* the plain name */
     size_t len;
+    const char *account; /* an ARN's account the table must have, or NULL */
+    size_t account_len;
 };
+
+/* The schema, when the table it names is the one the request meant. */
+static const struct key_schema *resolve(struct fetch *f)
+{
+    const struct key_schema *ks = schema_peek(f->r, f->table, f->len);
+    if (ks && f->account &&
+        !(ks->account && ks->account_len == f->account_len &&
+          memcmp(ks->account, f->account, f->account_len) == 0))
+        return NULL; /* another account's table of the same name, or unknown */
+    return ks;
+}
 
 static void on_described(struct backend_result *res, void *arg)
 {
@@ -191,31 +343,47 @@ static void on_described(struct backend_result *res, void *arg)
         if (json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
             schema_learn(json_get(doc, "Table"));
     }
-    f->cb(r, schema_peek(r, f->table, f->len), f->arg);
+    f->cb(r, resolve(f), f->arg);
 }
 
-void schema_get(struct request *r, const char *table, size_t len, schema_cb cb, void *arg)
+void schema_get(struct request *r, const struct json *table, schema_cb cb, void *arg)
 {
-    const struct key_schema *ks = schema_peek(r, table, len);
-    if (ks) {
-        cb(r, ks, arg);
+    if (!json_is_string(table)) {
+        cb(r, NULL, arg);
         return;
     }
     struct fetch *f = arena_alloc(r->arena, sizeof(*f));
-    *f = (struct fetch){r, cb, arg, table, len};
+    *f = (struct fetch){r, cb, arg, table->str, table->len, NULL, 0};
+    if (is_arn(table)) {
+        struct arn a;
+        const char *region = handler_region();
+        if (!parse_arn(table->str, table->len, &a) || a.region_len != strlen(region) ||
+            memcmp(a.region, region, a.region_len) != 0) {
+            cb(r, NULL, arg); /* not a table in the region ddbx serves */
+            return;
+        }
+        f->table = a.name;
+        f->len = a.name_len;
+        f->account = a.account;
+        f->account_len = a.account_len;
+    }
+    if (schema_peek(r, f->table, f->len)) {
+        cb(r, resolve(f), arg);
+        return;
+    }
     struct buf body = BUF_INIT;
     struct json_writer w;
     jw_init(&w, &body);
     jw_object_begin(&w);
     jw_cstr(&w, "TableName");
-    jw_string(&w, table, len);
+    jw_string(&w, f->table, f->len);
     jw_object_end(&w);
     jw_free(&w);
-    backend_call(r->thread->backend, "DynamoDB_20120810.DescribeTable", &body, on_described, f);
+    handler_call(r, "DynamoDB_20120810.DescribeTable", &body, on_described, f);
 }
 
 struct get_all {
-    const struct json **names;
+    const struct json **tables;
     const struct key_schema **ks;
     int n, done;
     schema_all_cb cb;
@@ -225,27 +393,23 @@ struct get_all {
 static void next_schema(struct request *r, const struct key_schema *ks, void *arg)
 {
     struct get_all *ga = arg;
-    if (!ks) {
-        ga->cb(r, NULL, ga->arg);
-        return;
-    }
     ga->ks[ga->done++] = ks;
     if (ga->done == ga->n) {
         ga->cb(r, ga->ks, ga->arg);
         return;
     }
-    schema_get(r, ga->names[ga->done]->str, ga->names[ga->done]->len, next_schema, ga);
+    schema_get(r, ga->tables[ga->done], next_schema, ga);
 }
 
-void schema_get_all(struct request *r, const struct json **names, int n, schema_all_cb cb,
+void schema_get_all(struct request *r, const struct json **tables, int n, schema_all_cb cb,
                     void *arg)
 {
     struct get_all *ga = arena_alloc(r->arena, sizeof(*ga));
     *ga = (struct get_all){
-        names, arena_alloc(r->arena, sizeof(*ga->ks) * (size_t)(n ? n : 1)), n, 0, cb, arg};
+        tables, arena_alloc(r->arena, sizeof(*ga->ks) * (size_t)(n ? n : 1)), n, 0, cb, arg};
     if (n == 0) {
         cb(r, ga->ks, arg);
         return;
     }
-    schema_get(r, names[0]->str, names[0]->len, next_schema, ga);
+    schema_get(r, tables[0], next_schema, ga);
 }

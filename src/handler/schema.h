@@ -1,12 +1,17 @@
 /*
- * schema.h: the key schemas of the tables ddbx has seen, learnt from
- * DescribeTable (and from CreateTable/DescribeTable answers passing through)
- * and shared by all threads.
+ * schema.h: the tables ddbx has seen: their key schemas, learnt from
+ * DescribeTable (and from CreateTable/DescribeTable answers passing through),
+ * their account (from the table's ARN), and their epochs. Shared by all threads.
  *
- * Each table's record carries an epoch that is part of every cache key of
- * the table: forgetting a table (DeleteTable, CreateTable, a PartiQL write,
- * the backend saying the table is gone) gives it a new epoch next time, so
- * all its old entries become unreachable at once and age out by LRU.
+ * A table's epoch travels with every cache key of the table (cache/cache.h):
+ * when everything cached of the table must go (a PartiQL write, a write ddbx
+ * could not key, a schema change), the epoch changes and every older entry is
+ * stale at once. Epochs only grow, across tables too, so a table that is
+ * forgotten and learnt again never reuses an old epoch.
+ *
+ * A table is (account, region, name). A TableName may be an ARN: one of the
+ * account and region ddbx serves names the table of that name; any other ARN
+ * is another table, relayed and never cached (the schema callbacks get NULL).
  */
 #ifndef DDBX_HANDLER_SCHEMA_H
 #define DDBX_HANDLER_SCHEMA_H
@@ -15,25 +20,45 @@
 #include "proto/json.h"
 #include "proto/key.h"
 
-/* Called with the schema (copied into r->arena), or NULL when the table's
- * schema cannot be had (unknown table, backend failure): relay then. */
+/* Called with the schema (copied into r->arena), or NULL when the table
+ * cannot be cached (unknown, another account's or region's ARN, a backend
+ * failure): relay then. */
 typedef void (*schema_cb)(struct request *r, const struct key_schema *ks, void *arg);
 
 void schema_setup(void);
 void schema_teardown(void);
-/* Gets the table's schema: at once when known, else after a DescribeTable. */
-void schema_get(struct request *r, const char *table, size_t len, schema_cb cb, void *arg);
-/* Called once every table's schema is had: ks[i] for names[i]; ks NULL when
- * one of them cannot be had (relay then). */
+/* Gets the schema of the table a TableName (a JSON string: name or ARN) names:
+ * at once when known, else after a DescribeTable. When the backend gives no
+ * answer at all, the request is answered with that failure and cb is not
+ * called. */
+void schema_get(struct request *r, const struct json *table, schema_cb cb, void *arg);
+/* Called once every table's schema was looked for: ks[i] for tables[i], NULL
+ * where a table cannot be cached. */
 typedef void (*schema_all_cb)(struct request *r, const struct key_schema **ks, void *arg);
-/* Gets the schemas of n tables (names: JSON strings), one after another. */
-void schema_get_all(struct request *r, const struct json **names, int n, schema_all_cb cb,
+/* Gets the schemas of n tables (JSON strings: names or ARNs), one after another. */
+void schema_get_all(struct request *r, const struct json **tables, int n, schema_all_cb cb,
                     void *arg);
-/* The schema if known (copied into r->arena), else NULL; never calls the backend. */
+/* The schema of a table (a plain name) if known (copied into r->arena), else
+ * NULL; never calls the backend. */
 const struct key_schema *schema_peek(struct request *r, const char *table, size_t len);
-/* Learns from a TableDescription object (KeySchema, AttributeDefinitions). */
+/* The plain name a TableName refers to: the name itself, or the NAME of a
+ * table ARN "arn:...:table/NAME" whatever its account and region (for
+ * invalidation, where touching a namesake is harmless). False if `table` is
+ * not a string or an ARN of something other than a table. */
+bool schema_table_name(const struct json *table, const char **name, size_t *len);
+/* Learns from a TableDescription object (TableName, TableArn, KeySchema,
+ * AttributeDefinitions, TableStatus: a table being deleted is not learnt). */
 void schema_learn(const struct json *description);
+/* Forgets a table (it was deleted or re-created): the next use describes it
+ * again and gets a new epoch. */
 void schema_forget(const char *table, size_t len);
+/* Everything cached of the table must go: its epoch changes. With hold_until
+ * (ms on item_now()'s clock; 0: none), nothing of the table is cached until
+ * then either (a change of unknown outcome may still land), even if the
+ * table is only learnt later. */
+void schema_invalidate(const char *table, size_t len, uint64_t hold_until);
+/* The same for every table (a statement ddbx cannot read). */
+void schema_invalidate_all(uint64_t hold_until);
 void schema_forget_all(void);
 
 #endif

@@ -13,8 +13,9 @@
  *                                only; TransactWriteItems invalidates every key
  *   refused (4xx)                nothing changes
  *   ConditionalCheckFailed,      every key named is invalidated: the cached copy may be
- *   transaction cancelled,       stale, or the write may have happened
- *   5xx, timeout, reset
+ *   transaction cancelled        stale
+ *   5xx, timeout, reset,         every key named is invalidated and held: nothing is
+ *   transaction in progress      cached for it until the write can no longer land
  *
  * Every cache change also supersedes fills of the key that were running, so
  * a read that started before the write never installs the older value. Each
@@ -22,17 +23,20 @@
  * are in flight at once the backend may apply them in either order, so
  * neither stores its value; the key is invalidated and the next read fetches
  * what the backend holds.
+ *
+ * A key ddbx cannot build (its table cannot be described, another account's
+ * ARN, a value whose cache key is not certain such as non-canonical base64)
+ * does not stop the write: it goes to the backend all the same, and once it
+ * is answered (success or unknown outcome) every entry of that table is
+ * dropped (schema_invalidate), held too when the outcome is unknown.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "handler/item.h"
 #include "handler/schema.h"
+#include "proto/params.h"
 #include "util/common.h"
-
-#define BATCH_WRITE_MAX 25
-#define TRANSACT_MAX 100
-#define TRANSACT_MAX_BYTES (4u * 1024 * 1024)
 
 enum wkind {
     W_PUT,    /* success caches obj (an item) */
@@ -43,22 +47,29 @@ enum wkind {
 enum wop { OP_PUT, OP_UPDATE, OP_DELETE, OP_BATCH, OP_TRANSACT };
 
 struct wkey {
-    const struct json *table; /* a JSON string */
-    const struct json *obj;   /* the Item (W_PUT) or the Key */
+    const struct json *obj; /* the Item (W_PUT) or the Key */
+    int table;              /* index in write.tables */
     enum wkind kind;
     bool canonical; /* W_PUT: the item reads back byte for byte as written */
     bool from_item; /* the key comes from an item */
+    bool keyed;     /* k was built; the key has a lease */
     struct cache_key k;
     struct cache_fill *lease; /* taken when the write is sent */
 };
 
+struct wtable {
+    const struct json *name;     /* as the caller wrote it: a name or an ARN */
+    const struct key_schema *ks; /* NULL: its keys cannot be built */
+    bool unkeyed;                /* some key of it was not built */
+};
+
 struct write {
     struct request *r;
-    const struct json *doc; /* the request body */
+    struct ddb_write q;
     enum wop op;
     struct wkey *keys;
-    int nkeys, cap;
-    const struct json **tables; /* distinct */
+    int nkeys;
+    struct wtable *tables; /* distinct */
     int ntables;
     struct buf send; /* a rewritten body, when not sent as received */
     bool rewritten;
@@ -68,71 +79,65 @@ struct write {
 
 /* ---- building ---- */
 
-static struct write *write_new(struct request *r, enum wop op, int cap)
+static int add_table(struct write *w, const struct json *name)
+{
+    for (int i = 0; i < w->ntables; i++)
+        if (w->tables[i].name->len == name->len &&
+            memcmp(w->tables[i].name->str, name->str, name->len) == 0)
+            return i;
+    w->tables[w->ntables] = (struct wtable){name, NULL, false};
+    return w->ntables++;
+}
+
+/* What a successful write does to each key it names, by operation. */
+static enum wkind kind_of(enum wop op, enum ddb_write_kind k)
+{
+    if (op == OP_TRANSACT) return W_TOUCH; /* a transaction's items are never stored */
+    if (k == DDB_WRITE_PUT) return W_PUT;
+    if (k == DDB_WRITE_DELETE) return W_DELETE;
+    return W_TOUCH;
+}
+
+/* Parses the request with `parse`; answers or relays when it is not a write
+ * ddbx serves. Returns the write, or NULL after answering. */
+static struct write *write_parse(struct request *r, enum wop op,
+                                 int (*parse)(struct arena *, const char *, size_t,
+                                              struct ddb_write *, struct attr_error *))
 {
     struct write *w = arena_alloc(r->arena, sizeof(*w));
     memset(w, 0, sizeof(*w));
     w->r = r;
     w->op = op;
-    w->cap = cap;
-    w->keys = arena_alloc(r->arena, sizeof(*w->keys) * (size_t)cap);
-    w->tables = arena_alloc(r->arena, sizeof(*w->tables) * (size_t)cap);
+    struct attr_error err;
+    int rc = parse(r->arena, r->body, r->body_len, &w->q, &err);
+    if (rc == DDB_PARAMS_INVALID) {
+        item_send_attr_error(r, &err);
+        return NULL;
+    }
+    if (rc != DDB_PARAMS_OK) {
+        handler_relay(r);
+        return NULL;
+    }
+    w->keys = arena_alloc(r->arena, sizeof(*w->keys) * (size_t)w->q.nreqs);
+    w->tables = arena_alloc(r->arena, sizeof(*w->tables) * (size_t)w->q.nreqs);
+    for (int i = 0; i < w->q.nreqs; i++) {
+        const struct ddb_write_req *q = &w->q.reqs[i];
+        w->keys[w->nkeys++] = (struct wkey){.obj = q->obj,
+                                            .table = add_table(w, q->table),
+                                            .kind = kind_of(op, q->kind),
+                                            .canonical = q->canonical,
+                                            .from_item = q->kind == DDB_WRITE_PUT};
+    }
     return w;
 }
 
-static void add_table(struct write *w, const struct json *table)
-{
-    for (int i = 0; i < w->ntables; i++)
-        if (w->tables[i]->len == table->len &&
-            memcmp(w->tables[i]->str, table->str, table->len) == 0)
-            return;
-    w->tables[w->ntables++] = table;
-}
-
-/* Adds a key; checks a put item's limits. Returns false after answering. */
-static bool add_key(struct write *w, const struct json *table, const struct json *obj,
-                    enum wkind kind, bool from_item, size_t *bytes)
-{
-    table = item_table_name(w->r, table);
-    struct wkey *k = &w->keys[w->nkeys++];
-    *k = (struct wkey){table, obj, kind, true, from_item, {0}};
-    add_table(w, table);
-    if (kind != W_PUT) return true;
-    struct attr_check chk;
-    struct attr_error err;
-    if (attr_check_item(obj, &chk, &err) < 0) {
-        item_send_attr_error(w->r, &err);
-        return false;
-    }
-    k->canonical = chk.canonical;
-    if (bytes) *bytes += chk.size;
-    return true;
-}
-
 /* ---- after the backend answers ---- */
-
-static bool body_says(const struct buf *body, const char *error)
-{
-    return body->data && strstr(body->data, error) != NULL;
-}
-
-/* What the answer means for the cache: 1 success, 0 refused (nothing
- * changed), -1 unknown or suspect (invalidate). */
-static int classify(int status, const struct buf *body)
-{
-    if (status == 200) return 1;
-    if (status >= 500) return -1;
-    if (body_says(body, "#ConditionalCheckFailedException") ||
-        body_says(body, "#TransactionCanceledException") ||
-        body_says(body, "#TransactionInProgressException"))
-        return -1;
-    return 0;
-}
 
 /* Ends a key's write lease with what the outcome means for it. */
 static void end_lease(struct wkey *k, enum cache_write_outcome outcome, const struct json *item,
                       uint64_t now)
 {
+    if (!k->lease) return;
     struct buf value = BUF_INIT;
     if (outcome == CACHE_WRITE_STORE && item) item_value_compose(&value, item);
     cache_write_end(k->lease, outcome, item ? value.data : NULL, value.len, now);
@@ -141,38 +146,45 @@ static void end_lease(struct wkey *k, enum cache_write_outcome outcome, const st
 }
 
 /* A successful write's effect on one of its keys. */
-static void apply_success(struct wkey *k, uint64_t now)
+static void apply_success(struct write *w, struct wkey *k, uint64_t now)
 {
+    if (!k->lease) return;
+    /* a table held by an earlier change of unknown outcome caches nothing */
+    bool store = !w->tables[k->table].ks->held;
     switch (k->kind) {
     case W_PUT: /* an item whose numbers DynamoDB would store otherwise is read back */
-        end_lease(k, k->canonical ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, k->obj, now);
+        end_lease(k, store && k->canonical ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, k->obj,
+                  now);
         break;
-    case W_DELETE: end_lease(k, CACHE_WRITE_STORE, NULL, now); break;
+    case W_DELETE:
+        end_lease(k, store ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, NULL, now);
+        break;
     case W_TOUCH: end_lease(k, CACHE_WRITE_INVALIDATE, NULL, now); break;
     }
 }
 
-/* Cache keys of BatchWriteItem requests the backend left unprocessed. */
-static bool unprocessed(struct write *w, const struct json *doc, const struct wkey *k)
+enum processed { PROCESSED, UNPROCESSED, UNKNOWN };
+
+/* Whether the BatchWriteItem answer left k's request unprocessed. */
+static enum processed processed(struct write *w, const struct json *doc, const struct wkey *k)
 {
     const struct json *u = json_get(doc, "UnprocessedItems"), *reqs = NULL;
-    for (const struct json *t = u ? u->child : NULL; t && !reqs; t = t->next) {
-        const struct json *name = item_member_table(w->r, t);
-        if (name->len == k->table->len && memcmp(name->str, k->table->str, name->len) == 0)
-            reqs = t;
-    }
+    const struct json *name = w->tables[k->table].name;
+    for (const struct json *t = u ? u->child : NULL; t && !reqs; t = t->next)
+        if (t->keylen == name->len && memcmp(t->key, name->str, name->len) == 0) reqs = t;
+    enum processed p = PROCESSED;
     for (const struct json *q = json_is_array(reqs) ? reqs->child : NULL; q; q = q->next) {
         const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
         const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
-        const struct key_schema *ks = schema_peek(w->r, k->table->str, k->table->len);
         struct cache_key ck;
         struct attr_error err;
-        if (!ks) return true; /* cannot tell: treat as unprocessed, and invalidate */
-        if (item_cache_key(w->r, ks, put ? put : del, put == NULL, &ck, &err) == KEY_OK &&
-            ck.len == k->k.len && memcmp(ck.data, k->k.data, ck.len) == 0)
-            return true;
+        if (item_cache_key(w->r, w->tables[k->table].ks, put ? put : del, put == NULL, &ck, &err) !=
+            KEY_OK)
+            p = UNKNOWN; /* cannot tell which key it is */
+        else if (item_same_key(&ck, &k->k))
+            return UNPROCESSED;
     }
-    return false;
+    return p;
 }
 
 /* UpdateItem asked for ALL_NEW: cache the new image, answer as the caller asked. */
@@ -180,19 +192,32 @@ static void update_answer(struct write *w, struct json *doc, uint64_t now)
 {
     struct request *r = w->r;
     const struct json *attrs = json_get(doc, "Attributes");
-    if (json_is_object(attrs))
-        end_lease(&w->keys[0], CACHE_WRITE_STORE, attrs, now);
-    else
-        end_lease(&w->keys[0], CACHE_WRITE_INVALIDATE, NULL, now);
+    bool store = json_is_object(attrs) && !w->tables[0].ks->held;
+    end_lease(&w->keys[0], store ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, attrs, now);
     if (!w->caller_none) return;
     buf_reset(&r->reply);
     struct json_writer jw;
     jw_init(&jw, &r->reply);
     jw_object_begin(&jw);
     for (const struct json *m = doc->child; m; m = m->next)
-        if (!(m->keylen == 10 && memcmp(m->key, "Attributes", 10) == 0)) jw_member(&jw, m);
+        if (!json_key_is(m, "Attributes")) jw_member(&jw, m);
     jw_object_end(&jw);
     jw_free(&jw);
+}
+
+/* Tables with keys ddbx could not build lose every entry once the write may
+ * have changed them; an unknown outcome holds them as well. */
+static void invalidate_unkeyed(struct write *w, enum write_outcome outcome, uint64_t now)
+{
+    if (outcome == WO_UNCHANGED) return;
+    uint64_t hold = outcome == WO_AMBIGUOUS ? now + handler_holdoff_ms() : 0;
+    for (int i = 0; i < w->ntables; i++) {
+        const char *name;
+        size_t len;
+        if ((w->tables[i].unkeyed || !w->tables[i].ks) &&
+            schema_table_name(w->tables[i].name, &name, &len))
+            schema_invalidate(name, len, hold);
+    }
 }
 
 static void on_answer(struct backend_result *res, void *arg)
@@ -203,29 +228,38 @@ static void on_answer(struct backend_result *res, void *arg)
     r->crc_set = false;
     if (res->outcome == BACKEND_ANSWERED)
         snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
-    int outcome = classify(status, &r->reply);
+    enum write_outcome outcome = item_write_outcome(r, res, status, &r->reply);
     uint64_t now = item_now();
     struct json *doc = NULL;
-    if (outcome == 1 && (w->op == OP_UPDATE || w->op == OP_BATCH) &&
+    if (outcome == WO_SUCCESS && (w->op == OP_UPDATE || w->op == OP_BATCH) &&
         json_parse(r->arena, r->reply.data, r->reply.len, &doc, NULL, 0) != JSON_OK)
-        outcome = -1;
-    if (outcome == 1 && w->op == OP_UPDATE && w->derive) {
+        outcome = WO_AMBIGUOUS; /* a 200 we cannot read */
+    if (outcome == WO_SUCCESS && w->op == OP_UPDATE && w->derive) {
         update_answer(w, doc, now);
-    } else if (outcome == 1) {
-        for (int i = 0; i < w->nkeys; i++) {
-            if (w->op == OP_BATCH && unprocessed(w, doc, &w->keys[i]))
-                end_lease(&w->keys[i], CACHE_WRITE_UNCHANGED, NULL, now);
-            else
-                apply_success(&w->keys[i], now);
-        }
     } else {
-        for (int i = 0; i < w->nkeys; i++)
-            end_lease(&w->keys[i], outcome < 0 ? CACHE_WRITE_INVALIDATE : CACHE_WRITE_UNCHANGED,
-                      NULL, now);
+        static const enum cache_write_outcome failed[] = {
+            [WO_UNCHANGED] = CACHE_WRITE_UNCHANGED,
+            [WO_INVALIDATE] = CACHE_WRITE_INVALIDATE,
+            [WO_AMBIGUOUS] = CACHE_WRITE_AMBIGUOUS,
+        };
+        for (int i = 0; i < w->nkeys; i++) {
+            struct wkey *k = &w->keys[i];
+            enum processed p = PROCESSED;
+            if (outcome == WO_SUCCESS && k->lease && w->op == OP_BATCH) p = processed(w, doc, k);
+            if (outcome != WO_SUCCESS)
+                end_lease(k, failed[outcome], NULL, now);
+            else if (p == UNPROCESSED)
+                end_lease(k, CACHE_WRITE_UNCHANGED, NULL, now);
+            else if (p == UNKNOWN)
+                end_lease(k, CACHE_WRITE_INVALIDATE, NULL, now);
+            else
+                apply_success(w, k, now);
+        }
     }
-    if (outcome == 0 && status == 400 && body_says(&r->reply, "#ResourceNotFoundException"))
+    invalidate_unkeyed(w, outcome, now);
+    if (item_error_forgets_table(r, status, &r->reply))
         for (int i = 0; i < w->ntables; i++)
-            schema_forget(w->tables[i]->str, w->tables[i]->len);
+            if (w->tables[i].ks) schema_forget(w->tables[i].ks->table, w->tables[i].ks->table_len);
     request_send(r, status);
 }
 
@@ -234,82 +268,72 @@ static void on_answer(struct backend_result *res, void *arg)
 static void on_schemas(struct request *r, const struct key_schema **ks, void *arg)
 {
     struct write *w = arg;
-    if (!ks) {
-        handler_relay(r);
-        return;
-    }
+    for (int t = 0; t < w->ntables; t++)
+        w->tables[t].ks = ks[t];
     for (int i = 0; i < w->nkeys; i++) {
         struct wkey *k = &w->keys[i];
-        int t = 0;
-        while (!(w->tables[t]->len == k->table->len &&
-                 memcmp(w->tables[t]->str, k->table->str, k->table->len) == 0))
-            t++;
-        if (!item_key_or_answer(r, ks[t], k->obj, !k->from_item, &k->k)) return;
+        struct wtable *t = &w->tables[k->table];
+        if (!t->ks) continue;
+        struct attr_error err;
+        int rc = item_cache_key(r, t->ks, k->obj, !k->from_item, &k->k, &err);
+        if (rc == KEY_EINVALID) {
+            item_send_attr_error(r, &err);
+            return;
+        }
+        if (rc != KEY_OK) { /* not certain: the backend judges it, the table pays */
+            t->unkeyed = true;
+            continue;
+        }
+        k->keyed = true;
         for (int j = 0; w->op == OP_BATCH && j < i; j++)
-            if (w->keys[j].k.len == k->k.len &&
-                memcmp(w->keys[j].k.data, k->k.data, k->k.len) == 0) {
-                request_send_error(r, DDB_ValidationException,
-                                   "Provided list of item keys contains duplicates");
+            if (w->keys[j].keyed && item_same_key(&w->keys[j].k, &k->k)) {
+                item_send_duplicate_keys(r);
                 return;
             }
     }
     for (int i = 0; i < w->nkeys; i++)
-        w->keys[i].lease = cache_write_begin(&w->keys[i].k);
+        if (w->keys[i].keyed) w->keys[i].lease = cache_write_begin(&w->keys[i].k);
+    if (w->op == OP_UPDATE && !w->keys[0].keyed) w->derive = w->rewritten = false;
     if (w->rewritten)
-        backend_call(r->thread->backend, r->op->target, &w->send, on_answer, w);
+        handler_call(r, r->op->target, &w->send, on_answer, w);
     else
         handler_forward(r, r->body, r->body_len, on_answer, w);
 }
 
 static void start(struct write *w)
 {
-    schema_get_all(w->r, w->tables, w->ntables, on_schemas, w);
+    const struct json **names = arena_alloc(w->r->arena, sizeof(*names) * (size_t)w->ntables);
+    for (int i = 0; i < w->ntables; i++)
+        names[i] = w->tables[i].name;
+    schema_get_all(w->r, names, w->ntables, on_schemas, w);
 }
 
 /* ---- the operations ---- */
 
-/* Reads TableName and `field` (Item or Key) of a single-item write. */
-static struct write *single(struct request *r, enum wop op, const char *field, enum wkind kind)
-{
-    struct json *doc = item_parse_body(r);
-    if (!doc) return NULL;
-    const struct json *table = json_get(doc, "TableName"), *obj = json_get(doc, field);
-    if (!json_is_string(table) || !json_is_object(obj)) {
-        handler_relay(r);
-        return NULL;
-    }
-    struct write *w = write_new(r, op, 1);
-    w->doc = doc;
-    if (!add_key(w, table, obj, kind, kind == W_PUT, NULL)) return NULL;
-    return w;
-}
-
 void handler_put_item(struct request *r)
 {
-    struct write *w = single(r, OP_PUT, "Item", W_PUT);
+    struct write *w = write_parse(r, OP_PUT, ddb_parse_put_item);
     if (w) start(w);
 }
 
 void handler_delete_item(struct request *r)
 {
-    struct write *w = single(r, OP_DELETE, "Key", W_DELETE);
+    struct write *w = write_parse(r, OP_DELETE, ddb_parse_delete_item);
     if (w) start(w);
 }
 
 void handler_update_item(struct request *r)
 {
-    struct write *w = single(r, OP_UPDATE, "Key", W_TOUCH);
+    struct write *w = write_parse(r, OP_UPDATE, ddb_parse_update_item);
     if (!w) return;
-    const struct json *doc = w->doc;
-    const struct json *rv = json_get(doc, "ReturnValues");
-    w->caller_none = !rv || (json_is_string(rv) && strcmp(rv->str, "NONE") == 0);
-    w->derive = w->caller_none || (json_is_string(rv) && strcmp(rv->str, "ALL_NEW") == 0);
+    w->caller_none = w->q.return_values == DDB_RV_NONE;
+    w->derive = w->caller_none || w->q.return_values == DDB_RV_ALL_NEW;
     if (w->derive && w->caller_none) { /* ask for the new image, answer NONE */
         struct json_writer jw;
         jw_init(&jw, &w->send);
         jw_object_begin(&jw);
-        for (const struct json *m = doc->child; m; m = m->next)
-            if (m != rv) jw_member(&jw, m);
+        for (const struct json *m = w->q.doc->child; m; m = m->next)
+            if (m != w->q.return_values_member) jw_member(&jw, m);
         jw_cstr(&jw, "ReturnValues");
         jw_cstr(&jw, "ALL_NEW");
         jw_object_end(&jw);
@@ -321,82 +345,12 @@ void handler_update_item(struct request *r)
 
 void handler_batch_write_item(struct request *r)
 {
-    struct json *doc = item_parse_body(r);
-    if (!doc) return;
-    const struct json *items = json_get(doc, "RequestItems");
-    if (!json_is_object(items) || items->len == 0) {
-        handler_relay(r);
-        return;
-    }
-    int total = 0;
-    for (const struct json *t = items->child; t; t = t->next) {
-        if (!json_is_array(t) || t->len == 0) {
-            handler_relay(r);
-            return;
-        }
-        total += (int)t->len;
-    }
-    if (total > BATCH_WRITE_MAX) {
-        request_send_error(r, DDB_ValidationException,
-                           "Too many items requested for the BatchWriteItem call");
-        return;
-    }
-    struct write *w = write_new(r, OP_BATCH, total);
-    for (const struct json *t = items->child; t; t = t->next) {
-        const struct json *table = item_member_table(r, t);
-        for (const struct json *q = t->child; q; q = q->next) {
-            const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
-            const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
-            if (!json_is_object(q) || q->len != 1 ||
-                !(json_is_object(put) || json_is_object(del))) {
-                handler_relay(r);
-                return;
-            }
-            if (!add_key(w, table, put ? put : del, put ? W_PUT : W_DELETE, put != NULL, NULL))
-                return;
-        }
-    }
-    start(w);
+    struct write *w = write_parse(r, OP_BATCH, ddb_parse_batch_write);
+    if (w) start(w);
 }
 
 void handler_transact_write_items(struct request *r)
 {
-    static const char *const actions[] = {"Put", "Update", "Delete", "ConditionCheck"};
-    struct json *doc = item_parse_body(r);
-    if (!doc) return;
-    const struct json *items = json_get(doc, "TransactItems");
-    if (!json_is_array(items) || items->len == 0) {
-        handler_relay(r);
-        return;
-    }
-    if (items->len > TRANSACT_MAX) {
-        request_send_error(r, DDB_ValidationException,
-                           "Member must have length less than or equal to 100");
-        return;
-    }
-    struct write *w = write_new(r, OP_TRANSACT, (int)items->len);
-    size_t bytes = 0;
-    for (const struct json *q = items->child; q; q = q->next) {
-        const struct json *act = NULL;
-        int a = 0;
-        while (a < 4 && !(act = json_get(q, actions[a])))
-            a++;
-        bool put = a == 0;
-        const struct json *table = json_get(act, "TableName");
-        const struct json *obj = json_get(act, put ? "Item" : "Key");
-        if (!json_is_object(q) || q->len != 1 || !json_is_string(table) || !json_is_object(obj)) {
-            handler_relay(r);
-            return;
-        }
-        /* Put items get the limit checks; every key, Put's included, is only
-         * invalidated: a transaction's items are not cached */
-        if (!add_key(w, table, obj, put ? W_PUT : W_TOUCH, put, &bytes)) return;
-        w->keys[w->nkeys - 1].kind = W_TOUCH;
-    }
-    if (bytes > TRANSACT_MAX_BYTES) {
-        request_send_error(r, DDB_ValidationException,
-                           "Transaction request cannot be larger than 4 MB");
-        return;
-    }
-    start(w);
+    struct write *w = write_parse(r, OP_TRANSACT, ddb_parse_transact_write);
+    if (w) start(w);
 }

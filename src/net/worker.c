@@ -105,7 +105,7 @@ static void on_drain(uv_timer_t *t)
 static void finish_if_idle(struct worker *w)
 {
     if (!w->stop_requested || w->pool.count > 0 || !w->listener_closed) return;
-    if (w->ht.active > 0 || backend_inflight(w->ht.backend) > 0) {
+    if (handler_thread_busy(&w->ht)) {
         /* requests of connections already gone still wait on the backend or a fill */
         uv_timer_start(&w->drain, on_drain, 20, 0);
         return;

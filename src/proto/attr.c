@@ -69,6 +69,14 @@ int attr_fail(struct attr_error *err, enum ddb_msg m, ...)
     return -1;
 }
 
+int attr_fail_limit(struct attr_error *err, enum ddb_limit l)
+{
+    const struct ddb_limit_desc *d = ddb_limit_desc(l);
+    snprintf(err->message, sizeof(err->message), "%s", d->message);
+    err->code = d->error;
+    return -1;
+}
+
 const struct json *attr_type_member(const struct json *v)
 {
     if (!v || v->type != JSON_OBJECT || v->len != 1) return NULL;
@@ -268,9 +276,9 @@ struct walk {
     bool failed; /* err holds the first limit exceeded */
 };
 
-static void limit(struct walk *w, enum ddb_msg m)
+static void limit(struct walk *w, enum ddb_limit l)
 {
-    if (!w->failed) attr_fail(w->err, m);
+    if (!w->failed) attr_fail_limit(w->err, l);
     w->failed = true;
 }
 
@@ -362,7 +370,7 @@ static void meaning(struct walk *w, const struct json *v, int depth)
     /* depth 0 (an attribute's own value) is DynamoDB's level 1: 32 levels
      * are depths 0..31, so a scalar inside 31 maps or lists is the deepest */
     if (depth >= ATTR_MAX_DEPTH) {
-        limit(w, MSG_value_too_deep);
+        limit(w, DDB_LIMIT_attr_depth);
         return;
     }
     const struct json *m = attr_type_member(v);
@@ -435,6 +443,6 @@ int attr_check_item(const struct json *item, struct attr_check *out, struct attr
         meaning(&w, a, 0);
     }
     if (out->relay) return 0; /* DynamoDB refuses or rewrites it: its own answer decides */
-    if (!w.failed && out->size > ITEM_MAX_BYTES) limit(&w, MSG_item_too_large);
+    if (!w.failed && out->size > ITEM_MAX_BYTES) limit(&w, DDB_LIMIT_item_bytes);
     return w.failed ? -1 : 0;
 }

@@ -23,6 +23,7 @@
 
 #include "proto/errors.h"
 #include "proto/json.h"
+#include "proto/limits.h"
 
 #define ATTR_MAX_DEPTH 32
 #define ITEM_MAX_BYTES (400 * 1024)
@@ -59,6 +60,9 @@ int attr_check_shape(const struct json *v, struct attr_error *err);
 /* Fills err with message m of proto/messages.tsv (formatted with the
  * arguments it takes) and the error it is sent as. Returns -1. */
 int attr_fail(struct attr_error *err, enum ddb_msg m, ...);
+/* Fills err with the error and message DynamoDB answers past limit l
+ * (proto/limits.tsv). Returns -1. */
+int attr_fail_limit(struct attr_error *err, enum ddb_limit l);
 /* Fills err with DynamoDB's ValidationException for the number text
  * s[0..len) that number_parse() refused with `status`. DynamoDB quotes a
  * non-empty text it cannot convert ("...numeric value: abc"). */

@@ -6,13 +6,17 @@
 #include <string.h>
 
 #include "proto/json.h"
+#include "util/common.h"
 
-#define ERR_RETRY_yes true
-#define ERR_RETRY_no false
+#define ERR_WRITE_unchanged DDB_WRITE_UNCHANGED
+#define ERR_WRITE_invalidate DDB_WRITE_INVALIDATE
+#define ERR_WRITE_ambiguous DDB_WRITE_AMBIGUOUS
+#define ERR_TABLE_keep false
+#define ERR_TABLE_forget true
 
 static const struct ddb_error_desc table[] = {
-#define ERR(name, status, retryable, ns, member, message)                                          \
-    {#name, status, ERR_RETRY_##retryable, ns "#" #name, member, message},
+#define ERR(name, status, write, tbl, ns, member, message)                                         \
+    {#name, status, ERR_WRITE_##write, ERR_TABLE_##tbl, ns "#" #name, member, message},
 #include "errors.def"
 #undef ERR
 };
@@ -81,4 +85,30 @@ void ddb_msg_compose(struct buf *out, enum ddb_msg m, ...)
     va_end(ap);
     ddb_error_compose(out, messages[m].error, text.data ? text.data : "");
     buf_free(&text);
+}
+
+int ddb_error_parse_type(struct arena *a, const char *body, size_t len, const char **name,
+                         size_t *name_len)
+{
+    struct json *doc;
+    if (!body || json_parse(a, body, len, &doc, NULL, 0) != JSON_OK) return DDBX_ERR;
+    const struct json *t = json_get(doc, "__type");
+    if (!json_is_string(t)) return DDBX_ERR;
+    const char *hash = memchr(t->str, '#', t->len);
+    *name = hash ? hash + 1 : t->str;
+    *name_len = t->len - (size_t)(*name - t->str);
+    return DDBX_OK;
+}
+
+bool ddb_error_is(const char *name, size_t name_len, enum ddb_error error)
+{
+    const char *want = table[error].name;
+    return name && strlen(want) == name_len && memcmp(name, want, name_len) == 0;
+}
+
+const struct ddb_error_desc *ddb_error_find(const char *name, size_t name_len)
+{
+    for (int i = 0; i < DDB_ERROR_COUNT; i++)
+        if (ddb_error_is(name, name_len, (enum ddb_error)i)) return &table[i];
+    return NULL;
 }

@@ -13,19 +13,27 @@
 #include "util/buf.h"
 
 enum ddb_error {
-#define ERR(name, status, retryable, ns, member, message) DDB_##name,
+#define ERR(name, status, write, table, ns, member, message) DDB_##name,
 #include "errors.def"
 #undef ERR
     DDB_ERROR_COUNT
 };
 
+/* What an error a write got from the backend means for the cache. */
+enum ddb_write_effect {
+    DDB_WRITE_UNCHANGED,  /* refused: nothing was written */
+    DDB_WRITE_INVALIDATE, /* not written, but the cached copy may be stale */
+    DDB_WRITE_AMBIGUOUS,  /* may have been written, or may still be */
+};
+
 struct ddb_error_desc {
-    const char *name;    /* "ValidationException" */
-    int status;          /* HTTP status */
-    bool retryable;      /* SDKs retry it */
-    const char *type;    /* full __type: "com.amazon.coral.validate#ValidationException" */
-    const char *member;  /* the member the text goes in: "message" ("Message" for some) */
-    const char *message; /* default message; "-" where DynamoDB sends none */
+    const char *name;            /* "ValidationException" */
+    int status;                  /* HTTP status */
+    enum ddb_write_effect write; /* for a write that got it from the backend */
+    bool forgets_table;          /* the table is gone: forget it */
+    const char *type;            /* full __type: "com.amazon.coral.validate#ValidationException" */
+    const char *member;          /* the member the text goes in: "message" ("Message" for some) */
+    const char *message;         /* default message; "-" where DynamoDB sends none */
 };
 
 const struct ddb_error_desc *ddb_error_desc(enum ddb_error e);
@@ -52,5 +60,17 @@ const char *ddb_msg_text(enum ddb_msg m);
 enum ddb_error ddb_msg_format(char *out, size_t outlen, enum ddb_msg m, ...);
 /* Appends the whole error body of message m, formatted with its arguments. */
 void ddb_msg_compose(struct buf *out, enum ddb_msg m, ...);
+
+/* The error name of a DynamoDB error body: the text after '#' in its
+ * "__type" ("ConditionalCheckFailedException"), parsed into arena `a`.
+ * Returns DDBX_OK with *name (NUL-terminated) and *len, or DDBX_ERR when the
+ * body is not a JSON object with a string __type. */
+struct arena;
+int ddb_error_parse_type(struct arena *a, const char *body, size_t len, const char **name,
+                         size_t *name_len);
+/* True when `name` (from ddb_error_parse_type, may be NULL) is `error`. */
+bool ddb_error_is(const char *name, size_t name_len, enum ddb_error error);
+/* The known error of that name, or NULL. */
+const struct ddb_error_desc *ddb_error_find(const char *name, size_t name_len);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "util/arena.h"
 #include "util/buf.h"
@@ -72,6 +73,19 @@ static inline bool json_is_array(const struct json *v)
 static inline bool json_is_bool(const struct json *v)
 {
     return v && (v->type == JSON_TRUE || v->type == JSON_FALSE);
+}
+/* True when v is a string equal to s, byte for byte: a JSON string may hold
+ * NUL characters ("NONE\u0000junk"), so never compare ->str with strcmp. */
+static inline bool json_str_is(const struct json *v, const char *s)
+{
+    size_t n = strlen(s);
+    return json_is_string(v) && v->len == n && memcmp(v->str, s, n) == 0;
+}
+/* The same for an object member's name. */
+static inline bool json_key_is(const struct json *member, const char *s)
+{
+    size_t n = strlen(s);
+    return member->keylen == n && memcmp(member->key, s, n) == 0;
 }
 /* Deep equality of two values (object members compared regardless of order). */
 bool json_equal(const struct json *a, const struct json *b);

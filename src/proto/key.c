@@ -11,8 +11,8 @@ static void put_u16(struct buf *out, size_t n)
     buf_append(out, b, 2);
 }
 
-static int encode_attr(const struct key_attr *ka, bool is_range, const struct json *value,
-                       struct buf *out, struct attr_error *err)
+int key_encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
+                     struct buf *out, struct attr_error *err)
 {
     int shape = attr_check_shape(value, err); /* DynamoDB's SerializationException */
     if (shape < 0) return KEY_EINVALID;
@@ -44,7 +44,7 @@ static int encode_attr(const struct key_attr *ka, bool is_range, const struct js
     }
     if (len == 0) return KEY_EMISMATCH; /* empty key values: the backend's error */
     if (len > max) {
-        attr_fail(err, is_range ? MSG_range_key_too_large : MSG_hash_key_too_large);
+        attr_fail_limit(err, is_range ? DDB_LIMIT_range_key_bytes : DDB_LIMIT_hash_key_bytes);
         return KEY_EINVALID;
     }
     put_u16(out, len);
@@ -78,15 +78,12 @@ static int encode(const struct key_schema *ks, const struct json *obj, bool exac
         if (chk.relay) return KEY_EMISMATCH;
     }
     if (exact && obj->len != (uint32_t)ks->nattrs) return KEY_EMISMATCH;
-    unsigned char e[4] = {(unsigned char)(ks->epoch >> 24), (unsigned char)(ks->epoch >> 16),
-                          (unsigned char)(ks->epoch >> 8), (unsigned char)ks->epoch};
-    buf_append(out, e, 4);
     buf_append(out, ks->table, ks->table_len);
     buf_append_char(out, '\0');
     for (int i = 0; i < ks->nattrs; i++) {
         const struct json *v = json_getn(obj, ks->attr[i].name, ks->attr[i].len);
         if (!v) return KEY_EMISMATCH;
-        int rc = encode_attr(&ks->attr[i], i == 1, v, out, err);
+        int rc = key_encode_value(&ks->attr[i], i == 1, v, out, err);
         if (rc != KEY_OK) return rc;
     }
     return KEY_OK;

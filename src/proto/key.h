@@ -1,12 +1,13 @@
 /*
  * key.h: cache keys. A cache key is (table, canonical primary key): the
- * table's schema epoch and name, then each key attribute's type and bytes,
+ * table's name, then each key attribute's type and bytes,
  * where numbers are canonical decimal values (proto/number.h) and binary
  * values their decoded bytes. So "1", "1.0" and "1E0" make one key.
  */
 #ifndef DDBX_PROTO_KEY_H
 #define DDBX_PROTO_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,10 +25,13 @@ struct key_attr {
 };
 
 struct key_schema {
-    const char *table;
+    const char *table; /* the table's name (never an ARN) */
     size_t table_len;
-    uint32_t epoch;          /* changes whenever the table is forgotten */
-    int nattrs;              /* 1 (hash) or 2 (hash, range) */
+    const char *account; /* from the table's ARN, or NULL when the backend gave none */
+    size_t account_len;
+    uint32_t epoch; /* changes whenever all the table's entries must go; not in key bytes */
+    bool held;      /* a change of unknown outcome may still land: cache nothing now */
+    int nattrs;     /* 1 (hash) or 2 (hash, range) */
     struct key_attr attr[2]; /* [0] HASH, [1] RANGE */
 };
 
@@ -44,5 +48,11 @@ int key_from_key(const struct key_schema *ks, const struct json *key, struct buf
 /* From an item: the key attributes are taken, the others ignored. */
 int key_from_item(const struct key_schema *ks, const struct json *item, struct buf *out,
                   struct attr_error *err);
+/* One key attribute's part of a cache key: its type, then its canonical
+ * bytes (a number's key bytes, a binary's decoded bytes) with their length.
+ * Used alone for partition values (proto/query.h). is_range selects the
+ * 1024-byte sort key limit instead of 2048. Returns a key_status. */
+int key_encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
+                     struct buf *out, struct attr_error *err);
 
 #endif

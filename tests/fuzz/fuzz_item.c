@@ -63,8 +63,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(chk.size <= ITEM_MAX_BYTES);
         else /* an item left to the backend is never cached as written */
             FUZZ_CHECK(!chk.canonical);
-        struct key_schema s1 = {"t", 1, 1, 1, {{"pk", 2, 'S'}, {0}}};
-        struct key_schema s2 = {"t2", 2, 7, 2, {{"id", 2, 'N'}, {"b", 1, 'B'}}};
+        struct key_schema s1 = {
+            .table = "t", .table_len = 1, .epoch = 1, .nattrs = 1, .attr = {{"pk", 2, 'S'}, {0}}};
+        struct key_schema s2 = {.table = "t2",
+                                .table_len = 2,
+                                .epoch = 7,
+                                .nattrs = 2,
+                                .attr = {{"id", 2, 'N'}, {"b", 1, 'B'}}};
         if (json_is_object(item)) {
             check_key(&a, &s1, item);
             check_key(&a, &s2, item);

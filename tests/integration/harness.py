@@ -396,14 +396,25 @@ class Fault:
     forward=True (status, reset, hang): the request reaches moto first and moto's
     answer is lost, as when a backend acts on a write but its answer never
     arrives. gated=True (status, reset): the request is held like a gate's
-    until release(), then the fault happens."""
+    until release(), then the fault happens.
+
+    match: which requests of the operation the fault takes: a callable given
+    the request's parsed JSON body (or None when it is not JSON), or a string
+    that must occur in the raw body (e.g. a table name). Requests it does not
+    take pass to the next fault of the operation, or to moto.
+    after: gate, hold and hang faults let their requests go by themselves after
+    this many seconds (0: only on release()).
+    seconds: delay's length; a callable is called per request (random delays)."""
 
     def __init__(self, kind, once=False, seconds=0.0, status=500, body=None,
-                 content_type="application/x-amz-json-1.0", forward=False, gated=False):
+                 content_type="application/x-amz-json-1.0", forward=False, gated=False,
+                 match=None, after=0.0):
         self.kind = kind
         self.once = once
         self.forward = forward
         self.gated = gated
+        self.match = match
+        self.after = after
         self.seconds = seconds
         self.status = status
         self.body = body
@@ -427,6 +438,25 @@ class Fault:
     def release(self):
         """Lets held requests (gate: forwarded, hang: connection dropped) go."""
         self.release_event.set()
+
+    def takes(self, body):
+        if self.match is None:
+            return True
+        if isinstance(self.match, (str, bytes)):
+            m = self.match.encode() if isinstance(self.match, str) else self.match
+            return m in body
+        try:
+            doc = json.loads(body) if body else None
+        except ValueError:
+            doc = None
+        return bool(self.match(doc))
+
+    def wait_released(self, max_hold):
+        """Blocks a held request until release(), `after` seconds, or max_hold."""
+        self.release_event.wait(self.after if self.after else max_hold)
+
+    def delay(self):
+        return self.seconds() if callable(self.seconds) else self.seconds
 
 
 Recorded = collections.namedtuple("Recorded", "op method path headers body conn")
@@ -475,18 +505,18 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if fault.kind == "hold":  # moto answers now; ddbx gets the answer on release
                 answer = self._upstream(body)
                 fault._arrive()
-                fault.release_event.wait(proxy.max_hold)
+                fault.wait_released(proxy.max_hold)
                 return self._answer(*answer)
             if fault.forward:
                 self._upstream(body)  # moto acts on it; its answer is lost
             if fault.kind == "gate" or fault.gated:
                 fault._arrive()
-                fault.release_event.wait(proxy.max_hold)
+                fault.wait_released(proxy.max_hold)
             if fault.kind == "delay":
-                time.sleep(fault.seconds)
+                time.sleep(fault.delay())
             elif fault.kind == "hang":
                 fault._arrive()
-                fault.release_event.wait(proxy.max_hold)
+                fault.wait_released(proxy.max_hold)
                 self.close_connection = True
                 return
             elif fault.kind == "reset":
@@ -514,7 +544,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _forward(self, body):
-        self._answer(*self._upstream(body))
+        answer = self._upstream(body)
+        try:
+            self._answer(*answer)
+        except OSError:  # ddbx gave up on this request (its timeout) and closed
+            self.close_connection = True
 
     def _upstream(self, body):
         """Sends the request on to moto: (status, body, content type, headers to pass on)."""
@@ -561,6 +595,8 @@ class FaultProxy:
     gate = proxy.inject("PutItem", "gate"); gate.wait_arrived(); gate.release()
     hold = proxy.inject("GetItem", "hold")  (moto reads now, ddbx gets it on release)
     proxy.inject("PutItem", "status", status=500, forward=True)  (written, answer lost)
+    proxy.inject("PutItem", "gate", match="tableA", after=1.5)  (only tableA's, for 1.5 s)
+    proxy.inject("*", "delay", seconds=lambda: random.uniform(0, 0.01))
     proxy.clear()  (drops faults and releases anything held)
     """
 
@@ -607,12 +643,12 @@ class FaultProxy:
             self.counts[rec.op] += 1
             self.requests.append(rec)
             faults = self._faults.get(rec.op) or self._faults.get("*")
-            if not faults:
-                return None
-            fault = faults[0]
-            if fault.once:
-                faults.pop(0)
-            return fault
+            for i, fault in enumerate(faults or ()):
+                if fault.takes(rec.body):
+                    if fault.once:
+                        faults.pop(i)
+                    return fault
+            return None
 
     def inject(self, op, kind, **kw):
         """Adds a fault for requests of op ('*': any operation without its own).

@@ -52,6 +52,7 @@ def tsv(name):
 
 
 MESSAGES = {row[0]: (row[1], row[2]) for row in tsv("messages.tsv")}
+LIMITS = {row[0]: (row[2], row[3]) for row in tsv("limits.tsv")}  # name: (error, message)
 
 
 def exchange(port, method="POST", op=None, body=b"", content_type=AMZ, headers=None,
@@ -565,7 +566,7 @@ class LimitTest(ConformanceCase):
         self.assertEqual(ok.status, 200, ok)
         resp = exchange(self.ddbx.port, op="PutItem",
                         body={"TableName": HASH, "Item": {"pk": {"S": "deep"}, "v": nested(32)}})
-        self.assertDynamoDB(resp, 400, "ValidationException", MESSAGES["value_too_deep"][1])
+        self.assertDynamoDB(resp, 400, "ValidationException", LIMITS["attr_depth"][1])
 
     def test_batch_get_item_sizes(self):
         keys = [{"pk": {"S": str(i)}} for i in range(101)]
@@ -593,7 +594,7 @@ class LimitTest(ConformanceCase):
                 RANGE: [{"PutRequest": {"Item": {"pk": {"S": str(i)}, "sk": {"S": "s"}}}}
                         for i in range(13)]}})
             self.assertDynamoDB(resp, 400, "ValidationException",
-                                MESSAGES["batch_write_too_many"][1])
+                                LIMITS["batch_write_requests"][1])
         with self.subTest("duplicate keys"):
             self.assertConforms(op="BatchWriteItem", backend=0, body={"RequestItems": {
                 HASH: [puts[0], puts[0]]}})
@@ -614,7 +615,7 @@ class LimitTest(ConformanceCase):
                for i in range(12)]
         resp = exchange(self.ddbx.port, op="TransactWriteItems", body={"TransactItems": big})
         # the text DynamoDB sends for it is not documented: ddbx's table text
-        self.assertDynamoDB(resp, 400, "ValidationException", MESSAGES["transact_too_large"][1])
+        self.assertDynamoDB(resp, 400, "ValidationException", LIMITS["transact_bytes"][1])
 
 
 # ---------------------------------------------------------------- handlers

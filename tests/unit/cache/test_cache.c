@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cache/cache.h"
+#include "util/crc.h"
 
 #define MIB (1024 * 1024)
 
@@ -34,13 +35,13 @@ static enum cache_kind get(const char *k, uint64_t now, struct buf *out, struct 
 static void fill_with(struct cache_fill *f, const char *value, uint64_t now)
 {
     struct cache_result r = {value ? CACHE_HIT : CACHE_NEGATIVE, value, value ? strlen(value) : 0,
-                             0, 200};
+                             value ? crc32_of(value, strlen(value)) : 0, 200};
     cache_fill_done(f, &r, now);
 }
 
 static int setup_small(void **state)
 {
-    return cache_setup(1 * MIB, 1000, 500, 1);
+    return cache_setup(1 * MIB, 1000, 500, 2000, 1);
 }
 
 static int teardown(void **state)
@@ -109,6 +110,166 @@ static void test_ttl_across_32bit_wrap(void **state)
     buf_free(&out);
 }
 
+static void test_long_expired_never_served(void **state)
+{
+    /* issue 7: expiry was kept in 32 bits, so an entry that expired 24.9 to
+     * 49.7 days ago and was never evicted read as fresh again */
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key a = key("a");
+    uint64_t t0 = 5000;
+    cache_put(&a, "v", 1, t0);
+    const uint64_t day = 24ull * 3600 * 1000;
+    for (uint64_t later = 1; later <= 60; later++) {
+        assert_int_equal(get("a", t0 + later * day, &out, &f), CACHE_MISS);
+        fill_with(f, NULL, 0); /* a negative entry installed at time 0: long expired too */
+    }
+    /* 2^31 and 2^32 ms past expiry exactly */
+    cache_put(&a, "v", 1, t0);
+    assert_int_equal(get("a", t0 + 1000 + (1ull << 31), &out, &f), CACHE_MISS);
+    fill_with(f, NULL, 0);
+    cache_put(&a, "v", 1, t0);
+    assert_int_equal(get("a", t0 + 1000 + (1ull << 32), &out, &f), CACHE_MISS);
+    fill_with(f, NULL, 0);
+    buf_free(&out);
+}
+
+static struct cache_key key_at(const char *s, uint32_t epoch)
+{
+    struct cache_key k = key(s);
+    k.epoch = epoch;
+    return k;
+}
+
+static enum cache_kind get_at(const char *k, uint32_t epoch, uint64_t now, struct buf *out,
+                              struct cache_fill **fill, struct cache_waiter *w)
+{
+    struct cache_key ck = key_at(k, epoch);
+    uint32_t crc;
+    buf_reset(out);
+    return cache_get(&ck, now, out, &crc, fill, w);
+}
+
+static void test_older_epoch_is_stale(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key k1 = key_at("k", 1);
+    cache_put(&k1, "v1", 2, 0);
+    assert_int_equal(get_at("k", 1, 1, &out, &f, NULL), CACHE_HIT);
+    /* the table changed (epoch 2): the entry of epoch 1 is never served again */
+    assert_int_equal(get_at("k", 2, 1, &out, &f, NULL), CACHE_MISS);
+    fill_with(f, NULL, 1); /* the reader of epoch 2 read "not found" ... */
+    assert_int_equal(get_at("k", 1, 1, &out, &f, NULL), CACHE_NEGATIVE); /* served to epoch 1 */
+    assert_int_equal(get_at("k", 3, 1, &out, &f, NULL), CACHE_MISS);
+    struct cache_fill *f1 = NULL;
+    assert_int_equal(get_at("k", 1, 1, &out, &f1, NULL), CACHE_MISS); /* an older reader */
+    fill_with(f, "new", 1);
+    fill_with(f1, "old", 1); /* lands after: the newer entry stays */
+    /* a newer epoch's entry serves older readers too (it is newer data) */
+    assert_int_equal(get_at("k", 1, 2, &out, &f, NULL), CACHE_HIT);
+    assert_string_equal(out.data, "new");
+    assert_int_equal(get_at("k", 3, 2, &out, &f, NULL), CACHE_HIT);
+    buf_free(&out);
+}
+
+static int woken;
+static void count_wake(struct cache_waiter *w, const struct cache_result *r)
+{
+    woken++;
+}
+
+static void test_no_join_across_epochs(void **state)
+{
+    /* a reader of a newer epoch never waits on a fill that began before the
+     * table changed (it may read from before the change) */
+    struct buf out = BUF_INIT;
+    struct cache_fill *old = NULL, *young = NULL, *none = NULL;
+    struct cache_waiter w = {count_wake, NULL}, w2 = {count_wake, NULL};
+    assert_int_equal(get_at("k", 1, 0, &out, &old, &w), CACHE_MISS);
+    assert_int_equal(get_at("k", 2, 0, &out, &young, &w), CACHE_MISS);
+    /* an older reader may wait on a newer fill */
+    assert_int_equal(get_at("k", 1, 0, &out, &none, &w2), CACHE_WAIT);
+    woken = 0;
+    fill_with(young, "new", 0);
+    assert_int_equal(woken, 1);
+    /* the older fill lands after the newer one: the newer entry stays */
+    fill_with(old, "old", 0);
+    assert_int_equal(get_at("k", 2, 1, &out, &none, NULL), CACHE_HIT);
+    assert_string_equal(out.data, "new");
+    buf_free(&out);
+}
+
+static void test_write_covers_every_epoch(void **state)
+{
+    /* issue 7, first path: a write leased under epoch 1 while the table's
+     * epoch moved to 2, and a fill of epoch 2 installed the old value. The
+     * write's end replaces that entry: nothing older survives it. */
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key k1 = key_at("k", 1);
+    cache_put(&k1, "V0", 2, 0);
+    struct cache_fill *wl = cache_write_begin(&k1);
+    assert_int_equal(get_at("k", 2, 1, &out, &f, NULL), CACHE_MISS);
+    fill_with(f, "V0", 1); /* read before the write was applied */
+    assert_int_equal(get_at("k", 2, 2, &out, &f, NULL), CACHE_HIT);
+    cache_write_end(wl, CACHE_WRITE_STORE, "V1", 2, 3);
+    /* epoch-2 readers do not get V0, nor the epoch-1 V1: they read again */
+    assert_int_equal(get_at("k", 2, 4, &out, &f, NULL), CACHE_MISS);
+    fill_with(f, "V1", 4);
+    assert_int_equal(get_at("k", 2, 5, &out, &f, NULL), CACHE_HIT);
+    assert_string_equal(out.data, "V1");
+    buf_free(&out);
+}
+
+static void test_ambiguous_write_holds_key(void **state)
+{
+    /* setup_small: hold-off 2000 ms */
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    struct cache_key k = key("k");
+    cache_put(&k, "V0", 2, 0);
+    struct cache_fill *wl = cache_write_begin(&k);
+    assert_int_equal(get("k", 10, &out, &f), CACHE_HIT); /* before the answer: V0 */
+    cache_write_end(wl, CACHE_WRITE_AMBIGUOUS, NULL, 0, 100);
+    /* held: every lookup reads the backend, and nothing is installed */
+    assert_int_equal(get("k", 101, &out, &f), CACHE_BYPASS);
+    assert_int_equal(get("k", 2099, &out, &f), CACHE_BYPASS);
+    struct cache_fill *c = cache_lease(&k); /* a consistent read during the hold */
+    fill_with(c, "V0", 500);
+    assert_int_equal(get("k", 501, &out, &f), CACHE_BYPASS);
+    cache_put(&k, "V2", 2, 600);                   /* nor does a put */
+    struct cache_fill *w2 = cache_write_begin(&k); /* nor a later write */
+    cache_write_end(w2, CACHE_WRITE_STORE, "V3", 2, 700);
+    assert_int_equal(get("k", 701, &out, &f), CACHE_BYPASS);
+    /* a second unknown outcome extends the hold */
+    w2 = cache_write_begin(&k);
+    cache_write_end(w2, CACHE_WRITE_AMBIGUOUS, NULL, 0, 1500);
+    assert_int_equal(get("k", 2200, &out, &f), CACHE_BYPASS);
+    /* after the hold-off the key is cached again */
+    assert_int_equal(get("k", 3500, &out, &f), CACHE_MISS);
+    fill_with(f, "V9", 3500);
+    assert_int_equal(get("k", 3501, &out, &f), CACHE_HIT);
+    assert_string_equal(out.data, "V9");
+    struct cache_stats st;
+    cache_get_stats(&st, 3500);
+    assert_int_equal(st.holds, 0);
+    buf_free(&out);
+}
+
+static void test_fill_running_across_hold_not_installed(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL, *g = NULL;
+    struct cache_key k = key("k");
+    assert_int_equal(get("k", 0, &out, &f), CACHE_MISS); /* a read in flight */
+    struct cache_fill *wl = cache_write_begin(&k);
+    cache_write_end(wl, CACHE_WRITE_AMBIGUOUS, NULL, 0, 10);
+    fill_with(f, "V0", 20);
+    assert_int_equal(get("k", 30, &out, &g), CACHE_BYPASS);
+    buf_free(&out);
+}
+
 static void test_lru_eviction_order(void **state)
 {
     /* 1 MiB budget, values of ~10 KB: about 100 fit */
@@ -129,7 +290,7 @@ static void test_lru_eviction_order(void **state)
         cache_put(&k, value, sizeof(value), 2);
     }
     struct cache_stats s;
-    cache_get_stats(&s);
+    cache_get_stats(&s, 0);
     assert_true(s.bytes <= 1 * MIB);
     assert_true(s.entries >= 90 && s.entries < 105);
     assert_int_equal(get("k0", 3, &out, &f), CACHE_HIT);  /* used recently: kept */
@@ -142,7 +303,7 @@ static void test_lru_eviction_order(void **state)
 static void test_memory_counted_honestly(void **state)
 {
     struct cache_stats before, after;
-    cache_get_stats(&before);
+    cache_get_stats(&before, 0);
     char name[32], value[100];
     memset(value, 'v', sizeof(value));
     for (int i = 0; i < 1000; i++) {
@@ -150,7 +311,7 @@ static void test_memory_counted_honestly(void **state)
         struct cache_key k = key(name);
         cache_put(&k, value, sizeof(value), 0);
     }
-    cache_get_stats(&after);
+    cache_get_stats(&after, 0);
     uint64_t per = (after.bytes - before.bytes) / 1000;
     /* at least the bytes stored, and the header and allocator overhead too */
     assert_true(per >= 100 + 10 + 40);
@@ -166,13 +327,13 @@ static void test_bucket_growth_within_budget(void **state)
     memset(value, 'v', sizeof(value));
     for (size_t vlen = 800; vlen <= sizeof(value); vlen += 8) {
         cache_teardown();
-        assert_int_equal(cache_setup(1 * MIB, 1000, 1000, 1), 0);
+        assert_int_equal(cache_setup(1 * MIB, 1000, 1000, 2000, 1), 0);
         for (int i = 0; i < 1100; i++) {
             snprintf(name, sizeof(name), "key-%06d", i);
             struct cache_key k = key(name);
             cache_put(&k, value, vlen, 0);
             struct cache_stats s;
-            cache_get_stats(&s);
+            cache_get_stats(&s, 0);
             if (s.bytes > s.limit)
                 fail_msg("values of %zu bytes: %llu bytes held with %llu entries, budget %llu",
                          vlen, (unsigned long long)s.bytes, (unsigned long long)s.entries,
@@ -389,16 +550,16 @@ static void test_write_and_fill(void **state)
 static void test_shards_chosen_from_memory(void **state)
 {
     cache_teardown();
-    assert_int_equal(cache_setup(256ull * MIB, 1000, 1000, 0), 0);
+    assert_int_equal(cache_setup(256ull * MIB, 1000, 1000, 2000, 0), 0);
     struct cache_stats s;
-    cache_get_stats(&s);
+    cache_get_stats(&s, 0);
     assert_int_equal(s.shards, 64);
     assert_int_equal(s.limit, 256ull * MIB);
     cache_teardown();
-    assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 0), 0);
-    cache_get_stats(&s);
+    assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 2000, 0), 0);
+    cache_get_stats(&s, 0);
     assert_int_equal(s.shards, 1);
-    assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 3), -1); /* not a power of two */
+    assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 2000, 3), -1); /* not a power of two */
 }
 
 int main(void)
@@ -408,6 +569,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crc_matches_value, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ttl, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_across_32bit_wrap, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_long_expired_never_served, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_older_epoch_is_stale, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_no_join_across_epochs, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_write_covers_every_epoch, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_ambiguous_write_holds_key, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_fill_running_across_hold_not_installed, setup_small,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lru_eviction_order, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_memory_counted_honestly, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_bucket_growth_within_budget, setup_small, teardown),

@@ -44,26 +44,33 @@ static void test_table_matches_tsv(void **state)
     assert_int_equal(table.nrows, DDB_ERROR_COUNT);
     for (int i = 0; i < table.nrows; i++) {
         char **col = table.col[i];
-        assert_int_equal(table.ncols[i], 6);
+        assert_int_equal(table.ncols[i], 7);
         const struct ddb_error_desc *d = ddb_error_desc((enum ddb_error)i);
         assert_string_equal(d->name, col[0]);
         assert_int_equal(d->status, atoi(col[1]));
         assert_true(d->status == 400 || d->status == 413 || d->status >= 500);
-        assert_true(strcmp(col[2], "yes") == 0 || strcmp(col[2], "no") == 0);
-        assert_int_equal(d->retryable, strcmp(col[2], "yes") == 0);
+        static const char *const effects[] = {"unchanged", "invalidate", "ambiguous"};
+        assert_string_equal(effects[d->write], col[2]);
+        assert_true(strcmp(col[3], "keep") == 0 || strcmp(col[3], "forget") == 0);
+        assert_int_equal(d->forgets_table, strcmp(col[3], "forget") == 0);
         char type[256];
-        snprintf(type, sizeof(type), "%s#%s", col[3], col[0]);
+        snprintf(type, sizeof(type), "%s#%s", col[4], col[0]);
         assert_string_equal(d->type, type);
-        assert_string_equal(d->member, col[4]);
-        assert_true(strcmp(col[4], "message") == 0 || strcmp(col[4], "Message") == 0);
-        assert_string_equal(d->message, col[5]);
+        assert_string_equal(d->member, col[5]);
+        assert_true(strcmp(col[5], "message") == 0 || strcmp(col[5], "Message") == 0);
+        assert_string_equal(d->message, col[6]);
+        assert_ptr_equal(ddb_error_find(d->name, strlen(d->name)), d);
     }
     /* spot checks against DynamoDB's documented behaviour */
     assert_int_equal(ddb_error_desc(DDB_InternalServerError)->status, 500);
-    assert_true(ddb_error_desc(DDB_InternalServerError)->retryable);
+    assert_int_equal(ddb_error_desc(DDB_InternalServerError)->write, DDB_WRITE_AMBIGUOUS);
     assert_int_equal(ddb_error_desc(DDB_ServiceUnavailable)->status, 503);
-    assert_true(ddb_error_desc(DDB_ThrottlingException)->retryable);
-    assert_false(ddb_error_desc(DDB_ValidationException)->retryable);
+    assert_int_equal(ddb_error_desc(DDB_ConditionalCheckFailedException)->write,
+                     DDB_WRITE_INVALIDATE);
+    assert_int_equal(ddb_error_desc(DDB_ThrottlingException)->write, DDB_WRITE_UNCHANGED);
+    assert_true(ddb_error_desc(DDB_ResourceNotFoundException)->forgets_table);
+    assert_null(ddb_error_find("NoSuchError", 11));
+    assert_int_equal(ddb_error_desc(DDB_ValidationException)->write, DDB_WRITE_UNCHANGED);
     assert_string_equal(ddb_error_desc(DDB_ResourceNotFoundException)->type,
                         "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException");
     /* DynamoDB's deserializer capitalises its member; the service does not */
@@ -80,11 +87,11 @@ static void test_compose_default_messages(void **state)
         /* botocore takes the code from after the '#' */
         assert_string_equal(strchr(json_get(body, "__type")->str, '#') + 1, table.col[i][0]);
         assert_string_equal(body->child->key, "__type"); /* first, as DynamoDB */
-        if (strcmp(table.col[i][5], "-") == 0) {
+        if (strcmp(table.col[i][6], "-") == 0) {
             assert_int_equal(body->len, 1); /* DynamoDB sends no message for it */
         } else {
             assert_int_equal(body->len, 2);
-            assert_string_equal(json_get(body, d->member)->str, table.col[i][5]);
+            assert_string_equal(json_get(body, d->member)->str, table.col[i][6]);
         }
     }
 }
@@ -148,8 +155,8 @@ static void test_message_formatting(void **state)
     assert_int_equal(ddb_msg_format(text, 12, MSG_number_invalid_text, 3, "abcdef"),
                      DDB_ValidationException);
     assert_string_equal(text, "The paramet");
-    /* DynamoDB's oddities survive the table: no space in "of2048" */
-    assert_non_null(strstr(ddb_msg_text(MSG_hash_key_too_large), "limit of2048 bytes"));
+    /* DynamoDB's oddities survive the table: "dectected" */
+    assert_non_null(strstr(ddb_msg_text(MSG_value_base64_last), "dectected"));
     /* a composed body: the error the row names, the member its table names */
     struct buf b = BUF_INIT;
     ddb_msg_compose(&b, MSG_projection_key_path, "pk");
