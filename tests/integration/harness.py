@@ -2,6 +2,8 @@
 
 - free_port(): a free loopback TCP port.
 - MotoServer: moto_server on a free loopback port.
+- Dynalite: dynalite (a DynamoDB imitation that copies DynamoDB's answers,
+  from npm into js/node_modules) on a free loopback port.
 - Ddbx: the ddbx binary ($DDBX_BIN, default <repo>/build/ddbx) on free ports,
   its stderr kept in a file, /metrics parsed into a dict.
 - FaultProxy: an HTTP/1.1 proxy to put between ddbx and moto. It counts
@@ -210,6 +212,71 @@ class MotoServer(_Process):
 
     def stop(self):
         return self._terminate(signal.SIGTERM, 5.0)
+
+
+JS_DIR = os.path.join(HERE, "js")
+
+
+def npm_ci(*packages):
+    """Installs js/package-lock.json into js/node_modules unless every one of
+    packages (e.g. "dynalite/cli.js") is there already (scripts/test runs
+    npm ci itself). Raises with npm's output when it fails."""
+    if all(os.path.exists(os.path.join(JS_DIR, "node_modules", p)) for p in packages):
+        return
+    p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS_DIR,
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError("npm ci failed:\n%s%s" % (p.stdout, p.stderr))
+
+
+class Dynalite(_Process):
+    """dynalite (js/node_modules/dynalite) on a free loopback port, in memory,
+    tables ACTIVE at once. Its answers copy DynamoDB's (status, __type,
+    message, content type, CORS), which is what test_conformance compares
+    ddbx's with. It wants an AWS4 Authorization header and X-Amz-Date on every
+    API request (DYNALITE_AUTH_HEADERS) but checks no signature."""
+
+    name = "dynalite"
+
+    def __init__(self):
+        self.proc = None
+        self.port = None
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=30.0):
+        npm_ci("dynalite/cli.js")
+        return self._start_retrying(self._spawn_once, self._answers, timeout, "EADDRINUSE")
+
+    def _spawn_once(self):
+        self.port = free_port()
+        cli = os.path.join(JS_DIR, "node_modules", "dynalite", "cli.js")
+        self._spawn(["node", cli, "--host", "127.0.0.1", "--port", str(self.port),
+                     "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
+                    base_env())
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("dynalite exited with %s" % self.proc.returncode)
+        try:
+            return http_get(self.endpoint + "/", 1.0)[0] == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        return self._terminate(signal.SIGTERM, 5.0)
+
+
+# An Authorization header of the right form (what dynalite checks before the
+# operation's validation, as DynamoDB would); ddbx does not verify signatures.
+DYNALITE_AUTH_HEADERS = {
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDDDBXTESTCLIENT/20250101/us-east-1/dynamodb/"
+                     "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+                     "Signature=0000000000000000000000000000000000000000000000000000000000000000",
+    "X-Amz-Date": "20250101T000000Z",
+}
 
 
 def default_binary():
@@ -710,8 +777,9 @@ class RawHttp:
         line, _, self.buf = self.buf.partition(b"\r\n")
         return line.decode("latin-1")
 
-    def read_response(self):
-        """The next response, 1xx interim answers included, as a Response."""
+    def read_response(self, head=False):
+        """The next response, 1xx interim answers included, as a Response.
+        head=True: the answer to a HEAD request (its Content-Length, no body)."""
         status_line = self._line()
         parts = status_line.split(" ", 2)
         status = int(parts[1])
@@ -722,7 +790,7 @@ class RawHttp:
                 break
             k, _, v = line.partition(":")
             headers[k.strip().lower()] = v.strip()
-        n = int(headers.get("content-length", "0")) if status >= 200 else 0
+        n = int(headers.get("content-length", "0")) if status >= 200 and not head else 0
         while len(self.buf) < n:
             self._fill()
         body, self.buf = self.buf[:n], self.buf[n:]
