@@ -183,11 +183,17 @@ int request_backend_answer(struct backend_result *res, struct buf *body)
 
 void request_send_backend(struct request *r, struct backend_result *res)
 {
-    int status = request_backend_answer(res, &r->reply);
     r->crc_set = false;
-    if (res->outcome == BACKEND_ANSWERED)
-        snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
-    request_send(r, status);
+    if (res->outcome != BACKEND_ANSWERED) {
+        request_send(r, request_backend_answer(res, &r->reply));
+        return;
+    }
+    /* a relayed answer goes back as the backend sent it, whatever its body
+     * (TagResource answers 200 with an empty one) */
+    buf_reset(&r->reply);
+    buf_move(&r->reply, &res->body);
+    snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+    request_send(r, res->status);
 }
 
 const char *request_header(const struct request *r, const char *name, size_t *len)
