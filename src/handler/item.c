@@ -72,7 +72,7 @@ int item_backend_doc(struct request *r, struct backend_result *res, struct buf *
     *doc = NULL;
     if (status == 200 && json_parse(r->arena, body->data, body->len, doc, NULL, 0) != JSON_OK) {
         buf_reset(body);
-        ddb_error_compose(body, DDB_InternalServerError, "The backend's answer is not valid JSON");
+        ddb_msg_compose(body, MSG_backend_bad_json);
         status = 500;
     }
     return status;
@@ -110,10 +110,7 @@ bool item_projection_allowed(struct request *r, const struct key_schema *ks,
 {
     for (int i = 0; proj && i < ks->nattrs; i++)
         if (projection_inside(proj, ks->attr[i].name, ks->attr[i].len)) {
-            char msg[512];
-            enum ddb_error e =
-                ddb_msg_format(msg, sizeof(msg), MSG_projection_key_path, ks->attr[i].name);
-            request_send_error(r, e, "%s", msg);
+            request_send_msg(r, MSG_projection_key_path, ks->attr[i].name);
             return false;
         }
     return true;
@@ -126,8 +123,7 @@ bool item_same_key(const struct cache_key *a, const struct cache_key *b)
 
 void item_send_duplicate_keys(struct request *r)
 {
-    request_send_error(r, DDB_ValidationException,
-                       "Provided list of item keys contains duplicates");
+    request_send_msg(r, MSG_keys_duplicate);
 }
 
 enum write_outcome item_relay_outcome(struct request *r, const struct backend_result *res)
