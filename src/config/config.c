@@ -144,6 +144,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv, char **
             config_print_markdown(out);
             return CONFIG_MARKDOWN;
         }
+        if (strcmp(argv[i], "--help-metrics") == 0) return CONFIG_HELP_METRICS;
         if (strncmp(argv[i], "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", argv[i]);
             return CONFIG_ERROR;
@@ -176,7 +177,8 @@ void config_print_help(FILE *out)
         fprintf(out, "  --%s %s\n      %s\n      env %s, default \"%s\"\n", o->flag,
                 type_names[o->type], o->help, o->env, o->dflt);
     }
-    fprintf(out, "  --help, --version, --help-markdown\n");
+    fprintf(out, "  --help, --version, --help-markdown (the README's options table),\n"
+                 "  --help-metrics (docs/metrics.md's tables)\n");
 }
 
 void config_print_markdown(FILE *out)
