@@ -22,7 +22,10 @@
 #include "util/common.h"
 #include "util/log.h"
 
+#define WORKER_MAGIC 0x6b726f77u
+
 struct worker {
+    uint32_t magic;
     int index;
     int fd;
     pthread_t tid;
@@ -88,6 +91,7 @@ static int bind_socket(struct sockaddr_storage *addr)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct worker *w = server->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
     if (status < 0) {
         log_warn("accept: %s", uv_strerror(status));
         return;
@@ -99,7 +103,9 @@ static void finish_if_idle(struct worker *w);
 
 static void on_drain(uv_timer_t *t)
 {
-    finish_if_idle(t->data);
+    struct worker *w = t->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
+    finish_if_idle(w);
 }
 
 static void finish_if_idle(struct worker *w)
@@ -117,12 +123,15 @@ static void finish_if_idle(struct worker *w)
 
 static void on_pool_empty(struct conn_pool *pool)
 {
-    finish_if_idle(pool->data);
+    struct worker *w = pool->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
+    finish_if_idle(w);
 }
 
 static void on_listener_closed(uv_handle_t *h)
 {
     struct worker *w = h->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
     w->listener_closed = true;
     finish_if_idle(w);
 }
@@ -130,6 +139,7 @@ static void on_listener_closed(uv_handle_t *h)
 static void on_wake(uv_async_t *a)
 {
     struct worker *w = a->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
     if (!w->stop_requested || w->pool.stopping) return;
     uv_close((uv_handle_t *)&w->listener, on_listener_closed);
     conn_pool_stop(&w->pool);
@@ -140,6 +150,7 @@ static const struct service api_service;
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    CHECK_MAGIC(w, WORKER_MAGIC);
     char name[16];
     snprintf(name, sizeof(name), "w%d", w->index);
     log_set_thread_name(name);
@@ -183,6 +194,7 @@ int server_start(const struct config *cfg)
     workers = xcalloc((size_t)nworkers, sizeof(*workers));
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
+        w->magic = WORKER_MAGIC;
         w->index = i;
         w->cfg = cfg;
         w->fd = bind_socket(&addr);
@@ -225,8 +237,10 @@ bool server_stopped(void)
 
 void server_join(void)
 {
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0; i < nworkers; i++) {
         pthread_join(workers[i].tid, NULL);
+        workers[i].magic = 0;
+    }
     free(workers);
     workers = NULL;
     nworkers = 0;
