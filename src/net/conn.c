@@ -343,7 +343,7 @@ static void conn_process(struct conn *c)
             start_request(c);
             continue;
         }
-        if (st < 0) {
+        if (st != HTTP_NEED_MORE) {
             refuse(c, st == HTTP_EBODY ? 413 : st == HTTP_EHEADERS ? 431 : 400);
             break;
         }
