@@ -20,6 +20,7 @@
 
 #include "backend/creds.h"
 #include "metrics/metrics.h"
+#include "util/addr.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -73,11 +74,45 @@ struct poll_ctx {
     struct backend *b;
 };
 
+/* The backend URL must be http(s) and its host must resolve now, so a typo
+ * or an unknown name fails at start rather than at the first request
+ * (libcurl resolves again for each connection it opens). */
+static int check_url(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, err[300];
+    int rc = DDBX_ERR;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        log_error("--backend \"%s\" is not a URL", url);
+    } else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        log_error("--backend \"%s\" is not an http or https URL", url);
+    } else {
+        struct sockaddr_storage addr;
+        socklen_t len;
+        char *h = host;
+        size_t hl = strlen(h);
+        if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { /* an IPv6 literal, bracketed in URLs */
+            h[hl - 1] = '\0';
+            h++;
+        }
+        rc = addr_resolve_host(h, (uint16_t)atoi(port), &addr, &len, err, sizeof(err));
+        if (rc < 0) log_error("--backend \"%s\": %s", url, err);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc < 0 ? DDBX_ERR : DDBX_OK;
+}
+
 int backend_setup(const struct config *cfg)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("curl_global_init failed");
-        return -1;
+        return DDBX_ERR;
     }
     g.region = *cfg->region ? xstrdup(cfg->region) : creds_region();
     if (!g.region) g.region = xstrdup("us-east-1");
@@ -87,6 +122,10 @@ int backend_setup(const struct config *cfg)
         struct buf u = BUF_INIT;
         buf_printf(&u, "https://dynamodb.%s.amazonaws.com/", g.region);
         g.url = u.data;
+    }
+    if (check_url(g.url) < 0) {
+        backend_teardown();
+        return DDBX_ERR;
     }
     struct buf s = BUF_INIT;
     buf_printf(&s, "aws:amz:%s:dynamodb", g.region);
@@ -108,7 +147,7 @@ int backend_setup(const struct config *cfg)
     g.connect_timeout_ms = (long)cfg->backend_connect_timeout;
     g.timeout_ms = (long)cfg->backend_timeout;
     log_info("backend %s, region %s, credentials from %s", g.url, g.region, g.creds.source);
-    return 0;
+    return DDBX_OK;
 }
 
 void backend_teardown(void)
@@ -332,6 +371,7 @@ static void on_timer_closed(uv_handle_t *h)
     handle_gone(h->data);
 }
 
+/* libcurl's socket callback: 0, or -1 to fail the transfer. */
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 {
     struct backend *b = ud;
@@ -374,6 +414,7 @@ static void on_timeout(uv_timer_t *t)
     drain_finished(b);
 }
 
+/* libcurl's timer callback (returns 0, as libcurl expects). */
 static int on_timer(CURLM *multi, long timeout_ms, void *ud)
 {
     struct backend *b = ud;

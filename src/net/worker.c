@@ -19,6 +19,7 @@
 #include "net/conn.h"
 #include "net/server.h"
 #include "proto/ops.h"
+#include "util/addr.h"
 #include "util/common.h"
 #include "util/log.h"
 
@@ -45,45 +46,20 @@ static struct worker *workers;
 static int nworkers;
 static int bound_port;
 
-int server_parse_addr(const char *s, struct sockaddr_storage *out)
-{
-    char host[256];
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || strlen(colon + 1) == 0) return -1;
-    size_t hl = (size_t)(colon - s);
-    if (hl >= sizeof(host)) return -1;
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535) return -1;
-    memset(out, 0, sizeof(*out));
-    if (host[0] == '[' && host[hl - 1] == ']') {
-        host[hl - 1] = '\0';
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : -1;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -1;
-}
-
-static int bind_socket(struct sockaddr_storage *addr)
+/* A listening SO_REUSEPORT socket bound to addr: its descriptor, or
+ * DDBX_ERR with errno set. */
+static int bind_socket(const struct sockaddr_storage *addr, socklen_t len)
 {
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+    if (fd < 0) return DDBX_ERR;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    socklen_t len =
-        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (bind(fd, (struct sockaddr *)addr, len) < 0 || listen(fd, 1024) < 0) {
+    if (bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
         close(fd);
-        return -1;
+        errno = e;
+        return DDBX_ERR;
     }
     return fd;
 }
@@ -185,9 +161,11 @@ static void *worker_main(void *arg)
 int server_start(const struct config *cfg)
 {
     struct sockaddr_storage addr;
-    if (server_parse_addr(cfg->listen, &addr) < 0) {
-        log_error("--listen \"%s\" is not HOST:PORT", cfg->listen);
-        return -1;
+    socklen_t addrlen;
+    char err[300];
+    if (addr_resolve(cfg->listen, &addr, &addrlen, err, sizeof(err)) < 0) {
+        log_error("--listen \"%s\": %s", cfg->listen, err);
+        return DDBX_ERR;
     }
     nworkers = cfg->threads ? (int)cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1) nworkers = 1;
@@ -197,10 +175,10 @@ int server_start(const struct config *cfg)
         w->magic = WORKER_MAGIC;
         w->index = i;
         w->cfg = cfg;
-        w->fd = bind_socket(&addr);
+        w->fd = bind_socket(&addr, addrlen);
         if (w->fd < 0) {
             log_error("cannot listen on %s: %s", cfg->listen, strerror(errno));
-            return -1;
+            return DDBX_ERR;
         }
         if (i == 0) { /* with port 0, the others must join the port the first got */
             socklen_t len = sizeof(addr);
@@ -213,11 +191,11 @@ int server_start(const struct config *cfg)
     for (int i = 0; i < nworkers; i++)
         if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0) {
             log_error("cannot start worker thread %d", i);
-            return -1;
+            return DDBX_ERR;
         }
     log_info("serving the DynamoDB API on %s (port %d) with %d worker thread%s", cfg->listen,
              bound_port, nworkers, nworkers == 1 ? "" : "s");
-    return 0;
+    return DDBX_OK;
 }
 
 void server_stop(void)
