@@ -43,6 +43,16 @@ static inline int nettest_free_port(void)
     return port;
 }
 
+/* Replaces the owned string *option (a struct config address) with fmt
+ * formatted with port ("localhost:%d"). */
+static inline void nettest_set_address(char **option, const char *fmt, int port)
+{
+    char s[160];
+    snprintf(s, sizeof(s), fmt, port);
+    free(*option);
+    *option = strdup(s);
+}
+
 /* A connection to 127.0.0.1:port whose reads give up after timeout_ms. */
 static inline int nettest_connect(int port, int timeout_ms)
 {

@@ -39,14 +39,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void set_listen(const char *fmt, int port)
-{
-    char s[128];
-    snprintf(s, sizeof(s), fmt, port);
-    free(cfg.listen);
-    cfg.listen = xstrdup(s);
-}
-
 static void stop_workers(void)
 {
     server_stop();
@@ -78,7 +70,7 @@ static void expect_health(int fd)
 static void test_listen_on_a_name(void **state)
 {
     int port = nettest_free_port();
-    set_listen("localhost:%d", port);
+    nettest_set_address(&cfg.listen, "localhost:%d", port);
     assert_int_equal(server_start(&cfg), DDBX_OK);
     expect_health(nettest_connect(port, 5000));
     stop_workers();
@@ -87,7 +79,7 @@ static void test_listen_on_a_name(void **state)
 static void test_listen_on_ipv6(void **state)
 {
     int port = nettest_free_port();
-    set_listen("[::1]:%d", port);
+    nettest_set_address(&cfg.listen, "[::1]:%d", port);
     assert_int_equal(server_start(&cfg), DDBX_OK);
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
     struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
@@ -101,7 +93,7 @@ static void test_listen_on_ipv6(void **state)
 static void test_workers_share_the_port(void **state)
 {
     int port = nettest_free_port();
-    set_listen("127.0.0.1:%d", port);
+    nettest_set_address(&cfg.listen, "127.0.0.1:%d", port);
     cfg.threads = 3;
     assert_int_equal(server_start(&cfg), DDBX_OK);
     for (int i = 0; i < 12; i++)
