@@ -19,6 +19,7 @@
 #include "handler/schema.h"
 #include "metrics/metrics.h"
 #include "net/server.h"
+#include "spill/spill.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "version.h"
@@ -88,6 +89,8 @@ int main(int argc, char **argv)
     loop = uv_default_loop();
     metrics_setup();
     metrics_thread_register();
+    struct spill_options spill = {.dir = cfg.spill_dir, .map_size = cfg.spill_size};
+    if (*cfg.spill_dir && spill_setup(&spill) < 0) return 1;
     if (cache_setup(cfg.memory, cfg.item_ttl, cfg.negative_ttl,
                     cfg.write_holdoff ? cfg.write_holdoff : 2 * cfg.backend_timeout, 0) < 0) {
         log_error("cannot set the item cache up with --memory %llu",
@@ -110,6 +113,7 @@ int main(int argc, char **argv)
     schema_teardown();
     backend_teardown();
     cache_teardown();
+    spill_teardown();
     metrics_teardown();
     config_free(&cfg);
     return exit_code;

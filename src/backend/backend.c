@@ -492,3 +492,20 @@ void backend_destroy(struct backend *b)
     curl_multi_cleanup(b->multi); /* closes cached connections via on_socket REMOVE */
     uv_close((uv_handle_t *)&b->timer, on_timer_closed);
 }
+
+static void ops_call(void *self, const char *target, struct buf *body, backend_cb cb, void *arg)
+{
+    backend_call(self, target, body, cb, arg);
+}
+
+static int ops_inflight(const void *self)
+{
+    return backend_inflight(self);
+}
+
+static void ops_destroy(void *self)
+{
+    backend_destroy(self);
+}
+
+const struct backend_ops backend_curl_ops = {ops_call, ops_inflight, ops_destroy};

@@ -58,4 +58,14 @@ void backend_call(struct backend *b, const char *target, struct buf *body, backe
 /* Calls sent and not yet answered. */
 int backend_inflight(const struct backend *b);
 
+/* The backend as the handler layer sees it: these three calls, so handler
+ * unit tests can give the handlers a fake backend. `self` is the backend. */
+struct backend_ops {
+    void (*call)(void *self, const char *target, struct buf *body, backend_cb cb, void *arg);
+    int (*inflight)(const void *self);
+    void (*destroy)(void *self);
+};
+/* The libcurl client above (self: a struct backend from backend_create). */
+extern const struct backend_ops backend_curl_ops;
+
 #endif

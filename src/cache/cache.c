@@ -24,11 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
-#include <zlib.h>
 
 #include "metrics/metrics.h"
 #include "util/clock.h"
 #include "util/common.h"
+#include "util/crc.h"
 #include "util/log.h"
 
 #define ENTRY_NEGATIVE 1u
@@ -342,7 +342,7 @@ static void free_holds(struct hold *h)
 }
 
 static struct centry *entry_new(const struct cache_key *k, uint32_t epoch, const char *value,
-                                size_t vlen, uint64_t now_ms)
+                                size_t vlen, uint32_t crc, uint64_t now_ms)
 {
     struct centry *e = xmalloc(sizeof(*e) + k->len + vlen);
     e->hash = k->hash;
@@ -350,7 +350,7 @@ static struct centry *entry_new(const struct cache_key *k, uint32_t epoch, const
     e->vlen = (uint32_t)vlen;
     e->epoch = epoch;
     e->flags = value ? 0 : ENTRY_NEGATIVE;
-    e->crc = value ? (uint32_t)crc32(0, (const Bytef *)value, (uInt)vlen) : 0;
+    e->crc = value ? crc : 0;
     e->expires = now_ms + (value ? c.item_ttl : c.negative_ttl);
     memcpy(e->data, k->data, k->len);
     if (vlen) memcpy(e->data + k->len, value, vlen);
@@ -472,7 +472,7 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
     struct hold *done = NULL;
     if (store && fits(&k, r->len))
         e = entry_new(&k, f->epoch, r->kind == CACHE_HIT ? r->data : NULL,
-                      r->kind == CACHE_HIT ? r->len : 0, now_ms);
+                      r->kind == CACHE_HIT ? r->len : 0, r->crc, now_ms);
     pthread_mutex_lock(&sh->lock);
     bool attached = f->attached;
     if (attached) unlink_fill(sh, f);
@@ -525,7 +525,8 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
     if (outcome == CACHE_WRITE_STORE && !fits(&k, value ? len : 0))
         outcome = CACHE_WRITE_INVALIDATE;
     struct centry *e = outcome == CACHE_WRITE_STORE
-                           ? entry_new(&k, f->epoch, value, value ? len : 0, now_ms)
+                           ? entry_new(&k, f->epoch, value, value ? len : 0,
+                                       value ? crc32_of(value, len) : 0, now_ms)
                            : NULL;
     struct hold *h = NULL;
     if (outcome == CACHE_WRITE_AMBIGUOUS && c.holdoff) {
@@ -570,7 +571,8 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
         return;
     }
     struct shard *sh = shard_of(k->hash);
-    struct centry *e = entry_new(k, k->epoch, value, len, now_ms), *garbage = NULL;
+    struct centry *e = entry_new(k, k->epoch, value, len, value ? crc32_of(value, len) : 0, now_ms);
+    struct centry *garbage = NULL;
     struct hold *done = NULL;
     pthread_mutex_lock(&sh->lock);
     supersede_fills(sh, k);

@@ -56,7 +56,7 @@ struct cache_result {
     enum cache_kind kind; /* CACHE_HIT, CACHE_NEGATIVE or CACHE_FAILED */
     const char *data;     /* HIT: the value; FAILED: the error body */
     size_t len;
-    uint32_t crc; /* HIT: CRC-32 of data */
+    uint32_t crc; /* HIT: CRC-32 of data (util/crc.h), computed once by the filler */
     int status;   /* FAILED: the HTTP status to answer with */
 };
 

@@ -19,10 +19,10 @@
 
 #include "handler/item.h"
 #include "handler/schema.h"
+#include "proto/limits.h"
+#include "proto/params.h"
 #include "util/common.h"
-
-#define BATCH_MAX_KEYS 100
-#define RESPONSE_MAX_BYTES (16u * 1024 * 1024)
+#include "util/crc.h"
 
 enum key_state { KS_PENDING, KS_FOUND, KS_ABSENT, KS_UNPROCESSED };
 
@@ -36,14 +36,14 @@ struct bg_key {
     enum key_state state;
     const char *value; /* KS_FOUND: {"Item":...} in the arena */
     size_t len;
+    uint32_t crc;            /* of value */
     bool fetch;              /* this request reads the key from the backend */
     struct cache_fill *fill; /* and may install what it reads (NULL: held, cache nothing) */
     struct cache_waiter waiter;
 };
 
 struct bg_table {
-    const struct json *name;   /* as the caller wrote it (the answer's keys) */
-    const struct json *table;  /* the table it names (schemas, cache keys) */
+    const struct json *name;   /* as the caller wrote it: the answer's keys, a name or an ARN */
     const struct json *params; /* the caller's per-table object */
     struct projection *proj;
     bool consistent;
@@ -58,15 +58,10 @@ struct batch {
     struct bg_table *tables;
     int ntables;
     int pending; /* backend call and waits outstanding */
-    int rcc;
+    enum ddb_rcc rcc;
     int fail_status; /* the backend refused the whole call: answer this */
     struct buf fail_body;
 };
-
-static const char *const allowed_top[] = {"RequestItems", "ReturnConsumedCapacity", NULL};
-static const char *const allowed_table[] = {
-    "Keys", "ConsistentRead", "ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet",
-    NULL};
 
 static void finish(struct batch *b);
 
@@ -127,7 +122,9 @@ static void compose(struct batch *b)
         for (int i = 0; i < t->nkeys; i++) {
             struct bg_key *k = &t->keys[i];
             if (k->state != KS_FOUND) continue;
-            if (out->len + k->len > RESPONSE_MAX_BYTES) { /* the rest comes back unprocessed */
+            if (out->len + k->len >
+                ddb_limit(
+                    DDB_LIMIT_batch_get_response_bytes)) { /* the rest comes back unprocessed */
                 k->state = KS_UNPROCESSED;
                 continue;
             }
@@ -159,7 +156,7 @@ static void compose(struct batch *b)
             if (t->consumed)
                 jw_value(&w, t->consumed);
             else
-                item_zero_capacity(&w, t->name->str, t->name->len, b->rcc == 2);
+                item_zero_capacity(&w, t->name->str, t->name->len, b->rcc == DDB_RCC_INDEXES);
         }
         jw_array_end(&w);
         jw_free(&w);
@@ -183,7 +180,8 @@ static void finish(struct batch *b)
 
 /* ---- results per key ---- */
 
-static void set_value(struct batch *b, struct bg_key *k, const char *value, size_t len)
+static void set_value(struct batch *b, struct bg_key *k, const char *value, size_t len,
+                      uint32_t crc)
 {
     if (!value) {
         k->state = KS_ABSENT;
@@ -193,6 +191,7 @@ static void set_value(struct batch *b, struct bg_key *k, const char *value, size
     memcpy(copy, value, len);
     k->value = copy;
     k->len = len;
+    k->crc = crc;
     k->state = KS_FOUND;
 }
 
@@ -200,7 +199,7 @@ static void resume(struct item_wakeup *wk)
 {
     struct bg_key *k = wk->ctx;
     if (wk->res.kind == CACHE_HIT)
-        set_value(k->b, k, wk->res.data, wk->res.len);
+        set_value(k->b, k, wk->res.data, wk->res.len, wk->res.crc);
     else if (wk->res.kind == CACHE_NEGATIVE)
         k->state = KS_ABSENT;
     else
@@ -251,7 +250,7 @@ static void apply_answer(struct batch *b, const struct json *doc)
             if (!k || k->state != KS_PENDING) continue;
             struct buf value = BUF_INIT;
             item_value_compose(&value, item);
-            set_value(b, k, value.data, value.len);
+            set_value(b, k, value.data, value.len, crc32_of(value.data, value.len));
             buf_free(&value);
         }
     }
@@ -286,7 +285,7 @@ static void end_fills(struct batch *b, bool answered)
             struct cache_result res = {CACHE_FAILED, NULL, 0, 0, 0};
             if (answered && k->state == KS_PENDING) k->state = KS_ABSENT;
             if (answered && k->state == KS_FOUND)
-                res = (struct cache_result){CACHE_HIT, k->value, k->len, 0, 200};
+                res = (struct cache_result){CACHE_HIT, k->value, k->len, k->crc, 200};
             else if (answered && k->state == KS_ABSENT)
                 res = (struct cache_result){CACHE_NEGATIVE, NULL, 0, 0, 200};
             cache_fill_done(k->fill, &res, item_now());
@@ -344,7 +343,7 @@ static void send_misses(struct batch *b)
     jw_object_end(&w);
     if (b->rcc) {
         jw_cstr(&w, "ReturnConsumedCapacity");
-        jw_cstr(&w, b->rcc == 2 ? "INDEXES" : "TOTAL");
+        jw_cstr(&w, b->rcc == DDB_RCC_INDEXES ? "INDEXES" : "TOTAL");
     }
     jw_object_end(&w);
     jw_free(&w);
@@ -353,7 +352,7 @@ static void send_misses(struct batch *b)
         return;
     }
     b->pending++;
-    backend_call(b->r->thread->backend, "DynamoDB_20120810.BatchGetItem", &body, on_backend, b);
+    handler_call(b->r, "DynamoDB_20120810.BatchGetItem", &body, on_backend, b);
 }
 
 static void look_up(struct batch *b)
@@ -378,7 +377,7 @@ static void look_up(struct batch *b)
             buf_reset(&value);
             k->waiter.wake = on_wake;
             switch (cache_get(&k->k, now, &value, &crc, &k->fill, &k->waiter)) {
-            case CACHE_HIT: set_value(b, k, value.data, value.len); break;
+            case CACHE_HIT: set_value(b, k, value.data, value.len, crc); break;
             case CACHE_NEGATIVE: k->state = KS_ABSENT; break;
             case CACHE_WAIT: b->pending++; break;
             default: k->fetch = true; break; /* MISS: k->fill is ours; BYPASS: no fill */
@@ -399,10 +398,8 @@ static void build_keys(struct batch *b)
         for (int i = 0; i < t->nkeys; i++) {
             if (!item_key_or_answer(r, t->ks, t->keys[i].key, true, &t->keys[i].k)) return;
             for (int j = 0; j < i; j++)
-                if (t->keys[j].k.len == t->keys[i].k.len &&
-                    memcmp(t->keys[j].k.data, t->keys[i].k.data, t->keys[i].k.len) == 0) {
-                    request_send_error(r, DDB_ValidationException,
-                                       "Provided list of item keys contains duplicates");
+                if (item_same_key(&t->keys[j].k, &t->keys[i].k)) {
+                    item_send_duplicate_keys(r);
                     return;
                 }
         }
@@ -423,64 +420,40 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
     build_keys(b);
 }
 
-/* Reads the per-table parameters; false when ddbx should relay instead. */
-static bool read_table(struct request *r, struct batch *b, struct bg_table *t, const struct json *m,
-                       int *total)
-{
-    const struct json *keys = json_get(m, "Keys"), *cr = json_get(m, "ConsistentRead");
-    if (!json_is_object(m) || !item_only_members(m, allowed_table) || !json_is_array(keys) ||
-        keys->len == 0 || (cr && !json_is_bool(cr)) ||
-        item_projection(r, m, &t->proj) != PROJECTION_OK)
-        return false;
-    t->name = item_string_node(r, m->key, m->keylen);
-    t->table = t->name;
-    t->params = m;
-    t->consistent = cr && cr->type == JSON_TRUE;
-    t->nkeys = (int)keys->len;
-    *total += t->nkeys;
-    if (*total > BATCH_MAX_KEYS) return true; /* counted; refused by the caller */
-    t->keys = arena_alloc(r->arena, sizeof(*t->keys) * keys->len);
-    memset(t->keys, 0, sizeof(*t->keys) * keys->len);
-    int i = 0;
-    for (const struct json *k = keys->child; k; k = k->next, i++) {
-        t->keys[i].b = b;
-        t->keys[i].t = t;
-        t->keys[i].key = k;
-    }
-    return true;
-}
-
 void handler_batch_get_item(struct request *r)
 {
-    struct json *doc = item_parse_body(r);
-    if (!doc) return;
     struct batch *b = arena_alloc(r->arena, sizeof(*b));
     memset(b, 0, sizeof(*b));
     b->r = r;
-    b->rcc = item_rcc_mode(doc);
-    const struct json *items = json_get(doc, "RequestItems");
-    if (!json_is_object(items) || items->len == 0 || b->rcc < 0 ||
-        !item_only_members(doc, allowed_top)) {
+    struct ddb_batch_get q;
+    struct attr_error err;
+    int rc = ddb_parse_batch_get(r->arena, r->body, r->body_len, &q, &err);
+    if (rc == DDB_PARAMS_INVALID) {
+        item_send_attr_error(r, &err);
+        return;
+    }
+    if (rc != DDB_PARAMS_OK) {
         handler_relay(r);
         return;
     }
-    b->ntables = (int)items->len;
-    b->tables = arena_alloc(r->arena, sizeof(*b->tables) * items->len);
-    memset(b->tables, 0, sizeof(*b->tables) * items->len);
-    int total = 0, i = 0;
-    for (const struct json *m = items->child; m; m = m->next, i++) {
-        if (!read_table(r, b, &b->tables[i], m, &total)) {
-            handler_relay(r);
-            return;
-        }
+    b->rcc = q.rcc;
+    b->ntables = q.ntables;
+    b->tables = arena_alloc(r->arena, sizeof(*b->tables) * (size_t)q.ntables);
+    const struct json **names = arena_alloc(r->arena, sizeof(*names) * (size_t)q.ntables);
+    for (int ti = 0; ti < q.ntables; ti++) {
+        const struct ddb_batch_get_table *qt = &q.tables[ti];
+        struct bg_table *t = &b->tables[ti];
+        *t = (struct bg_table){.name = qt->name,
+                               .params = qt->params,
+                               .proj = qt->proj,
+                               .consistent = qt->consistent,
+                               .nkeys = qt->nkeys};
+        t->keys = arena_alloc(r->arena, sizeof(*t->keys) * (size_t)qt->nkeys);
+        memset(t->keys, 0, sizeof(*t->keys) * (size_t)qt->nkeys);
+        int i = 0;
+        for (const struct json *k = qt->keys->child; k; k = k->next, i++)
+            t->keys[i] = (struct bg_key){.b = b, .t = t, .key = k};
+        names[ti] = t->name;
     }
-    if (total > BATCH_MAX_KEYS) {
-        request_send_error(r, DDB_ValidationException,
-                           "Too many items requested for the BatchGetItem call");
-        return;
-    }
-    const struct json **names = arena_alloc(r->arena, sizeof(*names) * (size_t)b->ntables);
-    for (i = 0; i < b->ntables; i++)
-        names[i] = b->tables[i].table;
     schema_get_all(r, names, b->ntables, on_schemas, b);
 }

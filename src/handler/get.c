@@ -1,51 +1,38 @@
 /*
  * get.c: GetItem from the item cache.
  *
- *   parse -> schema -> cache key -> cache_get -+- HIT/NEGATIVE: answer (project if asked)
- *                                              +- WAIT: another request's fill wakes us
- *                                              '- MISS: backend GetItem of the whole item
- *                                                   -> cache_fill_done (installs unless a
- *                                                      write came first) -> answer
+ *   params -> schema -> cache key -> cache_get -+- HIT/NEGATIVE: answer (project if asked)
+ *                                               +- WAIT: another request's fill wakes us
+ *                                               +- MISS: backend GetItem of the whole item
+ *                                               |    -> cache_fill_done (installs unless a
+ *                                               |       write came first) -> answer
+ *                                               '- BYPASS (held): backend, nothing cached
  *
  * ConsistentRead=true takes a lease that supersedes running fills and reads
  * the backend every time; what it saw is installed unless a write came after.
- * Anything ddbx cannot answer exactly as DynamoDB would (an unusual
- * parameter, a projection it does not handle, a key that does not match the
- * schema) is relayed unchanged, so the backend's answer or error reaches the
- * client.
+ * Anything ddbx cannot answer exactly as DynamoDB would (proto/params.h says
+ * RELAY; a key that does not match the schema) is relayed unchanged, so the
+ * backend's answer or error reaches the client.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "handler/item.h"
 #include "handler/schema.h"
+#include "proto/params.h"
 #include "util/common.h"
+#include "util/crc.h"
 
 struct get {
     struct request *r;
-    const struct json *doc;
-    const struct json *table; /* the TableName as sent: a name or an ARN */
+    struct ddb_get_item q;
     const struct key_schema *ks;
-    const struct json *key;
-    struct projection *proj; /* NULL: the whole item */
-    int rcc;                 /* 0 none, 1 TOTAL, 2 INDEXES */
-    bool consistent;
     struct cache_key k;
-    struct cache_fill *fill;
+    struct cache_fill *fill; /* NULL when reading without a lease (held) */
     struct cache_waiter waiter;
     int waits; /* times this request waited on another's fill */
 };
-
-static const char *const allowed[] = {"TableName",
-                                      "Key",
-                                      "ConsistentRead",
-                                      "ProjectionExpression",
-                                      "ExpressionAttributeNames",
-                                      "AttributesToGet",
-                                      "ReturnConsumedCapacity",
-                                      NULL};
 
 /* Answers from a cached or fetched value ({"Item":...}, or NULL for "not
  * found"). consumed: the backend's ConsumedCapacity when it was asked. */
@@ -53,7 +40,7 @@ static void answer(struct get *g, const char *value, size_t len, uint32_t crc,
                    const struct json *consumed)
 {
     struct request *r = g->r;
-    if (!g->proj && !g->rcc) {
+    if (!g->q.proj && g->q.rcc == DDB_RCC_NONE) {
         if (value) {
             if (r->reply.data != value) {
                 buf_reset(&r->reply);
@@ -75,17 +62,17 @@ static void answer(struct get *g, const char *value, size_t len, uint32_t crc,
     jw_object_begin(&w);
     if (item) {
         jw_cstr(&w, "Item");
-        if (g->proj)
-            projection_apply(g->proj, item, &w);
+        if (g->q.proj)
+            projection_apply(g->q.proj, item, &w);
         else
             jw_value(&w, item);
     }
-    if (g->rcc) {
+    if (g->q.rcc != DDB_RCC_NONE) {
         jw_cstr(&w, "ConsumedCapacity");
         if (consumed)
             jw_value(&w, consumed);
         else
-            item_zero_capacity(&w, g->ks->table, g->ks->table_len, g->rcc == 2);
+            item_zero_capacity(&w, g->ks->table, g->ks->table_len, g->q.rcc == DDB_RCC_INDEXES);
     }
     jw_object_end(&w);
     jw_free(&w);
@@ -109,8 +96,9 @@ static void on_fill(struct backend_result *res, void *arg)
     struct json *doc;
     int status = item_backend_doc(r, res, &body, &doc);
     if (status != 200) {
-        if (status == 400 && strstr(body.data, "ResourceNotFoundException"))
+        if (item_error_forgets_table(r, status, &body))
             schema_forget(g->ks->table, g->ks->table_len);
+        /* waiters inherit the error: it is about this very key and read */
         struct cache_result fr = {CACHE_FAILED, body.data, body.len, 0, status};
         if (g->fill) cache_fill_done(g->fill, &fr, item_now());
         send_failure(r, fr.status, body.data, body.len);
@@ -123,12 +111,11 @@ static void on_fill(struct backend_result *res, void *arg)
     struct cache_result fr = {CACHE_NEGATIVE, NULL, 0, 0, 200};
     if (json_is_object(item)) {
         item_value_compose(&value, item);
-        fr = (struct cache_result){CACHE_HIT, value.data, value.len, 0, 200};
+        fr = (struct cache_result){CACHE_HIT, value.data, value.len,
+                                   crc32_of(value.data, value.len), 200};
     }
     if (g->fill) cache_fill_done(g->fill, &fr, item_now());
-    answer(g, fr.data, fr.len,
-           fr.data ? (uint32_t)crc32(0, (const Bytef *)fr.data, (uInt)fr.len) : 0,
-           json_get(doc, "ConsumedCapacity"));
+    answer(g, fr.data, fr.len, fr.crc, json_get(doc, "ConsumedCapacity"));
     buf_free(&value);
     buf_free(&body);
 }
@@ -143,18 +130,18 @@ static void start_fill(struct get *g)
     jw_init(&w, &body);
     jw_object_begin(&w);
     jw_cstr(&w, "TableName");
-    jw_value(&w, g->table);
+    jw_value(&w, g->q.table);
     jw_cstr(&w, "Key");
-    jw_value(&w, g->key);
+    jw_value(&w, g->q.key);
     jw_cstr(&w, "ConsistentRead");
-    jw_bool(&w, g->consistent || handler_options()->fill_consistent);
-    if (g->rcc) {
+    jw_bool(&w, g->q.consistent || handler_options()->fill_consistent);
+    if (g->q.rcc != DDB_RCC_NONE) {
         jw_cstr(&w, "ReturnConsumedCapacity");
-        jw_cstr(&w, g->rcc == 2 ? "INDEXES" : "TOTAL");
+        jw_cstr(&w, g->q.rcc == DDB_RCC_INDEXES ? "INDEXES" : "TOTAL");
     }
     jw_object_end(&w);
     jw_free(&w);
-    backend_call(g->r->thread->backend, "DynamoDB_20120810.GetItem", &body, on_fill, g);
+    handler_call(g->r, "DynamoDB_20120810.GetItem", &body, on_fill, g);
 }
 
 static void look_up(struct get *g);
@@ -175,31 +162,7 @@ static void resume(struct item_wakeup *wk)
 static void on_wake(struct cache_waiter *w, const struct cache_result *res)
 {
     struct get *g = container_of(w, struct get, waiter);
-    struct cache_result copy = *res;
-    if (copy.kind == CACHE_HIT)
-        copy.crc = (uint32_t)crc32(0, (const Bytef *)res->data, (uInt)res->len);
-    item_post_wakeup(g->r->thread, &copy, g, resume);
-}
-
-static void on_schema(struct request *r, const struct key_schema *ks, void *arg)
-{
-    struct get *g = arg;
-    if (!ks) {
-        handler_relay(r);
-        return;
-    }
-    g->ks = ks;
-    if (!item_key_or_answer(r, ks, g->key, true, &g->k)) return;
-    if (ks->held) {
-        start_fill(g);
-        return;
-    }
-    if (g->consistent) {
-        g->fill = cache_lease(&g->k);
-        start_fill(g);
-        return;
-    }
-    look_up(g);
+    item_post_wakeup(g->r->thread, res, g, resume);
 }
 
 static void look_up(struct get *g)
@@ -219,24 +182,36 @@ static void look_up(struct get *g)
     }
 }
 
+static void on_schema(struct request *r, const struct key_schema *ks, void *arg)
+{
+    struct get *g = arg;
+    if (!ks) {
+        handler_relay(r);
+        return;
+    }
+    g->ks = ks;
+    if (!item_key_or_answer(r, ks, g->q.key, true, &g->k)) return;
+    if (ks->held) {
+        start_fill(g);
+        return;
+    }
+    if (g->q.consistent) {
+        g->fill = cache_lease(&g->k);
+        start_fill(g);
+        return;
+    }
+    look_up(g);
+}
+
 void handler_get_item(struct request *r)
 {
-    struct json *doc = item_parse_body(r);
-    if (!doc) return;
     struct get *g = arena_alloc(r->arena, sizeof(*g));
     memset(g, 0, sizeof(*g));
     g->r = r;
-    g->doc = doc;
-    g->table = json_get(doc, "TableName");
-    g->key = json_get(doc, "Key");
-    const struct json *cr = json_get(doc, "ConsistentRead");
-    g->rcc = item_rcc_mode(doc);
-    if (!json_is_string(g->table) || !json_is_object(g->key) || (cr && !json_is_bool(cr)) ||
-        g->rcc < 0 || !item_only_members(doc, allowed) ||
-        item_projection(r, doc, &g->proj) != PROJECTION_OK) {
-        handler_relay(r); /* the backend words whatever is wrong */
-        return;
+    struct attr_error err;
+    switch (ddb_parse_get_item(r->arena, r->body, r->body_len, &g->q, &err)) {
+    case DDB_PARAMS_OK: schema_get(r, g->q.table, on_schema, g); return;
+    case DDB_PARAMS_INVALID: item_send_attr_error(r, &err); return;
+    default: handler_relay(r); return; /* the backend words whatever is wrong */
     }
-    g->consistent = cr && cr->type == JSON_TRUE;
-    schema_get(r, g->table, on_schema, g);
 }

@@ -16,6 +16,19 @@ const struct config *handler_options(void);
  * (--write-holdoff, or twice --backend-timeout). */
 uint64_t handler_holdoff_ms(void);
 
+/* The region ddbx serves (the one its backend requests are signed for). */
+const char *handler_region(void);
+
+/* The handlers' clock in milliseconds (monotonic; a test may set its own). */
+uint64_t handler_now(void);
+void handler_set_clock(uint64_t (*now_ms)(void));
+
+/* Sends body (taken) to r's thread's backend as X-Amz-Target `target`. */
+void handler_call(struct request *r, const char *target, struct buf *body, backend_cb cb,
+                  void *arg);
+/* The backend_cb of a relayed request (arg: the request): learns a table
+ * the answer describes, then sends the answer on. */
+void handler_relay_done(struct backend_result *res, void *arg);
 /* Sends a copy of body[0..len) to the backend as r's operation. */
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg);
 

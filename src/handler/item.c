@@ -7,29 +7,6 @@
 #include "util/clock.h"
 #include "util/common.h"
 
-struct json *item_parse_body(struct request *r)
-{
-    struct json *doc;
-    char err[200];
-    if (json_parse(r->arena, r->body, r->body_len, &doc, err, sizeof(err)) != JSON_OK ||
-        doc->type != JSON_OBJECT) {
-        request_send_error(r, DDB_SerializationException, NULL);
-        return NULL;
-    }
-    return doc;
-}
-
-bool item_only_members(const struct json *obj, const char *const *allowed)
-{
-    for (const struct json *m = obj->child; m; m = m->next) {
-        const char *const *a = allowed;
-        while (*a && !(strlen(*a) == m->keylen && memcmp(*a, m->key, m->keylen) == 0))
-            a++;
-        if (!*a) return false;
-    }
-    return true;
-}
-
 const struct json *item_string_node(struct request *r, const char *s, size_t len)
 {
     struct json *n = arena_alloc(r->arena, sizeof(*n));
@@ -37,19 +14,17 @@ const struct json *item_string_node(struct request *r, const char *s, size_t len
     return n;
 }
 
-const struct json *item_member_name(struct request *r, const struct json *member)
-{
-    return item_string_node(r, member->key, member->keylen);
-}
-
 void item_send_attr_error(struct request *r, const struct attr_error *e)
 {
-    request_send_error(r, e->code, "%s", e->message);
+    if (e->message[0])
+        request_send_error(r, e->code, "%s", e->message);
+    else
+        request_send_error(r, e->code, NULL);
 }
 
 uint64_t item_now(void)
 {
-    return clock_mono_ms();
+    return handler_now();
 }
 
 void item_value_compose(struct buf *out, const struct json *item)
@@ -108,15 +83,37 @@ enum write_outcome item_write_outcome(struct request *r, const struct backend_re
 {
     if (status == 200) return WO_SUCCESS;
     if (res->outcome == BACKEND_UNREACHABLE) return WO_INVALIDATE; /* never sent */
-    if (status >= 500 || res->outcome != BACKEND_ANSWERED) return WO_AMBIGUOUS;
+    if (res->outcome != BACKEND_ANSWERED) return WO_AMBIGUOUS;
     const char *name = NULL;
     size_t len = 0;
     ddb_error_parse_type(r->arena, body->data, body->len, &name, &len);
-    if (ddb_error_is(name, len, DDB_TransactionInProgressException)) return WO_AMBIGUOUS;
-    if (ddb_error_is(name, len, DDB_ConditionalCheckFailedException) ||
-        ddb_error_is(name, len, DDB_TransactionCanceledException))
-        return WO_INVALIDATE;
-    return WO_UNCHANGED;
+    const struct ddb_error_desc *d = ddb_error_find(name, len);
+    if (!d) return status >= 500 ? WO_AMBIGUOUS : WO_UNCHANGED;
+    static const enum write_outcome effect[] = {[DDB_WRITE_UNCHANGED] = WO_UNCHANGED,
+                                                [DDB_WRITE_INVALIDATE] = WO_INVALIDATE,
+                                                [DDB_WRITE_AMBIGUOUS] = WO_AMBIGUOUS};
+    return status >= 500 ? WO_AMBIGUOUS : effect[d->write];
+}
+
+bool item_error_forgets_table(struct request *r, int status, const struct buf *body)
+{
+    const char *name = NULL;
+    size_t len = 0;
+    if (status == 200 || ddb_error_parse_type(r->arena, body->data, body->len, &name, &len) < 0)
+        return false;
+    const struct ddb_error_desc *d = ddb_error_find(name, len);
+    return d && d->forgets_table;
+}
+
+bool item_same_key(const struct cache_key *a, const struct cache_key *b)
+{
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+void item_send_duplicate_keys(struct request *r)
+{
+    request_send_error(r, DDB_ValidationException,
+                       "Provided list of item keys contains duplicates");
 }
 
 enum write_outcome item_relay_outcome(struct request *r, const struct backend_result *res)
@@ -140,32 +137,6 @@ void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bo
         jw_object_end(w);
     }
     jw_object_end(w);
-}
-
-int item_rcc_mode(const struct json *doc)
-{
-    const struct json *v = json_get(doc, "ReturnConsumedCapacity");
-    if (!v) return 0;
-    if (json_str_is(v, "NONE")) return 0;
-    if (json_str_is(v, "TOTAL")) return 1;
-    if (json_str_is(v, "INDEXES")) return 2;
-    return -1;
-}
-
-int item_projection(struct request *r, const struct json *params, struct projection **proj)
-{
-    const struct json *pe = json_get(params, "ProjectionExpression"),
-                      *names = json_get(params, "ExpressionAttributeNames"),
-                      *atg = json_get(params, "AttributesToGet");
-    *proj = NULL;
-    if (pe && atg) return PROJECTION_RELAY;
-    if (pe) {
-        if (!json_is_string(pe)) return PROJECTION_RELAY;
-        return projection_parse(r->arena, pe->str, pe->len, names, proj);
-    }
-    if (names) return PROJECTION_RELAY; /* names without an expression: the backend's error */
-    if (atg) return projection_from_names(r->arena, atg, proj);
-    return PROJECTION_OK;
 }
 
 const struct json *item_value_item(struct request *r, const char *value, size_t len)

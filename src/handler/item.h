@@ -1,7 +1,8 @@
 /*
- * item.h: what the item handlers (get.c, batch_get.c, write.c) share:
- * reading a request body, the item cache's clock, cached values, zero
- * consumed capacity for hits, and waking requests on their own thread.
+ * item.h: what the item handlers (get.c, batch_get.c, write.c, tables.c)
+ * share: the cache's clock, cached values, cache keys, what a backend answer
+ * means for the cache, zero consumed capacity for hits, and waking requests
+ * on their own thread.
  *
  * A cached value is the exact body of an unprojected GetItem answer,
  * {"Item":{...}}, so an unprojected hit is sent as stored.
@@ -16,23 +17,17 @@
 #include "proto/key.h"
 #include "proto/projection.h"
 
-/* Parses the body into r->arena; on failure answers SerializationException
- * and returns NULL. */
-struct json *item_parse_body(struct request *r);
-/* True when every member of obj is named in `allowed` (NULL-terminated). */
-bool item_only_members(const struct json *obj, const char *const *allowed);
 /* A JSON string node for s[0..len) in r->arena (s itself is not copied). */
 const struct json *item_string_node(struct request *r, const char *s, size_t len);
-/* A JSON string node for an object member's name (RequestItems' tables). */
-const struct json *item_member_name(struct request *r, const struct json *member);
-/* Answers an attr_error (ValidationException or SerializationException). */
+/* Answers an attr_error (an error DynamoDB answers that ddbx found itself). */
 void item_send_attr_error(struct request *r, const struct attr_error *e);
-/* The cache's clock, in milliseconds. */
+/* The cache's clock, in milliseconds (handler_set_clock in tests). */
 uint64_t item_now(void);
 /* Appends {"Item":item} to out. */
 void item_value_compose(struct buf *out, const struct json *item);
 /* Builds the cache key of `obj` in r->arena: a Key parameter (exact) or an
- * item. Returns a key_status; the key is valid for the request's life. */
+ * item; it carries ks's epoch. Returns a key_status; the key is valid for the
+ * request's life. */
 int item_cache_key(struct request *r, const struct key_schema *ks, const struct json *obj,
                    bool exact, struct cache_key *k, struct attr_error *err);
 /* item_cache_key, answering for the caller when it fails: a limit's error,
@@ -40,11 +35,17 @@ int item_cache_key(struct request *r, const struct key_schema *ks, const struct 
  * backend's to refuse). Returns false when the request was answered. */
 bool item_key_or_answer(struct request *r, const struct key_schema *ks, const struct json *obj,
                         bool exact, struct cache_key *k);
+/* True when a and b are one key (whatever their epochs). */
+bool item_same_key(const struct cache_key *a, const struct cache_key *b);
+/* Answers DynamoDB's error for a request naming one key twice. */
+void item_send_duplicate_keys(struct request *r);
 /* The status a backend answer gives the client (request_backend_answer, into
  * body), with a 200 body parsed into *doc; a 200 that does not parse is 500. */
 int item_backend_doc(struct request *r, struct backend_result *res, struct buf *body,
                      struct json **doc);
-/* What a write's backend answer means for the cache. */
+
+/* What a write's backend answer means for the cache (proto/errors.tsv's
+ * "write" column for the errors it knows). */
 enum write_outcome {
     WO_SUCCESS,    /* applied */
     WO_UNCHANGED,  /* refused: nothing changed */
@@ -59,15 +60,13 @@ enum write_outcome item_write_outcome(struct request *r, const struct backend_re
                                       int status, const struct buf *body);
 /* item_write_outcome for a relayed answer (res untouched). */
 enum write_outcome item_relay_outcome(struct request *r, const struct backend_result *res);
+/* True when an error answer says the table is gone (proto/errors.tsv's
+ * "table" column), so its schema must be forgotten. */
+bool item_error_forgets_table(struct request *r, int status, const struct buf *body);
+
 /* Writes {"TableName":t,"CapacityUnits":0.0[,"Table":{...}]}: what a read
  * served without the backend consumed. */
 void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes);
-/* ReturnConsumedCapacity: 0 NONE/absent, 1 TOTAL, 2 INDEXES, -1 invalid. */
-int item_rcc_mode(const struct json *doc);
-/* Reads projection parameters (ProjectionExpression + ExpressionAttributeNames,
- * or AttributesToGet) of `params`. *proj NULL: whole items. Returns
- * PROJECTION_OK or PROJECTION_RELAY. */
-int item_projection(struct request *r, const struct json *params, struct projection **proj);
 /* Parses a cached value ({"Item":{...}} or {}) and returns its item or NULL. */
 const struct json *item_value_item(struct request *r, const char *value, size_t len);
 

@@ -4,22 +4,36 @@
  *
  * A relayed body must be a JSON object: anything else is refused with
  * SerializationException before it reaches the backend, as DynamoDB would.
+ * An answer that describes a table (proto/operations.tsv's "describes"
+ * column: DescribeTable, CreateTable, UpdateTable) teaches ddbx the table's
+ * key schema on its way to the client.
  */
 #include <string.h>
 
 #include "handler/handler.h"
+#include "handler/schema.h"
 #include "proto/json.h"
 
-static void relay_done(struct backend_result *res, void *arg)
+void handler_relay_done(struct backend_result *res, void *arg)
 {
-    request_send_backend(arg, res);
+    struct request *r = arg;
+    struct json *doc;
+    if (r->op->describes && res->outcome == BACKEND_ANSWERED && res->status == 200 &&
+        json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
+        schema_learn(json_get(doc, r->op->describes));
+    request_send_backend(r, res);
+}
+
+void handler_call(struct request *r, const char *target, struct buf *body, backend_cb cb, void *arg)
+{
+    r->thread->bops->call(r->thread->backend, target, body, cb, arg);
 }
 
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg)
 {
     struct buf copy = BUF_INIT;
     buf_append(&copy, body, len);
-    backend_call(r->thread->backend, r->op->target, &copy, cb, arg);
+    handler_call(r, r->op->target, &copy, cb, arg);
 }
 
 void handler_relay(struct request *r)
@@ -28,7 +42,7 @@ void handler_relay(struct request *r)
         request_send_error(r, DDB_SerializationException, NULL);
         return;
     }
-    handler_forward(r, r->body, r->body_len, relay_done, r);
+    handler_forward(r, r->body, r->body_len, handler_relay_done, r);
 }
 
 /* Endpoint discovery: point SDKs back at ddbx, never past it to DynamoDB. */

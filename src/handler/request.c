@@ -23,7 +23,7 @@ _Thread_local struct handler_thread *handler_current;
 typedef void (*handler_fn)(struct request *r);
 
 static const handler_fn handlers[OP_COUNT] = {
-#define OP(prefix, name, cls, handler, note) handler_##handler,
+#define OP(prefix, name, cls, handler, describes, note) handler_##handler,
 #include "operations.def"
 #undef OP
 };
@@ -34,6 +34,26 @@ static const struct config *options;
 const struct config *handler_options(void)
 {
     return options;
+}
+
+static uint64_t (*clock_fn)(void) = clock_mono_ms;
+
+const char *handler_region(void)
+{
+    /* the backend module resolved it (flag, environment, profile) when set up */
+    const char *r = backend_region();
+    if (r) return r;
+    return options && options->region[0] ? options->region : "us-east-1";
+}
+
+uint64_t handler_now(void)
+{
+    return clock_fn();
+}
+
+void handler_set_clock(uint64_t (*now_ms)(void))
+{
+    clock_fn = now_ms ? now_ms : clock_mono_ms;
 }
 
 uint64_t handler_holdoff_ms(void)
@@ -199,17 +219,29 @@ static void on_async(uv_async_t *a)
     }
 }
 
-void handler_thread_init(struct handler_thread *t, uv_loop_t *loop, int index)
+void handler_thread_init_with(struct handler_thread *t, uv_loop_t *loop, int index,
+                              const struct backend_ops *bops, void *backend)
 {
     memset(t, 0, sizeof(*t));
     t->loop = loop;
     t->index = index;
-    t->backend = backend_create(loop);
+    t->bops = bops;
+    t->backend = backend;
     pthread_mutex_init(&t->lock, NULL);
     t->posts_tail = &t->posts;
     uv_async_init(loop, &t->async, on_async);
     t->async.data = t;
     handler_current = t;
+}
+
+void handler_thread_init(struct handler_thread *t, uv_loop_t *loop, int index)
+{
+    handler_thread_init_with(t, loop, index, &backend_curl_ops, backend_create(loop));
+}
+
+bool handler_thread_busy(const struct handler_thread *t)
+{
+    return t->active > 0 || t->bops->inflight(t->backend) > 0;
 }
 
 void handler_thread_post(struct handler_thread *t, void (*fn)(void *), void *arg)
@@ -229,6 +261,6 @@ void handler_thread_close(struct handler_thread *t)
 {
     on_async(&t->async); /* run what was posted before closing */
     uv_close((uv_handle_t *)&t->async, NULL);
-    backend_destroy(t->backend);
+    t->bops->destroy(t->backend);
     t->backend = NULL;
 }

@@ -31,7 +31,8 @@
  * threads post work to (cache fills completing for waiters on this thread). */
 struct handler_thread {
     uv_loop_t *loop;
-    struct backend *backend;
+    const struct backend_ops *bops; /* the backend client (a fake in unit tests) */
+    void *backend;
     int index;
     uv_async_t async;
     pthread_mutex_t lock;
@@ -43,9 +44,15 @@ struct handler_thread {
 /* The calling thread's context (set by handler_thread_init). */
 extern _Thread_local struct handler_thread *handler_current;
 
+/* Sets up t on `loop` with a libcurl backend client of its own. */
 void handler_thread_init(struct handler_thread *t, uv_loop_t *loop, int index);
+/* The same with a given backend (unit tests give a fake); t owns it from now. */
+void handler_thread_init_with(struct handler_thread *t, uv_loop_t *loop, int index,
+                              const struct backend_ops *bops, void *backend);
 /* Closes the async handle and destroys the backend; run the loop afterwards. */
 void handler_thread_close(struct handler_thread *t);
+/* True while requests it dispatched, or backend calls it sent, are unfinished. */
+bool handler_thread_busy(const struct handler_thread *t);
 /* Thread-safe: runs fn(arg) on t's loop soon. */
 void handler_thread_post(struct handler_thread *t, void (*fn)(void *), void *arg);
 
@@ -95,7 +102,7 @@ void handler_teardown(void);
 void handler_dispatch(struct request *r);
 
 /* The handlers, named in proto/operations.tsv. */
-#define OP(prefix, name, cls, handler, note) void handler_##handler(struct request *r);
+#define OP(prefix, name, cls, handler, describes, note) void handler_##handler(struct request *r);
 #include "operations.def"
 #undef OP
 

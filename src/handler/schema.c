@@ -81,7 +81,8 @@ static const struct key_schema *copy_out(struct request *r, const struct record 
         ks->account_len = rec->account_len;
     }
     ks->epoch = rec->epoch;
-    ks->held = item_now() < MAX(rec->hold_until, all_hold_until);
+    uint64_t hold = MAX(rec->hold_until, all_hold_until);
+    ks->held = hold && item_now() < hold; /* no clock read on the common path */
     ks->nattrs = rec->nattrs;
     for (int i = 0; i < rec->nattrs; i++) {
         ks->attr[i].name = arena_strndup(r->arena, rec->names[i], rec->lens[i]);
@@ -317,10 +318,9 @@ struct fetch {
     size_t account_len;
 };
 
-/* The schema, when the table it names is the one the request meant. */
-static const struct key_schema *resolve(struct fetch *f)
+/* ks (the table's schema, or NULL) when the table is the one the request meant. */
+static const struct key_schema *resolve(const struct fetch *f, const struct key_schema *ks)
 {
-    const struct key_schema *ks = schema_peek(f->r, f->table, f->len);
     if (ks && f->account &&
         !(ks->account && ks->account_len == f->account_len &&
           memcmp(ks->account, f->account, f->account_len) == 0))
@@ -343,7 +343,7 @@ static void on_described(struct backend_result *res, void *arg)
         if (json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
             schema_learn(json_get(doc, "Table"));
     }
-    f->cb(r, resolve(f), f->arg);
+    f->cb(r, resolve(f, schema_peek(r, f->table, f->len)), f->arg);
 }
 
 void schema_get(struct request *r, const struct json *table, schema_cb cb, void *arg)
@@ -356,7 +356,7 @@ void schema_get(struct request *r, const struct json *table, schema_cb cb, void 
     *f = (struct fetch){r, cb, arg, table->str, table->len, NULL, 0};
     if (is_arn(table)) {
         struct arn a;
-        const char *region = backend_region();
+        const char *region = handler_region();
         if (!parse_arn(table->str, table->len, &a) || a.region_len != strlen(region) ||
             memcmp(a.region, region, a.region_len) != 0) {
             cb(r, NULL, arg); /* not a table in the region ddbx serves */
@@ -367,8 +367,9 @@ void schema_get(struct request *r, const struct json *table, schema_cb cb, void 
         f->account = a.account;
         f->account_len = a.account_len;
     }
-    if (schema_peek(r, f->table, f->len)) {
-        cb(r, resolve(f), arg);
+    const struct key_schema *ks = schema_peek(r, f->table, f->len);
+    if (ks) {
+        cb(r, resolve(f, ks), arg);
         return;
     }
     struct buf body = BUF_INIT;
@@ -379,7 +380,7 @@ void schema_get(struct request *r, const struct json *table, schema_cb cb, void 
     jw_string(&w, f->table, f->len);
     jw_object_end(&w);
     jw_free(&w);
-    backend_call(r->thread->backend, "DynamoDB_20120810.DescribeTable", &body, on_described, f);
+    handler_call(r, "DynamoDB_20120810.DescribeTable", &body, on_described, f);
 }
 
 struct get_all {

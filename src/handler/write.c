@@ -35,11 +35,8 @@
 
 #include "handler/item.h"
 #include "handler/schema.h"
+#include "proto/params.h"
 #include "util/common.h"
-
-#define BATCH_WRITE_MAX 25
-#define TRANSACT_MAX 100
-#define TRANSACT_MAX_BYTES (4u * 1024 * 1024)
 
 enum wkind {
     W_PUT,    /* success caches obj (an item) */
@@ -68,10 +65,10 @@ struct wtable {
 
 struct write {
     struct request *r;
-    const struct json *doc; /* the request body */
+    struct ddb_write q;
     enum wop op;
     struct wkey *keys;
-    int nkeys, cap;
+    int nkeys;
     struct wtable *tables; /* distinct */
     int ntables;
     struct buf send; /* a rewritten body, when not sent as received */
@@ -81,18 +78,6 @@ struct write {
 };
 
 /* ---- building ---- */
-
-static struct write *write_new(struct request *r, enum wop op, int cap)
-{
-    struct write *w = arena_alloc(r->arena, sizeof(*w));
-    memset(w, 0, sizeof(*w));
-    w->r = r;
-    w->op = op;
-    w->cap = cap;
-    w->keys = arena_alloc(r->arena, sizeof(*w->keys) * (size_t)cap);
-    w->tables = arena_alloc(r->arena, sizeof(*w->tables) * (size_t)cap);
-    return w;
-}
 
 static int add_table(struct write *w, const struct json *name)
 {
@@ -104,26 +89,46 @@ static int add_table(struct write *w, const struct json *name)
     return w->ntables++;
 }
 
-/* Adds a key; checks a put item's limits. Returns false after answering. */
-static bool add_key(struct write *w, const struct json *table, const struct json *obj,
-                    enum wkind kind, bool from_item, size_t *bytes)
+/* What a successful write does to each key it names, by operation. */
+static enum wkind kind_of(enum wop op, enum ddb_write_kind k)
 {
-    struct wkey *k = &w->keys[w->nkeys++];
-    *k = (struct wkey){.obj = obj,
-                       .table = add_table(w, table),
-                       .kind = kind,
-                       .canonical = true,
-                       .from_item = from_item};
-    if (kind != W_PUT) return true;
-    struct attr_check chk;
+    if (op == OP_TRANSACT) return W_TOUCH; /* a transaction's items are never stored */
+    if (k == DDB_WRITE_PUT) return W_PUT;
+    if (k == DDB_WRITE_DELETE) return W_DELETE;
+    return W_TOUCH;
+}
+
+/* Parses the request with `parse`; answers or relays when it is not a write
+ * ddbx serves. Returns the write, or NULL after answering. */
+static struct write *write_parse(struct request *r, enum wop op,
+                                 int (*parse)(struct arena *, const char *, size_t,
+                                              struct ddb_write *, struct attr_error *))
+{
+    struct write *w = arena_alloc(r->arena, sizeof(*w));
+    memset(w, 0, sizeof(*w));
+    w->r = r;
+    w->op = op;
     struct attr_error err;
-    if (attr_check_item(obj, &chk, &err) < 0) {
-        item_send_attr_error(w->r, &err);
-        return false;
+    int rc = parse(r->arena, r->body, r->body_len, &w->q, &err);
+    if (rc == DDB_PARAMS_INVALID) {
+        item_send_attr_error(r, &err);
+        return NULL;
     }
-    k->canonical = chk.canonical;
-    if (bytes) *bytes += chk.size;
-    return true;
+    if (rc != DDB_PARAMS_OK) {
+        handler_relay(r);
+        return NULL;
+    }
+    w->keys = arena_alloc(r->arena, sizeof(*w->keys) * (size_t)w->q.nreqs);
+    w->tables = arena_alloc(r->arena, sizeof(*w->tables) * (size_t)w->q.nreqs);
+    for (int i = 0; i < w->q.nreqs; i++) {
+        const struct ddb_write_req *q = &w->q.reqs[i];
+        w->keys[w->nkeys++] = (struct wkey){.obj = q->obj,
+                                            .table = add_table(w, q->table),
+                                            .kind = kind_of(op, q->kind),
+                                            .canonical = q->canonical,
+                                            .from_item = q->kind == DDB_WRITE_PUT};
+    }
+    return w;
 }
 
 /* ---- after the backend answers ---- */
@@ -158,11 +163,6 @@ static void apply_success(struct write *w, struct wkey *k, uint64_t now)
     }
 }
 
-static bool same_key(const struct cache_key *a, const struct cache_key *b)
-{
-    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
-}
-
 enum processed { PROCESSED, UNPROCESSED, UNKNOWN };
 
 /* Whether the BatchWriteItem answer left k's request unprocessed. */
@@ -181,7 +181,7 @@ static enum processed processed(struct write *w, const struct json *doc, const s
         if (item_cache_key(w->r, w->tables[k->table].ks, put ? put : del, put == NULL, &ck, &err) !=
             KEY_OK)
             p = UNKNOWN; /* cannot tell which key it is */
-        else if (same_key(&ck, &k->k))
+        else if (item_same_key(&ck, &k->k))
             return UNPROCESSED;
     }
     return p;
@@ -257,11 +257,7 @@ static void on_answer(struct backend_result *res, void *arg)
         }
     }
     invalidate_unkeyed(w, outcome, now);
-    const char *name = NULL;
-    size_t len = 0;
-    if (status == 400 &&
-        ddb_error_parse_type(r->arena, r->reply.data, r->reply.len, &name, &len) == 0 &&
-        ddb_error_is(name, len, DDB_ResourceNotFoundException))
+    if (item_error_forgets_table(r, status, &r->reply))
         for (int i = 0; i < w->ntables; i++)
             if (w->tables[i].ks) schema_forget(w->tables[i].ks->table, w->tables[i].ks->table_len);
     request_send(r, status);
@@ -290,9 +286,8 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
         }
         k->keyed = true;
         for (int j = 0; w->op == OP_BATCH && j < i; j++)
-            if (w->keys[j].keyed && same_key(&w->keys[j].k, &k->k)) {
-                request_send_error(r, DDB_ValidationException,
-                                   "Provided list of item keys contains duplicates");
+            if (w->keys[j].keyed && item_same_key(&w->keys[j].k, &k->k)) {
+                item_send_duplicate_keys(r);
                 return;
             }
     }
@@ -300,7 +295,7 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
         if (w->keys[i].keyed) w->keys[i].lease = cache_write_begin(&w->keys[i].k);
     if (w->op == OP_UPDATE && !w->keys[0].keyed) w->derive = w->rewritten = false;
     if (w->rewritten)
-        backend_call(r->thread->backend, r->op->target, &w->send, on_answer, w);
+        handler_call(r, r->op->target, &w->send, on_answer, w);
     else
         handler_forward(r, r->body, r->body_len, on_answer, w);
 }
@@ -315,48 +310,30 @@ static void start(struct write *w)
 
 /* ---- the operations ---- */
 
-/* Reads TableName and `field` (Item or Key) of a single-item write. */
-static struct write *single(struct request *r, enum wop op, const char *field, enum wkind kind)
-{
-    struct json *doc = item_parse_body(r);
-    if (!doc) return NULL;
-    const struct json *table = json_get(doc, "TableName"), *obj = json_get(doc, field);
-    if (!json_is_string(table) || !json_is_object(obj)) {
-        handler_relay(r);
-        return NULL;
-    }
-    struct write *w = write_new(r, op, 1);
-    w->doc = doc;
-    if (!add_key(w, table, obj, kind, kind == W_PUT, NULL)) return NULL;
-    return w;
-}
-
 void handler_put_item(struct request *r)
 {
-    struct write *w = single(r, OP_PUT, "Item", W_PUT);
+    struct write *w = write_parse(r, OP_PUT, ddb_parse_put_item);
     if (w) start(w);
 }
 
 void handler_delete_item(struct request *r)
 {
-    struct write *w = single(r, OP_DELETE, "Key", W_DELETE);
+    struct write *w = write_parse(r, OP_DELETE, ddb_parse_delete_item);
     if (w) start(w);
 }
 
 void handler_update_item(struct request *r)
 {
-    struct write *w = single(r, OP_UPDATE, "Key", W_TOUCH);
+    struct write *w = write_parse(r, OP_UPDATE, ddb_parse_update_item);
     if (!w) return;
-    const struct json *doc = w->doc;
-    const struct json *rv = json_get(doc, "ReturnValues");
-    w->caller_none = !rv || json_str_is(rv, "NONE");
-    w->derive = w->caller_none || json_str_is(rv, "ALL_NEW");
+    w->caller_none = w->q.return_values == DDB_RV_NONE;
+    w->derive = w->caller_none || w->q.return_values == DDB_RV_ALL_NEW;
     if (w->derive && w->caller_none) { /* ask for the new image, answer NONE */
         struct json_writer jw;
         jw_init(&jw, &w->send);
         jw_object_begin(&jw);
-        for (const struct json *m = doc->child; m; m = m->next)
-            if (m != rv) jw_member(&jw, m);
+        for (const struct json *m = w->q.doc->child; m; m = m->next)
+            if (m != w->q.return_values_member) jw_member(&jw, m);
         jw_cstr(&jw, "ReturnValues");
         jw_cstr(&jw, "ALL_NEW");
         jw_object_end(&jw);
@@ -368,82 +345,12 @@ void handler_update_item(struct request *r)
 
 void handler_batch_write_item(struct request *r)
 {
-    struct json *doc = item_parse_body(r);
-    if (!doc) return;
-    const struct json *items = json_get(doc, "RequestItems");
-    if (!json_is_object(items) || items->len == 0) {
-        handler_relay(r);
-        return;
-    }
-    int total = 0;
-    for (const struct json *t = items->child; t; t = t->next) {
-        if (!json_is_array(t) || t->len == 0) {
-            handler_relay(r);
-            return;
-        }
-        total += (int)t->len;
-    }
-    if (total > BATCH_WRITE_MAX) {
-        request_send_error(r, DDB_ValidationException,
-                           "Too many items requested for the BatchWriteItem call");
-        return;
-    }
-    struct write *w = write_new(r, OP_BATCH, total);
-    for (const struct json *t = items->child; t; t = t->next) {
-        const struct json *table = item_member_name(r, t);
-        for (const struct json *q = t->child; q; q = q->next) {
-            const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
-            const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
-            if (!json_is_object(q) || q->len != 1 ||
-                !(json_is_object(put) || json_is_object(del))) {
-                handler_relay(r);
-                return;
-            }
-            if (!add_key(w, table, put ? put : del, put ? W_PUT : W_DELETE, put != NULL, NULL))
-                return;
-        }
-    }
-    start(w);
+    struct write *w = write_parse(r, OP_BATCH, ddb_parse_batch_write);
+    if (w) start(w);
 }
 
 void handler_transact_write_items(struct request *r)
 {
-    static const char *const actions[] = {"Put", "Update", "Delete", "ConditionCheck"};
-    struct json *doc = item_parse_body(r);
-    if (!doc) return;
-    const struct json *items = json_get(doc, "TransactItems");
-    if (!json_is_array(items) || items->len == 0) {
-        handler_relay(r);
-        return;
-    }
-    if (items->len > TRANSACT_MAX) {
-        request_send_error(r, DDB_ValidationException,
-                           "Member must have length less than or equal to 100");
-        return;
-    }
-    struct write *w = write_new(r, OP_TRANSACT, (int)items->len);
-    size_t bytes = 0;
-    for (const struct json *q = items->child; q; q = q->next) {
-        const struct json *act = NULL;
-        int a = 0;
-        while (a < 4 && !(act = json_get(q, actions[a])))
-            a++;
-        bool put = a == 0;
-        const struct json *table = json_get(act, "TableName");
-        const struct json *obj = json_get(act, put ? "Item" : "Key");
-        if (!json_is_object(q) || q->len != 1 || !json_is_string(table) || !json_is_object(obj)) {
-            handler_relay(r);
-            return;
-        }
-        /* Put items get the limit checks; every key, Put's included, is only
-         * invalidated: a transaction's items are not cached */
-        if (!add_key(w, table, obj, put ? W_PUT : W_TOUCH, put, &bytes)) return;
-        w->keys[w->nkeys - 1].kind = W_TOUCH;
-    }
-    if (bytes > TRANSACT_MAX_BYTES) {
-        request_send_error(r, DDB_ValidationException,
-                           "Transaction request cannot be larger than 4 MB");
-        return;
-    }
-    start(w);
+    struct write *w = write_parse(r, OP_TRANSACT, ddb_parse_transact_write);
+    if (w) start(w);
 }

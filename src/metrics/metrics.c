@@ -228,7 +228,7 @@ void metrics_render(struct buf *out)
     pthread_mutex_unlock(&lock);
 }
 
-/* Help text for the docs: each --flag in a code span. */
+/* Text for the docs (a help, a section's title): each --flag in a code span. */
 static void print_doc_help(FILE *out, const char *help)
 {
     for (const char *p = help; *p;) {
@@ -248,8 +248,9 @@ void metrics_print_markdown(FILE *out)
     for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
         const struct row *r = &rows[i];
         if (r->type == ROW_SECTION) {
-            fprintf(out, "%s## %s\n| metric | type | meaning |\n|---|---|---|\n", first ? "" : "\n",
-                    r->name);
+            fprintf(out, "%s## ", first ? "" : "\n");
+            print_doc_help(out, r->name);
+            fprintf(out, "\n| metric | type | meaning |\n|---|---|---|\n");
             first = false;
             continue;
         }

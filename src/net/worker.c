@@ -17,8 +17,8 @@
 #include "handler/request.h"
 #include "metrics/metrics.h"
 #include "net/conn.h"
+#include "net/front.h"
 #include "net/server.h"
-#include "proto/ops.h"
 #include "util/addr.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -87,7 +87,7 @@ static void on_drain(uv_timer_t *t)
 static void finish_if_idle(struct worker *w)
 {
     if (!w->stop_requested || w->pool.count > 0 || !w->listener_closed) return;
-    if (w->ht.active > 0 || backend_inflight(w->ht.backend) > 0) {
+    if (handler_thread_busy(&w->ht)) {
         /* requests of connections already gone still wait on the backend or a fill */
         uv_timer_start(&w->drain, on_drain, 20, 0);
         return;
@@ -226,23 +226,24 @@ void server_join(void)
 
 /* ---- the DynamoDB API service ---- */
 
+/* Judges the request as DynamoDB's front does (net/front.h), answers what
+ * the front answers, and hands the rest to the operation's handler. */
 static void serve_api(struct conn *c, struct request *r, const struct http_request *h)
 {
-    const char *method = http_request_method(h);
-    if (strcmp(method, "GET") == 0 && strcmp(h->url.data, "/") == 0) {
-        /* DynamoDB's health probe answer, which load balancers expect */
-        r->content_type = "text/plain";
-        buf_printf(&r->reply, "healthy: dynamodb.%s.amazonaws.com", backend_region());
-        request_send(r, 200);
+    struct front_judgement j;
+    front_judge(http_request_method(h), r->headers, r->nheaders, r->body, r->body_len, r->arena,
+                &j);
+    conn_reply_cors(c, !j.cors                        ? CONN_CORS_NONE
+                       : j.verdict == FRONT_PREFLIGHT ? CONN_CORS_PREFLIGHT
+                                                      : CONN_CORS_ORIGIN);
+    r->content_type = j.content_type;
+    if (j.verdict != FRONT_OPERATION) {
+        request_send(r, front_answer(&j, backend_region(), &r->reply));
         return;
     }
-    size_t len = 0;
-    const char *target = request_header(r, "x-amz-target", &len);
-    r->op = target && strcmp(method, "POST") == 0 ? ops_lookup(target, len) : NULL;
-    if (!r->op) {
-        request_send_error(r, DDB_UnknownOperationException, NULL);
-        return;
-    }
+    /* authentication (SigV4 against configured keys) belongs here, between the
+     * target and the operation's own validation, as in DynamoDB */
+    r->op = j.op;
     handler_dispatch(r);
 }
 

@@ -48,5 +48,11 @@ int key_from_key(const struct key_schema *ks, const struct json *key, struct buf
 /* From an item: the key attributes are taken, the others ignored. */
 int key_from_item(const struct key_schema *ks, const struct json *item, struct buf *out,
                   struct attr_error *err);
+/* One key attribute's part of a cache key: its type, then its canonical
+ * bytes (a number's key bytes, a binary's decoded bytes) with their length.
+ * Used alone for partition values (proto/query.h). is_range selects the
+ * 1024-byte sort key limit instead of 2048. Returns a key_status. */
+int key_encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
+                     struct buf *out, struct attr_error *err);
 
 #endif

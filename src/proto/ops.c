@@ -12,14 +12,19 @@
 #include "util/hash.h"
 
 static const struct op table[OP_COUNT] = {
-#define OP(prefix, name, cls, handler, note)                                                       \
-    {OP_##prefix##_##name, #name, #prefix "." #name, OPC_##cls, note},
+#define OP(prefix, name, cls, handler, describes, note)                                            \
+    {OP_##prefix##_##name,                                                                         \
+     #name,                                                                                        \
+     #prefix "." #name,                                                                            \
+     OPC_##cls,                                                                                    \
+     describes[0] == '-' ? NULL : describes,                                                       \
+     note},
 #include "operations.def"
 #undef OP
 };
 
 const char *const ops_names[OP_COUNT] = {
-#define OP(prefix, name, cls, handler, note) #name,
+#define OP(prefix, name, cls, handler, describes, note) #name,
 #include "operations.def"
 #undef OP
 };

@@ -19,7 +19,7 @@ enum op_class {
 };
 
 enum op_id {
-#define OP(prefix, name, cls, handler, note) OP_##prefix##_##name,
+#define OP(prefix, name, cls, handler, describes, note) OP_##prefix##_##name,
 #include "operations.def"
 #undef OP
     OP_COUNT
@@ -30,6 +30,7 @@ struct op {
     const char *name;   /* "GetItem" */
     const char *target; /* "DynamoDB_20120810.GetItem" */
     enum op_class cls;
+    const char *describes; /* answer member holding a TableDescription, or NULL */
     const char *note;
 };
 

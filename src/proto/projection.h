@@ -22,7 +22,7 @@
 
 struct projection;
 
-enum projection_status { PROJECTION_OK = 0, PROJECTION_RELAY = 1 };
+enum projection_status { PROJECTION_OK = 0, PROJECTION_RELAY = -1 };
 
 /* Parses expr with its ExpressionAttributeNames (`names`, may be NULL). The
  * plan lives in `a`. Returns a projection_status. */

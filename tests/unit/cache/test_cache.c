@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cache/cache.h"
+#include "util/crc.h"
 
 #define MIB (1024 * 1024)
 
@@ -34,7 +35,7 @@ static enum cache_kind get(const char *k, uint64_t now, struct buf *out, struct 
 static void fill_with(struct cache_fill *f, const char *value, uint64_t now)
 {
     struct cache_result r = {value ? CACHE_HIT : CACHE_NEGATIVE, value, value ? strlen(value) : 0,
-                             0, 200};
+                             value ? crc32_of(value, strlen(value)) : 0, 200};
     cache_fill_done(f, &r, now);
 }
 

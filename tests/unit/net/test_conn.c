@@ -6,7 +6,8 @@
  * HTTP/1.0 closing, pipelined requests answered in order and one at a time,
  * 413 before the body is sent, 400 for garbage, 100-continue, idle and
  * header timeouts, the connection cap, a client leaving while its request is
- * served, and a graceful stop.
+ * served, and a graceful stop. And without a socket: the reason phrase of
+ * every status, from proto/http_status.tsv.
  */
 #include "nettest.h"
 
@@ -442,6 +443,24 @@ static void test_stop_finishes_busy_requests(void **state)
     server_start(10000, 10000, 100); /* for teardown */
 }
 
+static void test_reasons_match_tsv(void **state)
+{
+    struct tsv t;
+    tsv_load(&t, PROTO_DIR "/http_status.tsv");
+    assert_true(t.nrows >= 10);
+    for (int i = 0; i < t.nrows; i++) {
+        assert_int_equal(t.ncols[i], 2);
+        assert_string_equal(conn_reason(atoi(t.col[i][0])), t.col[i][1]);
+    }
+    tsv_free(&t);
+    /* the admin port's refusal of other methods, once "405 Bad Request" */
+    assert_string_equal(conn_reason(405), "Method Not Allowed");
+    /* a status without a row gets its class's: relayed backend statuses stay readable */
+    assert_string_equal(conn_reason(429), "Bad Request");
+    assert_string_equal(conn_reason(502), "Internal Server Error");
+    assert_string_equal(conn_reason(204), "OK");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +475,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_leaves_mid_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_finishes_busy_requests, setup, teardown),
+        cmocka_unit_test(test_reasons_match_tsv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

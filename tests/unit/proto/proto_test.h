@@ -83,6 +83,27 @@ static inline const char *arena_printf(struct arena *a, const char *fmt, ...)
     return s;
 }
 
+/* Parses the JSON file DATA_DIR/name (a captured answer; tests using it
+ * define DATA_DIR) into the arena. */
+#ifdef DATA_DIR
+static inline const struct json *json_file(struct arena *a, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", DATA_DIR, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s", path);
+    struct buf b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    const struct json *v = json_lit_n(a, b.data, b.len);
+    buf_free(&b);
+    return v;
+}
+#endif
+
 /* Fills a NUL-terminated string of n copies of c (malloc'd; caller frees). */
 static inline char *repeat_char(char c, size_t n)
 {

@@ -56,7 +56,7 @@ static void test_every_row_is_found(void **state)
     bool seen[OP_COUNT] = {false};
     for (int i = 0; i < table.nrows; i++) {
         char **col = table.col[i];
-        assert_int_equal(table.ncols[i], 5);
+        assert_int_equal(table.ncols[i], 6);
         char target[128];
         snprintf(target, sizeof(target), "%s.%s", col[0], col[1]);
         const struct op *op = lookup(target);
@@ -64,7 +64,11 @@ static void test_every_row_is_found(void **state)
         assert_string_equal(op->target, target);
         assert_string_equal(op->name, col[1]);
         assert_int_equal(op->cls, class_named(col[2]));
-        assert_string_equal(op->note, col[4]);
+        if (strcmp(col[4], "-") == 0)
+            assert_null(op->describes);
+        else
+            assert_string_equal(op->describes, col[4]);
+        assert_string_equal(op->note, col[5]);
         assert_int_equal(op->id, i); /* ids follow the table's order */
         assert_ptr_equal(ops_get(op->id), op);
         assert_string_equal(ops_names[op->id], col[1]);
@@ -75,6 +79,7 @@ static void test_every_row_is_found(void **state)
     assert_int_equal(ops_get(OP_GetItem)->cls, OPC_cached_read);
     assert_string_equal(ops_get(OP_BatchGetItem)->target, "DynamoDB_20120810.BatchGetItem");
     assert_string_equal(ops_get(OP_DescribeTable)->name, "DescribeTable");
+    assert_string_equal(ops_get(OP_DescribeTable)->describes, "Table");
 }
 
 static void test_lookup_uses_length(void **state)

@@ -1,0 +1,327 @@
+/*
+ * params.c: per-operation request parsing and validation (see params.h).
+ *
+ * The rule everywhere: a parameter ddbx does not read with certainty makes
+ * the request RELAY, so the backend judges it in DynamoDB's own words; only
+ * the limits test backends do not enforce (proto/limits.tsv) and malformed
+ * attribute values (proto/attr.h) are answered here.
+ */
+#include "proto/params.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/limits.h"
+
+/* ---- shared pieces ---- */
+
+static int invalid(struct attr_error *err, enum ddb_limit l)
+{
+    const struct ddb_limit_desc *d = ddb_limit_desc(l);
+    err->code = d->error;
+    snprintf(err->message, sizeof(err->message), "%s", d->message);
+    return DDB_PARAMS_INVALID;
+}
+
+int ddb_parse_object(struct arena *a, const char *body, size_t len, struct json **doc,
+                     struct attr_error *err)
+{
+    if (json_parse(a, body, len, doc, NULL, 0) != JSON_OK || (*doc)->type != JSON_OBJECT) {
+        err->code = DDB_SerializationException;
+        err->message[0] = '\0'; /* DynamoDB's has no message */
+        return DDB_PARAMS_INVALID;
+    }
+    return DDB_PARAMS_OK;
+}
+
+/* True when every member of obj is named in `allowed` (NULL-terminated). */
+static bool only_members(const struct json *obj, const char *const *allowed)
+{
+    for (const struct json *m = obj->child; m; m = m->next) {
+        const char *const *n = allowed;
+        while (*n && !json_key_is(m, *n))
+            n++;
+        if (!*n) return false;
+    }
+    return true;
+}
+
+/* ReturnConsumedCapacity; false when present and not one DynamoDB takes. */
+static bool read_rcc(const struct json *doc, enum ddb_rcc *out)
+{
+    const struct json *v = json_get(doc, "ReturnConsumedCapacity");
+    *out = DDB_RCC_NONE;
+    if (!v || json_str_is(v, "NONE")) return true;
+    if (json_str_is(v, "TOTAL"))
+        *out = DDB_RCC_TOTAL;
+    else if (json_str_is(v, "INDEXES"))
+        *out = DDB_RCC_INDEXES;
+    else
+        return false;
+    return true;
+}
+
+/* ConsistentRead; false when present and not a boolean. */
+static bool read_consistent(const struct json *params, bool *out)
+{
+    const struct json *v = json_get(params, "ConsistentRead");
+    *out = v && v->type == JSON_TRUE;
+    return !v || json_is_bool(v);
+}
+
+/* ProjectionExpression (+ ExpressionAttributeNames) or AttributesToGet;
+ * *proj NULL: whole items. False when ddbx cannot apply it with certainty. */
+static bool read_projection(struct arena *a, const struct json *params, struct projection **proj)
+{
+    const struct json *pe = json_get(params, "ProjectionExpression"),
+                      *names = json_get(params, "ExpressionAttributeNames"),
+                      *atg = json_get(params, "AttributesToGet");
+    *proj = NULL;
+    if (pe && atg) return false;
+    if (pe)
+        return json_is_string(pe) &&
+               projection_parse(a, pe->str, pe->len, names, proj) == PROJECTION_OK;
+    if (names) return false; /* names without an expression: the backend's error */
+    if (atg) return projection_from_names(a, atg, proj) == PROJECTION_OK;
+    return true;
+}
+
+/* ---- reads ---- */
+
+int ddb_parse_get_item(struct arena *a, const char *body, size_t len, struct ddb_get_item *out,
+                       struct attr_error *err)
+{
+    static const char *const allowed[] = {"TableName",
+                                          "Key",
+                                          "ConsistentRead",
+                                          "ProjectionExpression",
+                                          "ExpressionAttributeNames",
+                                          "AttributesToGet",
+                                          "ReturnConsumedCapacity",
+                                          NULL};
+    struct json *doc;
+    memset(out, 0, sizeof(*out));
+    if (ddb_parse_object(a, body, len, &doc, err) != DDB_PARAMS_OK) return DDB_PARAMS_INVALID;
+    out->doc = doc;
+    out->table = json_get(doc, "TableName");
+    out->key = json_get(doc, "Key");
+    if (!json_is_string(out->table) || !json_is_object(out->key) || !only_members(doc, allowed) ||
+        !read_consistent(doc, &out->consistent) || !read_rcc(doc, &out->rcc) ||
+        !read_projection(a, doc, &out->proj))
+        return DDB_PARAMS_RELAY;
+    return DDB_PARAMS_OK;
+}
+
+static int read_batch_table(struct arena *a, const struct json *m, struct ddb_batch_get_table *t)
+{
+    static const char *const allowed[] = {"Keys",
+                                          "ConsistentRead",
+                                          "ProjectionExpression",
+                                          "ExpressionAttributeNames",
+                                          "AttributesToGet",
+                                          NULL};
+    const struct json *keys = json_get(m, "Keys");
+    if (!json_is_object(m) || !only_members(m, allowed) || !json_is_array(keys) || keys->len == 0 ||
+        !read_consistent(m, &t->consistent) || !read_projection(a, m, &t->proj))
+        return DDB_PARAMS_RELAY;
+    struct json *name = arena_alloc(a, sizeof(*name));
+    *name = (struct json){.type = JSON_STRING, .len = m->keylen, .str = m->key};
+    t->name = name;
+    t->params = m;
+    t->keys = keys;
+    t->nkeys = (int)keys->len;
+    return DDB_PARAMS_OK;
+}
+
+int ddb_parse_batch_get(struct arena *a, const char *body, size_t len, struct ddb_batch_get *out,
+                        struct attr_error *err)
+{
+    static const char *const allowed[] = {"RequestItems", "ReturnConsumedCapacity", NULL};
+    struct json *doc;
+    memset(out, 0, sizeof(*out));
+    if (ddb_parse_object(a, body, len, &doc, err) != DDB_PARAMS_OK) return DDB_PARAMS_INVALID;
+    const struct json *items = json_get(doc, "RequestItems");
+    if (!json_is_object(items) || items->len == 0 || !read_rcc(doc, &out->rcc) ||
+        !only_members(doc, allowed))
+        return DDB_PARAMS_RELAY;
+    out->tables = arena_alloc(a, sizeof(*out->tables) * items->len);
+    memset(out->tables, 0, sizeof(*out->tables) * items->len);
+    uint64_t total = 0;
+    for (const struct json *m = items->child; m; m = m->next) {
+        struct ddb_batch_get_table *t = &out->tables[out->ntables++];
+        if (read_batch_table(a, m, t) != DDB_PARAMS_OK) return DDB_PARAMS_RELAY;
+        total += (uint64_t)t->nkeys;
+    }
+    if (total > ddb_limit(DDB_LIMIT_batch_get_keys)) return invalid(err, DDB_LIMIT_batch_get_keys);
+    return DDB_PARAMS_OK;
+}
+
+int ddb_parse_transact_get(struct arena *a, const char *body, size_t len,
+                           struct ddb_transact_get *out, struct attr_error *err)
+{
+    struct json *doc;
+    memset(out, 0, sizeof(*out));
+    if (ddb_parse_object(a, body, len, &doc, err) != DDB_PARAMS_OK) return DDB_PARAMS_INVALID;
+    const struct json *items = json_get(doc, "TransactItems");
+    if (!json_is_array(items) || items->len == 0 ||
+        items->len > ddb_limit(DDB_LIMIT_transact_items))
+        return DDB_PARAMS_RELAY;
+    out->items = arena_alloc(a, sizeof(*out->items) * items->len);
+    for (const struct json *q = items->child; q; q = q->next) {
+        const struct json *get = json_get(q, "Get");
+        struct ddb_transact_get_item *it = &out->items[out->n++];
+        it->table = json_get(get, "TableName");
+        it->key = json_get(get, "Key");
+        it->whole = !json_get(get, "ProjectionExpression");
+        if (!json_is_string(it->table) || !json_is_object(it->key)) return DDB_PARAMS_RELAY;
+    }
+    return DDB_PARAMS_OK;
+}
+
+/* ---- writes ---- */
+
+/* Adds a request; checks a put item's values and limits (DynamoDB's answers). */
+static int add_req(struct ddb_write *w, const struct json *table, const struct json *obj,
+                   enum ddb_write_kind kind, size_t *bytes, struct attr_error *err)
+{
+    struct ddb_write_req *q = &w->reqs[w->nreqs++];
+    *q = (struct ddb_write_req){table, obj, kind, true};
+    if (kind != DDB_WRITE_PUT) return DDB_PARAMS_OK;
+    struct attr_check chk;
+    if (attr_check_item(obj, &chk, err) < 0) return DDB_PARAMS_INVALID;
+    q->canonical = chk.canonical;
+    if (bytes) *bytes += chk.size;
+    return DDB_PARAMS_OK;
+}
+
+static int single(struct arena *a, const char *body, size_t len, struct ddb_write *out,
+                  const char *field, enum ddb_write_kind kind, struct attr_error *err)
+{
+    struct json *doc;
+    memset(out, 0, sizeof(*out));
+    if (ddb_parse_object(a, body, len, &doc, err) != DDB_PARAMS_OK) return DDB_PARAMS_INVALID;
+    out->doc = doc;
+    const struct json *table = json_get(doc, "TableName"), *obj = json_get(doc, field);
+    if (!json_is_string(table) || !json_is_object(obj)) return DDB_PARAMS_RELAY;
+    out->reqs = arena_alloc(a, sizeof(*out->reqs));
+    return add_req(out, table, obj, kind, NULL, err);
+}
+
+int ddb_parse_put_item(struct arena *a, const char *body, size_t len, struct ddb_write *out,
+                       struct attr_error *err)
+{
+    return single(a, body, len, out, "Item", DDB_WRITE_PUT, err);
+}
+
+int ddb_parse_delete_item(struct arena *a, const char *body, size_t len, struct ddb_write *out,
+                          struct attr_error *err)
+{
+    return single(a, body, len, out, "Key", DDB_WRITE_DELETE, err);
+}
+
+int ddb_parse_update_item(struct arena *a, const char *body, size_t len, struct ddb_write *out,
+                          struct attr_error *err)
+{
+    static const char *const names[] = {"NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"};
+    int rc = single(a, body, len, out, "Key", DDB_WRITE_UPDATE, err);
+    if (rc != DDB_PARAMS_OK) return rc;
+    const struct json *rv = json_get(out->doc, "ReturnValues");
+    out->return_values_member = rv;
+    out->return_values = DDB_RV_NONE;
+    if (!rv) return DDB_PARAMS_OK;
+    for (int i = 0; i < 5; i++)
+        if (json_str_is(rv, names[i])) {
+            out->return_values = (enum ddb_return_values)i;
+            return DDB_PARAMS_OK;
+        }
+    return DDB_PARAMS_RELAY; /* "NONE\u0000junk", a number, ...: the backend refuses it */
+}
+
+int ddb_parse_batch_write(struct arena *a, const char *body, size_t len, struct ddb_write *out,
+                          struct attr_error *err)
+{
+    struct json *doc;
+    memset(out, 0, sizeof(*out));
+    if (ddb_parse_object(a, body, len, &doc, err) != DDB_PARAMS_OK) return DDB_PARAMS_INVALID;
+    out->doc = doc;
+    const struct json *items = json_get(doc, "RequestItems");
+    if (!json_is_object(items) || items->len == 0) return DDB_PARAMS_RELAY;
+    uint64_t total = 0;
+    for (const struct json *t = items->child; t; t = t->next) {
+        if (!json_is_array(t) || t->len == 0) return DDB_PARAMS_RELAY;
+        total += t->len;
+    }
+    if (total > ddb_limit(DDB_LIMIT_batch_write_requests))
+        return invalid(err, DDB_LIMIT_batch_write_requests);
+    out->reqs = arena_alloc(a, sizeof(*out->reqs) * total);
+    for (const struct json *t = items->child; t; t = t->next) {
+        struct json *table = arena_alloc(a, sizeof(*table));
+        *table = (struct json){.type = JSON_STRING, .len = t->keylen, .str = t->key};
+        for (const struct json *q = t->child; q; q = q->next) {
+            const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
+            const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
+            if (!json_is_object(q) || q->len != 1 || !(json_is_object(put) || json_is_object(del)))
+                return DDB_PARAMS_RELAY;
+            int rc = add_req(out, table, put ? put : del, put ? DDB_WRITE_PUT : DDB_WRITE_DELETE,
+                             NULL, err);
+            if (rc != DDB_PARAMS_OK) return rc;
+        }
+    }
+    return DDB_PARAMS_OK;
+}
+
+int ddb_parse_transact_write(struct arena *a, const char *body, size_t len, struct ddb_write *out,
+                             struct attr_error *err)
+{
+    static const char *const actions[] = {"Put", "Update", "Delete", "ConditionCheck"};
+    static const enum ddb_write_kind kinds[] = {DDB_WRITE_PUT, DDB_WRITE_UPDATE, DDB_WRITE_DELETE,
+                                                DDB_WRITE_CHECK};
+    struct json *doc;
+    memset(out, 0, sizeof(*out));
+    if (ddb_parse_object(a, body, len, &doc, err) != DDB_PARAMS_OK) return DDB_PARAMS_INVALID;
+    out->doc = doc;
+    const struct json *items = json_get(doc, "TransactItems");
+    if (!json_is_array(items) || items->len == 0) return DDB_PARAMS_RELAY;
+    if (items->len > ddb_limit(DDB_LIMIT_transact_items))
+        return invalid(err, DDB_LIMIT_transact_items);
+    out->reqs = arena_alloc(a, sizeof(*out->reqs) * items->len);
+    size_t bytes = 0;
+    for (const struct json *q = items->child; q; q = q->next) {
+        const struct json *act = NULL;
+        int i = 0;
+        while (i < 4 && !(act = json_get(q, actions[i])))
+            i++;
+        const struct json *table = json_get(act, "TableName");
+        const struct json *obj = json_get(act, i == 0 ? "Item" : "Key");
+        if (!json_is_object(q) || q->len != 1 || !json_is_string(table) || !json_is_object(obj))
+            return DDB_PARAMS_RELAY;
+        int rc = add_req(out, table, obj, kinds[i], &bytes, err);
+        if (rc != DDB_PARAMS_OK) return rc;
+    }
+    if (bytes > ddb_limit(DDB_LIMIT_transact_bytes)) return invalid(err, DDB_LIMIT_transact_bytes);
+    return DDB_PARAMS_OK;
+}
+
+/* ---- table administration and PartiQL ---- */
+
+int ddb_parse_table_op(struct arena *a, const char *body, size_t len, struct ddb_table_op *out,
+                       struct attr_error *err)
+{
+    struct json *doc;
+    memset(out, 0, sizeof(*out));
+    if (ddb_parse_object(a, body, len, &doc, err) != DDB_PARAMS_OK) return DDB_PARAMS_INVALID;
+    out->doc = doc;
+    const struct json *t = json_get(doc, "TableName");
+    if (!t) t = json_get(doc, "TargetTableName");
+    if (!t) t = json_get(json_get(doc, "TableCreationParameters"), "TableName");
+    out->table = t;
+    const struct json *one = json_get(doc, "Statement");
+    const struct json *list = json_get(doc, "Statements");
+    if (!list) list = json_get(doc, "TransactStatements");
+    size_t n = (one ? 1 : 0) + (json_is_array(list) ? list->len : 0);
+    out->statements = arena_alloc(a, sizeof(*out->statements) * (n ? n : 1));
+    if (one) out->statements[out->nstatements++] = one;
+    for (const struct json *s = json_is_array(list) ? list->child : NULL; s; s = s->next)
+        out->statements[out->nstatements++] = json_get(s, "Statement");
+    return DDB_PARAMS_OK;
+}

@@ -1,0 +1,120 @@
+/*
+ * test_batch_get.c: BatchGetItem key by key (src/handler/batch_get.c) against
+ * a fake backend: hits from the cache, every miss in one backend call,
+ * UnprocessedKeys in DynamoDB's shape, projections per table, consistent
+ * tables always read, waiters on a failed shared read, limits.
+ */
+#include "handler_test.h"
+
+static int setup(void **state)
+{
+    ht_setup(state);
+    ht_known_table("t");
+    ht_known_table("u");
+    return 0;
+}
+
+#define KEYS_AB "[{\"pk\":{\"S\":\"a\"}},{\"pk\":{\"S\":\"b\"}}]"
+
+static void test_hits_from_the_cache_misses_in_one_call(void **state)
+{
+    ht_cached("t", "a", "1");
+    int c = ht.ncalls;
+    struct ht_req *q = ht_send("BatchGetItem", "{\"RequestItems\":{\"t\":{\"Keys\":" KEYS_AB "},"
+                                               "\"u\":{\"Keys\":[{\"pk\":{\"S\":\"c\"}}]}}}");
+    assert_int_equal(ht.ncalls, c + 1);
+    ht_expect(c, "BatchGetItem", "\"b\"");
+    assert_not_contains(ht_call(c)->body.data, "\"a\""); /* a was a hit */
+    assert_contains(ht_call(c)->body.data, "\"ConsistentRead\":true");
+    ht_answer(c, 200,
+              "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"b\"},\"v\":{\"S\":\"2\"}}],\"u\":[]},"
+              "\"UnprocessedKeys\":{}}");
+    ht_replied(q, 200,
+               "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"1\"}},"
+               "{\"pk\":{\"S\":\"b\"},\"v\":{\"S\":\"2\"}}],\"u\":[]},\"UnprocessedKeys\":{}}");
+    /* everything it read is cached, "not found" included */
+    ht_hit("t", "b", "2");
+    ht_hit("u", "c", NULL);
+}
+
+static void test_unprocessed_keys_come_back_in_dynamodbs_shape(void **state)
+{
+    int c = ht.ncalls;
+    struct ht_req *q = ht_send("BatchGetItem", "{\"RequestItems\":{\"t\":{\"Keys\":" KEYS_AB
+                                               ",\"ProjectionExpression\":\"v\"}}}");
+    ht_answer(c, 200,
+              "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"1\"}}]},"
+              "\"UnprocessedKeys\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":\"b\"}}]}}}");
+    /* projected per table; the unprocessed key with the table's own parameters */
+    ht_replied(q, 200,
+               "{\"Responses\":{\"t\":[{\"v\":{\"S\":\"1\"}}]},"
+               "\"UnprocessedKeys\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":\"b\"}}],"
+               "\"ProjectionExpression\":\"v\"}}}");
+    ht_hit("t", "a", "1");
+    ht_miss("t", "b", "2"); /* unprocessed: nothing cached */
+}
+
+static void test_consistent_tables_always_read(void **state)
+{
+    ht_cached("t", "a", "1");
+    for (int i = 0; i < 2; i++) {
+        int c = ht.ncalls;
+        struct ht_req *q = ht_send("BatchGetItem", "{\"RequestItems\":{\"t\":{\"Keys\":[{\"pk\":{"
+                                                   "\"S\":\"a\"}}],\"ConsistentRead\":true}}}");
+        assert_int_equal(ht.ncalls, c + 1);
+        ht_answer(c, 200,
+                  "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"2\"}}]},"
+                  "\"UnprocessedKeys\":{}}");
+        assert_int_equal(q->status, 200);
+    }
+    ht_hit("t", "a", "2");
+}
+
+static void test_a_waiter_reads_its_own_key_when_the_shared_read_fails(void **state)
+{
+    int c = ht.ncalls;
+    struct ht_req *b = ht_send("BatchGetItem", "{\"RequestItems\":{"
+                                               "\"t\":{\"Keys\":[{\"pk\":{\"S\":\"x\"}}]},"
+                                               "\"u\":{\"Keys\":[{\"pk\":{\"S\":\"k\"}}]}}}");
+    struct ht_req *g = ht_get("u", "k"); /* waits on the batch's read of u/k */
+    assert_int_equal(ht.ncalls, c + 1);
+    const char *err = ht_error("ResourceNotFoundException"); /* about table t */
+    ht_answer(c, 400, err);
+    ht_replied(b, 400, err);
+    assert_false(g->done);
+    ht_expect(c + 1, "GetItem", "\"k\""); /* its own read */
+    ht_answer(c + 1, 200, ht_item("k", "fine"));
+    ht_replied(g, 200, ht_item("k", "fine"));
+}
+
+static void test_limits_and_duplicates(void **state)
+{
+    char body[8192];
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"RequestItems\":{\"t\":{\"Keys\":[");
+    for (int i = 0; i < 101; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"pk\":{\"S\":\"k%d\"}}",
+                              i ? "," : "", i);
+    snprintf(body + n, sizeof(body) - n, "]}}}");
+    int c = ht.ncalls;
+    struct ht_req *q = ht_send("BatchGetItem", body);
+    assert_int_equal(ht.ncalls, c);
+    assert_int_equal(q->status, 400);
+    assert_contains(q->body, "ValidationException");
+    q = ht_send("BatchGetItem", "{\"RequestItems\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":\"a\"}},"
+                                "{\"pk\":{\"S\":\"a\"}}]}}}");
+    assert_int_equal(ht.ncalls, c);
+    assert_contains(q->body, "Provided list of item keys contains duplicates");
+}
+
+int main(void)
+{
+#define B(t) cmocka_unit_test_setup_teardown(t, setup, ht_teardown)
+    const struct CMUnitTest tests[] = {
+        B(test_hits_from_the_cache_misses_in_one_call),
+        B(test_unprocessed_keys_come_back_in_dynamodbs_shape),
+        B(test_consistent_tables_always_read),
+        B(test_a_waiter_reads_its_own_key_when_the_shared_read_fails),
+        B(test_limits_and_duplicates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
