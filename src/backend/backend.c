@@ -471,6 +471,7 @@ void backend_call(struct backend *b, const char *target, struct buf *body, backe
 
 int backend_inflight(const struct backend *b)
 {
+    CHECK_MAGIC(b, BACKEND_MAGIC); /* reached through backend_ops' void * too */
     return b->inflight;
 }
 
