@@ -38,6 +38,7 @@ struct worker {
     struct handler_thread ht;
     atomic_bool stop_requested;
     atomic_bool finished;
+    uv_sem_t ready; /* posted once `wake` exists: server_start returns after it */
     bool listener_closed;
     const struct config *cfg;
 };
@@ -148,6 +149,7 @@ static void *worker_main(void *arg)
         log_error("worker %d cannot listen", w->index);
         abort();
     }
+    uv_sem_post(&w->ready);                   /* from here on, other threads may signal `wake` */
     if (w->stop_requested) on_wake(&w->wake); /* stop raced the start */
     /* the loop ends when the listener, connections, backend and async are closed;
      * a pending backend call keeps it running until the call finishes */
@@ -188,11 +190,17 @@ int server_start(const struct config *cfg)
                                                  : ((struct sockaddr_in *)&addr)->sin_port);
         }
     }
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0; i < nworkers; i++) {
+        uv_sem_init(&workers[i].ready, 0);
         if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0) {
             log_error("cannot start worker thread %d", i);
             return DDBX_ERR;
         }
+    }
+    /* a signal may call server_stop as soon as this returns: every worker's
+     * wake handle must exist (and be seen to exist) by then */
+    for (int i = 0; i < nworkers; i++)
+        uv_sem_wait(&workers[i].ready);
     log_info("serving the DynamoDB API on %s (port %d) with %d worker thread%s", cfg->listen,
              bound_port, nworkers, nworkers == 1 ? "" : "s");
     return DDBX_OK;
@@ -217,6 +225,7 @@ void server_join(void)
 {
     for (int i = 0; i < nworkers; i++) {
         pthread_join(workers[i].tid, NULL);
+        uv_sem_destroy(&workers[i].ready);
         workers[i].magic = 0;
     }
     free(workers);

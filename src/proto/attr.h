@@ -33,7 +33,7 @@
 
 struct attr_error {
     enum ddb_error code; /* DDB_ValidationException or DDB_SerializationException */
-    char message[256];
+    char message[1024];
 };
 
 struct attr_check {
