@@ -94,12 +94,15 @@ static void conn_unref(struct conn *c)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    conn_unref(h->data);
+    struct conn *c = h->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
+    conn_unref(c);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
     METRIC_INCR(client_timeouts);
     log_debug("closing connection: %s timeout", c->timer_mode == T_HEADER ? "header" : "idle");
     conn_close(c);
@@ -212,6 +215,7 @@ static void write_done(struct conn *c)
 static void on_write(uv_write_t *w, int status)
 {
     struct conn *c = w->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
     if (status < 0 && !c->closing) {
         log_debug("write failed: %s", uv_strerror(status));
         c->close_after = true;
@@ -276,6 +280,7 @@ static void append_cors(struct conn *c, struct buf *h)
 static void on_reply(struct request *r)
 {
     struct conn *c = r->owner;
+    CHECK_MAGIC(c, CONN_MAGIC);
     if (c->closing) { /* the client left while the request was served */
         c->busy = false;
         conn_unref(c);
@@ -385,7 +390,7 @@ static void conn_process(struct conn *c)
             start_request(c);
             continue;
         }
-        if (st < 0) {
+        if (st != HTTP_NEED_MORE) {
             refuse(c, st == HTTP_EBODY ? 413 : st == HTTP_EHEADERS ? 431 : 400);
             break;
         }
@@ -412,6 +417,7 @@ static void conn_process(struct conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     struct conn *c = h->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
     buf_reserve(&c->in, 64 * 1024);
     *out = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len - 1));
 }
@@ -419,6 +425,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
     if (n > 0) {
         c->in.len += (size_t)n;
         c->in.data[c->in.len] = '\0';
