@@ -295,6 +295,7 @@ static void on_backend(struct backend_result *res, void *arg)
 {
     struct batch *b = arg;
     struct request *r = b->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     struct buf body = BUF_INIT;
     struct json *doc;
     int status = item_backend_doc(r, res, &body, &doc);

@@ -97,6 +97,7 @@ static void on_fill(struct backend_result *res, void *arg)
 {
     struct get *g = arg;
     struct request *r = g->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     struct buf body = BUF_INIT;
     struct json *doc;
     int status = item_backend_doc(r, res, &body, &doc);

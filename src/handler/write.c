@@ -224,6 +224,7 @@ static void on_answer(struct backend_result *res, void *arg)
 {
     struct write *w = arg;
     struct request *r = w->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     int status = request_backend_answer(res, &r->reply);
     r->crc_set = false;
     if (res->outcome == BACKEND_ANSWERED)
