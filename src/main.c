@@ -2,9 +2,10 @@
  * main.c: ddbx's entry point. Parses options, sets every module up in
  * dependency order (util, config, metrics, proto, cache, backend, handler,
  * net), runs the main loop (signals, admin port) while the workers serve, and
- * tears down in reverse on SIGTERM/SIGINT.
+ * tears down in reverse on SIGTERM/SIGINT. SIGHUP reloads --credentials and
+ * the TLS certificate and key; connections stay open.
  *
- *   main thread: signals, admin port, shutdown deadline
+ *   main thread: signals, admin port, shutdown deadline, reloads
  *   worker threads (--threads): listener, connections, handlers, backend client
  */
 #include <signal.h>
@@ -17,10 +18,13 @@
 #include "config/config.h"
 #include "handler/request.h"
 #include "handler/schema.h"
+#include "handler/throttle.h"
 #include "metrics/metrics.h"
 #include "net/server.h"
+#include "net/trust.h"
 #include "spill/spill.h"
 #include "util/clock.h"
+#include "util/common.h"
 #include "util/log.h"
 #include "version.h"
 
@@ -28,7 +32,7 @@ extern char **environ;
 
 static struct config cfg;
 static uv_loop_t *loop;
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sighup;
 static uv_timer_t shutdown_timer;
 static uint64_t shutdown_deadline_ms;
 static int exit_code;
@@ -48,7 +52,19 @@ static void on_shutdown_tick(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
     admin_stop();
+}
+
+/* SIGHUP: the credentials file and the TLS certificate read again; a file
+ * that fails to load leaves what was loaded before in use. */
+static void on_reload(uv_signal_t *s, int signum)
+{
+    log_info("SIGHUP: reloading");
+    int failed = (trust_reload() != DDBX_OK) + (server_reload() != DDBX_OK);
+    int files = trust_enforced() + (*cfg.tls_cert ? 1 : 0);
+    METRIC_ADD(reloads, files - failed);
+    METRIC_ADD(reload_failures, failed);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -101,14 +117,18 @@ int main(int argc, char **argv)
     if (backend_setup(&cfg) < 0) return 1;
     schema_setup();
     handler_setup(&cfg);
+    if (trust_setup(&cfg) < 0) return 1;
     if (server_start(&cfg) < 0 || admin_start(loop, &cfg) < 0) return 1;
     uv_signal_init(loop, &sigterm);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sighup, on_reload, SIGHUP);
     uv_timer_init(loop, &shutdown_timer);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    trust_teardown();
     handler_teardown();
     schema_teardown();
     backend_teardown();
