@@ -54,7 +54,7 @@ static SSL_CTX *load(const char *cert_file, const char *key_file, struct buf *er
         ssl_error(err, "cannot read the certificate chain");
     } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
         buf_printf(err, "--tls-key %s: ", key_file);
-        ssl_error(err, "cannot read the private key");
+        ssl_error(err, "cannot use the private key (unreadable, or not the certificate's)");
     } else if (SSL_CTX_check_private_key(ctx) != 1) {
         buf_printf(err, "--tls-key %s: ", key_file);
         ssl_error(err, "does not match the certificate of --tls-cert");
