@@ -77,7 +77,8 @@ struct conn {
     size_t linger_bytes;
     uv_shutdown_t shutdown;
     struct tls_conn *tls; /* NULL: plain TCP */
-    struct buf raw;       /* TLS: the bytes of one read, before decryption */
+    struct buf raw;       /* TLS: the bytes of one read, before decryption (freed after
+                           * each read, so an idle TLS connection holds no 64 KiB for it) */
     struct buf sealed;    /* TLS: records to send */
 };
 
@@ -642,10 +643,8 @@ static void on_read_tls(struct conn *c, size_t n)
     got_bytes(c);
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+static void on_read_bytes(struct conn *c, uv_stream_t *s, ssize_t n)
 {
-    struct conn *c = s->data;
-    CHECK_MAGIC(c, CONN_MAGIC);
     if (n > 0 && c->lingering) {
         linger_discard(c, (size_t)n);
         return;
@@ -668,6 +667,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
     c->eof = true;
     if (!c->busy) conn_process(c); /* frames what is left, then closes */
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
+    on_read_bytes(c, s, n);
+    if (c->tls) buf_free(&c->raw); /* c lives on: handles close later, in the loop */
 }
 
 static void start_reading(struct conn *c)
