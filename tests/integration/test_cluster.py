@@ -25,6 +25,7 @@ import queue
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -187,6 +188,7 @@ class ClusterLoopback(unittest.TestCase):
         down = a.wait("down", 3, sa, peer=2)
         b.wait("down", 3, sb, peer=2)
         self.assertLess(down["t"] - t0, FAILOVER_S)
+        print("\nSIGKILLed node seen down after %.0f ms" % ((down["t"] - t0) * 1000), file=sys.stderr)
         self.assertTrue(a.status()["degraded"])
         self.assertEqual(a.status()["live"], 3)
         moved = a.ask("owner Users %s" % key3, "owner")["owner"]
@@ -303,6 +305,7 @@ class ClusterNetns(unittest.TestCase):
         n3.wait("down", 5, s3, peer=0)
         n3.wait("down", 5, s3, peer=1)
         self.assertLess(d1["t"] - t0, FAILOVER_S + 0.5)
+        print("\ncut-off node seen down after %.0f ms" % ((d1["t"] - t0) * 1000), file=sys.stderr)
         for x in self.nodes:
             self.assertTrue(x.status()["degraded"])
         self.assertEqual(n1.status()["live"], 3)
@@ -323,10 +326,13 @@ class ClusterNetns(unittest.TestCase):
         for ns in self.ns:
             self.write_hosts(ns, {1: "10.77.0.1", 2: "10.77.0.2", 3: "10.77.0.13"})
         time.sleep(0.5)
+        t_heal = time.monotonic()
         ip("-n", self.br, "link", "set", "v3", "up")
         up1 = n1.wait("up", 10, s1, peer=2)
         self.assertFalse(up1["new_life"])  # the same life: a partition healed
         n3.wait("up", 10, s3, peer=0)
+        print("healed node seen up again %.0f ms after the link came up" % (
+            (up1["t"] - t_heal) * 1000), file=sys.stderr)
         # the write made while it was cut off reaches it from node 1's outbox
         inv = n3.wait("invalidate", 5, s3)
         self.assertEqual((inv["from"], inv["table"], inv["keys"]), (0, "T", ["written-while-cut"]))
