@@ -281,14 +281,21 @@ void node__peer_changed(struct node_peer *p, enum node_event_type t, bool new_li
 /* ---- the heartbeat tick ---- */
 
 /* Returns the lag event now due, or -1. */
-static int check_lag(struct node *n, bool stalled)
+static int check_lag(struct node *n, bool stalled, uint64_t gap_ms)
 {
-    bool lag = stalled || n->max_age_ms > n->o.dead_after_ms;
+    uint64_t age = n->max_age_ms;
+    bool lag = stalled || age > n->o.dead_after_ms;
     n->max_age_ms = 0;
     if (lag == n->lagging) return -1;
     n->lagging = lag;
-    if (lag) NODE_STAT_ADD(n, lagging_episodes, 1);
-    return lag ? NODE_SELF_LAGGING : NODE_SELF_CAUGHT_UP;
+    if (!lag) return NODE_SELF_CAUGHT_UP;
+    NODE_STAT_ADD(n, lagging_episodes, 1);
+    if (stalled)
+        log_warn("cluster: the peer loop did not run for %llu ms", (unsigned long long)gap_ms);
+    else
+        log_warn("cluster: read peer frames %llu ms old (a backlog, or hosts' clocks apart)",
+                 (unsigned long long)age);
+    return NODE_SELF_LAGGING;
 }
 
 static void close_silent_conns(struct node *n, uint64_t now)
@@ -308,8 +315,8 @@ static void on_tick(uv_timer_t *t)
     /* a loop that did not run for dead_after could not read what its peers
      * sent meanwhile: it lags, and judges nobody dead on this tick */
     bool stalled = n->last_tick_ms && now - n->last_tick_ms > n->o.dead_after_ms;
+    int lag = check_lag(n, stalled, now - n->last_tick_ms);
     n->last_tick_ms = now;
-    int lag = check_lag(n, stalled);
     for (size_t i = 0; i < n->peers.n; i++) {
         struct node_peer *p = &n->peer[i];
         if ((int)i == n->self) continue;
@@ -365,11 +372,11 @@ static int enqueue(struct node *n, struct node_cmd *cmd)
         *n->q_tail = cmd;
         n->q_tail = &cmd->next;
         if (cmd->kind == CMD_STOP) __atomic_store_n(&n->stopping, true, __ATOMIC_RELEASE);
+        /* under the lock: the loop closes the handle only after q_closed */
+        uv_async_send(&n->async);
     }
     pthread_mutex_unlock(&n->q_lock);
-    if (stopping) return NODE_ESTOPPED;
-    uv_async_send(&n->async);
-    return NODE_OK;
+    return stopping ? NODE_ESTOPPED : NODE_OK;
 }
 
 static void send_position(struct node *n, struct node_cmd *cmd)

@@ -38,6 +38,7 @@ struct frame_proxy {
     pthread_t thread;
     pthread_mutex_t mu;
     bool stop;
+    bool hold; /* under mu: keep what the client sends, forward it on release */
     struct {
         int client, server; /* -1: unused */
         uint8_t *in;        /* client bytes not yet a whole frame */
@@ -92,7 +93,10 @@ static inline void proxy_forward(struct frame_proxy *x, int i)
 {
     size_t off = 0;
     uint8_t *in = x->pair[i].in;
-    while (x->pair[i].in_len - off >= 4) {
+    pthread_mutex_lock(&x->mu);
+    bool hold = x->hold;
+    pthread_mutex_unlock(&x->mu);
+    while (!hold && x->pair[i].in_len - off >= 4) {
         size_t flen = 4 + ((size_t)in[off] << 24 | (size_t)in[off + 1] << 16 |
                            (size_t)in[off + 2] << 8 | in[off + 3]);
         if (x->pair[i].in_len - off < flen) break;
@@ -144,6 +148,12 @@ static inline void *proxy_run(void *arg)
         for (int k = 0; k < nfds; k++) {
             if (!fds[k].revents) continue;
             if (who[k] == -1) proxy_accept(x);
+            if (who[k] == -2) { /* released: forward what was held */
+                char b;
+                if (read(x->wake[0], &b, 1) < 0) continue;
+                for (int i = 0; i < PROXY_PAIRS; i++)
+                    if (x->pair[i].client >= 0) proxy_forward(x, i);
+            }
             if (who[k] < 0) continue;
             int i = who[k] % 100;
             if (x->pair[i].client < 0) continue;
@@ -190,6 +200,17 @@ static inline bool proxy_inject(struct frame_proxy *x, const uint8_t *bytes, siz
         if (x->pair[i].server >= 0) ok = proxy_write_all(x->pair[i].server, bytes, len);
     pthread_mutex_unlock(&x->mu);
     return ok;
+}
+
+/* Holds the client's frames (as a link that is down holds TCP segments),
+ * or releases them in order. */
+static inline void proxy_hold(struct frame_proxy *x, bool hold)
+{
+    pthread_mutex_lock(&x->mu);
+    x->hold = hold;
+    pthread_mutex_unlock(&x->mu);
+    if (!hold && write(x->wake[1], "r", 1) < 0) { /* the next read forwards them anyway */
+    }
 }
 
 static inline void proxy_stop(struct frame_proxy *x)

@@ -193,6 +193,7 @@ static int counter(struct rec *r, const int *field)
 
 struct cluster {
     size_t n;
+    size_t outbox_keys; /* 0: the default */
     int port[MAXN];
     char addr[MAXN][32], list[128];
     struct rec rec[MAXN];
@@ -254,6 +255,7 @@ static void start_node(struct cluster *c, size_t i, const char *secret, const ch
     o.peers = c->list;
     o.secret = secret;
     o.secret_len = strlen(secret);
+    if (c->outbox_keys) o.outbox_keys = c->outbox_keys;
     char err[256] = "", name[16];
     snprintf(name, sizeof(name), "node%zu", i);
     o.name = name;
@@ -693,26 +695,34 @@ static bool closed_after_sending(int port, const uint8_t *bytes, size_t len)
     return r == 0;
 }
 
-static void test_replayed_frames_dropped(void **state)
+/* Two nodes; node 1's entry in the list is a proxy in front of it, so
+ * everything node 0 sends node 1 goes through x. Returns node 1's real port. */
+static int proxied_pair(struct cluster *c, struct frame_proxy *x, size_t outbox_keys)
 {
-    /* two nodes; node 1's entry is a recording proxy in front of it */
-    struct cluster c;
-    cluster_init(&c, 2);
-    struct frame_proxy x;
-    int real = c.port[1];
+    cluster_init(c, 2);
+    c->outbox_keys = outbox_keys;
+    int real = c->port[1];
     int pport;
     do /* keep id order: the proxy's port must sort after node 0's */
-        pport = proxy_start(&x, real);
-    while (pport <= c.port[0] && (proxy_stop(&x), true));
-    snprintf(c.addr[1], sizeof(c.addr[1]), "127.0.0.1:%d", pport);
-    snprintf(c.list, sizeof(c.list), "%s,%s", c.addr[0], c.addr[1]);
+        pport = proxy_start(x, real);
+    while (pport <= c->port[0] && (proxy_stop(x), true));
+    snprintf(c->addr[1], sizeof(c->addr[1]), "127.0.0.1:%d", pport);
+    snprintf(c->list, sizeof(c->list), "%s,%s", c->addr[0], c->addr[1]);
     char listen1[32];
     snprintf(listen1, sizeof(listen1), "127.0.0.1:%d", real);
-    start_node(&c, 0, SECRET, NULL);
-    start_node(&c, 1, SECRET, listen1);
-    for (uint64_t until = now_ms() + 3000; !healthy(&c) && now_ms() < until;)
+    start_node(c, 0, SECRET, NULL);
+    start_node(c, 1, SECRET, listen1);
+    for (uint64_t until = now_ms() + 3000; !healthy(c) && now_ms() < until;)
         sleep_ms(2);
-    assert_true(healthy(&c));
+    assert_true(healthy(c));
+    return real;
+}
+
+static void test_replayed_frames_dropped(void **state)
+{
+    struct cluster c;
+    struct frame_proxy x;
+    int real = proxied_pair(&c, &x, 0);
     struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct peer_bytes k = pb("k");
     node_invalidate(c.node[0], "T", 1, &k, 1, on_done, &d);
@@ -755,6 +765,70 @@ static void test_replayed_frames_dropped(void **state)
     buf_free(&forged);
     peer_key_free(&wrong);
     peer_key_free(&key);
+    cluster_stop(&c);
+    proxy_stop(&x);
+}
+
+static void invalidate_wait(struct node *n, const char *table, const char *key1, const char *key2,
+                            struct node_fanout_result *r)
+{
+    struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct peer_bytes keys[] = {pb(key1), key2 ? pb(key2) : pb("")};
+    assert_int_equal(node_invalidate(n, table, strlen(table), keys, key2 ? 2 : 1, on_done, &d), 0);
+    wait_done(&d, 1000);
+    *r = d.r;
+}
+
+/* A one-way failure: node 1 stops hearing node 0 (its frames are held, as a
+ * link that is down holds TCP segments), node 0 still hears node 1. Node 0's
+ * writes then wait ack_timeout for a live peer that does not answer, stay in
+ * its outbox, which passes its bound and collapses into FORGETs; released,
+ * everything arrives in order and the outbox empties. */
+static void test_outbox_kept_collapsed_delivered(void **state)
+{
+    struct cluster c;
+    struct frame_proxy x;
+    proxied_pair(&c, &x, 4);
+    int from1 = nevents(&c.rec[1]);
+    proxy_hold(&x, true);
+    assert_true(wait_event(&c.rec[1], NODE_PEER_DOWN, 0, from1, 2000) >= 0);
+    assert_int_equal(node_live(c.node[0]), 3); /* node 0 still hears node 1 */
+    struct node_fanout_result r;
+    invalidate_wait(c.node[0], "T1", "a", "b", &r);
+    assert_int_equal(r.unacked, 2); /* live, silent: timed out, kept */
+    assert_true(r.elapsed_us >= 190000);
+    invalidate_wait(c.node[0], "T2", "c", "d", &r);
+    struct node_stats s;
+    node_get_stats(c.node[0], &s);
+    assert_int_equal(s.peer[1].outbox_keys, 4);
+    assert_int_equal(s.collapses, 0);
+    invalidate_wait(c.node[0], "T3", "e", NULL, &r); /* a 5th key: collapse */
+    assert_int_equal(r.unacked, 2);
+    node_get_stats(c.node[0], &s);
+    assert_int_equal(s.collapses, 1);
+    assert_int_equal(s.peer[1].outbox_keys, 3); /* one FORGET per table */
+    assert_true(s.ack_timeouts >= 3);
+    invalidate_wait(c.node[0], "T1", "f", NULL, &r);
+    node_get_stats(c.node[0], &s);
+    assert_int_equal(s.peer[1].outbox_keys, 4);
+    assert_int_equal(counter(&c.rec[1], &c.rec[1].invalidates), 0);
+    from1 = nevents(&c.rec[1]);
+    proxy_hold(&x, false);
+    assert_true(wait_event(&c.rec[1], NODE_PEER_UP, 0, from1, 2000) >= 0);
+    for (uint64_t until = now_ms() + 2000; now_ms() < until; sleep_ms(5)) {
+        node_get_stats(c.node[0], &s);
+        if (s.peer[1].outbox_keys == 0) break;
+    }
+    assert_int_equal(s.peer[1].outbox_keys, 0); /* acknowledged */
+    /* what was sent before the collapse, then the FORGETs, then the rest */
+    assert_int_equal(counter(&c.rec[1], &c.rec[1].invalidates), 3);
+    assert_int_equal(counter(&c.rec[1], &c.rec[1].forgets), 3);
+    assert_string_equal(c.rec[1].table, "T1");
+    assert_string_equal(c.rec[1].keys[0], "f");
+    assert_false(c.rec[1].ev[find_event(&c.rec[1], NODE_PEER_UP, 0, from1)].new_life);
+    for (uint64_t until = now_ms() + 2000; !healthy(&c) && now_ms() < until;)
+        sleep_ms(2);
+    assert_true(healthy(&c));
     cluster_stop(&c);
     proxy_stop(&x);
 }
@@ -887,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_restart_is_a_new_incarnation),
         cmocka_unit_test(test_wrong_secret_refused),
         cmocka_unit_test(test_replayed_frames_dropped),
+        cmocka_unit_test(test_outbox_kept_collapsed_delivered),
         cmocka_unit_test(test_self_lagging),
         cmocka_unit_test(test_options_from_config),
         cmocka_unit_test(test_find_self),
