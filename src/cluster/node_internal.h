@@ -1,6 +1,7 @@
 /*
  * node_internal.h: what the node's files share (node.c: lifecycle, the
- * command queue, liveness and degraded mode; node_link.c: connections and
+ * command queue, liveness and degraded mode; node_options.c: options and
+ * which entry is this node; node_link.c: connections and
  * framing; node_recv.c: what each received frame does; node_outbox.c:
  * fan-outs, outboxes and acknowledgements). Not for users of node.h.
  *
