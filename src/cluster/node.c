@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "util/addr.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -29,17 +30,9 @@ static const char *const refusal_labels[REF_COUNT] = {
 
 void node_metrics_setup(void)
 {
-    family_in = metrics_family_define("ddbx_peer_messages_in_total",
-                                      "peer frames accepted, by message type", "type", type_labels,
-                                      PEER_MSG_TYPE_MAX + 1);
-    family_out =
-        metrics_family_define("ddbx_peer_messages_out_total", "peer frames sent, by message type",
-                              "type", type_labels, PEER_MSG_TYPE_MAX + 1);
-    family_refused = metrics_family_define(
-        "ddbx_peer_frames_refused_total",
-        "peer frames refused: undecodable (bad_mac, invalid, bad_version, oversize: the "
-        "connection is closed), refused by the replay guard or the HELLO checks",
-        "reason", refusal_labels, REF_COUNT);
+    family_in = metrics_family_setup(FAMILY_PEER_IN, type_labels, PEER_MSG_TYPE_MAX + 1);
+    family_out = metrics_family_setup(FAMILY_PEER_OUT, type_labels, PEER_MSG_TYPE_MAX + 1);
+    family_refused = metrics_family_setup(FAMILY_PEER_REFUSED, refusal_labels, REF_COUNT);
 }
 
 void node__count(struct node *n, bool out, enum peer_msg_type type)
@@ -163,6 +156,7 @@ static void close_silent_conns(struct node *n, uint64_t now)
 static void on_tick(uv_timer_t *t)
 {
     struct node *n = t->data;
+    CHECK_MAGIC(n, NODE_MAGIC);
     uint64_t now = clock_mono_ms();
     /* a loop that did not run for dead_after could not read what its peers
      * sent meanwhile: it lags, and judges nobody dead on this tick */
@@ -190,6 +184,7 @@ static void on_tick(uv_timer_t *t)
 static void on_deadline(uv_timer_t *t)
 {
     struct node *n = t->data;
+    CHECK_MAGIC(n, NODE_MAGIC);
     n->deadline_at = 0;
     uint64_t now = uv_now(&n->loop);
     node__expire_ops(n, now);
@@ -214,6 +209,7 @@ void node__arm_deadline(struct node *n)
 
 static int enqueue(struct node *n, struct node_cmd *cmd)
 {
+    CHECK_MAGIC(n, NODE_MAGIC);
     cmd->next = NULL;
     pthread_mutex_lock(&n->q_lock);
     /* after STOP nothing new is taken, but answers to GETs still are until
@@ -247,6 +243,7 @@ static void begin_stop(struct node *n, enum node_stop_mode mode);
 static void on_async(uv_async_t *a)
 {
     struct node *n = a->data;
+    CHECK_MAGIC(n, NODE_MAGIC);
     pthread_mutex_lock(&n->q_lock);
     struct node_cmd *cmd = n->q_head;
     n->q_head = NULL;
@@ -314,6 +311,7 @@ static void close_everything(struct node *n, bool force)
 static void on_stop_timer(uv_timer_t *t)
 {
     struct node *n = t->data;
+    CHECK_MAGIC(n, NODE_MAGIC);
     close_everything(n, true); /* links that did not drain their BYE in time */
     close_handle((uv_handle_t *)t);
 }
@@ -396,7 +394,9 @@ static void init_peer(struct node *n, size_t i)
     dlist_init(&p->outbox);
     dlist_init(&p->waits);
     dlist_init(&p->gets);
-    node__split_addr(n->peers.addr[i], p->host, sizeof(p->host), p->port, sizeof(p->port));
+    uint16_t port = 0;
+    addr_split(n->peers.addr[i], p->host, sizeof(p->host), &port); /* checked by node_start */
+    snprintf(p->port, sizeof(p->port), "%u", (unsigned)port);
     if ((int)i == n->self) return;
     uv_timer_init(&n->loop, &p->retry);
     uv_timer_init(&n->loop, &p->connect_timer);
@@ -480,6 +480,15 @@ struct node *node_start(const struct node_options *o, const struct node_handlers
     if (owner_peers_parse(&n->peers, o->peers) < 0) {
         snprintf(err, errlen, "cluster: --peers \"%s\" is not a list of HOST:PORT", o->peers);
         goto error;
+    }
+    for (size_t i = 0; i < n->peers.n; i++) {
+        char host[OWNER_ADDR_MAX + 1];
+        uint16_t port = 0;
+        if (addr_split(n->peers.addr[i], host, sizeof(host), &port) < 0 || port == 0) {
+            snprintf(err, errlen, "cluster: --peers entry \"%s\" is not HOST:PORT",
+                     n->peers.addr[i]);
+            goto error;
+        }
     }
     n->self = node_find_self(&n->peers, o->listen, o->self);
     if (n->self < 0) {

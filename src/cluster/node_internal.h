@@ -273,7 +273,6 @@ bool node__link_ready(const struct node_peer *p);
 uint64_t node__send(struct node_peer *p, struct peer_msg *m);
 void node__send_hello(struct node_peer *p);
 void node__send_ack(struct node_peer *p);
-int node__split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
 
 /* node_recv.c */
 void node__on_frame(struct node_conn *c, struct peer_msg *m);

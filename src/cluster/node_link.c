@@ -18,24 +18,9 @@
 #include <string.h>
 
 #include "metrics/metrics.h"
+#include "util/addr.h"
 #include "util/clock.h"
 #include "util/log.h"
-
-int node__split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon[1] == '\0' || strlen(colon + 1) >= portlen) return -1;
-    const char *h = addr;
-    size_t hlen = (size_t)(colon - addr);
-    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') h++, hlen -= 2; /* [v6]:port */
-    if (hlen >= hostlen) return -1;
-    for (const char *p = colon + 1; *p; p++)
-        if (*p < '0' || *p > '9') return -1;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    strcpy(port, colon + 1);
-    return 0;
-}
 
 bool node__link_ready(const struct node_peer *p)
 {
@@ -47,6 +32,7 @@ bool node__link_ready(const struct node_peer *p)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct node_conn *c = h->data;
+    CHECK_MAGIC(c, NODE_CONN_MAGIC);
     *b = uv_buf_init((char *)c->node->rbuf, sizeof(c->node->rbuf));
 }
 
@@ -68,6 +54,7 @@ static struct node_conn *conn_new(struct node *n, struct node_peer *p, bool outb
 static void on_conn_closed(uv_handle_t *h)
 {
     struct node_conn *c = h->data;
+    CHECK_MAGIC(c, NODE_CONN_MAGIC);
     struct node *n = c->node;
     dlist_del(&c->link);
     /* the last BYE is out: the stop need not wait for its timer */
@@ -137,6 +124,7 @@ static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = container_of(req, struct write_req, req);
     struct node_conn *c = req->handle->data;
+    CHECK_MAGIC(c, NODE_CONN_MAGIC);
     if (status < 0 && status != UV_ECANCELED) {
         log_debug("peer link: write failed: %s", uv_strerror(status));
         node__close_conn(c);
@@ -215,6 +203,7 @@ void node__send_ack(struct node_peer *p)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     struct node_conn *c = req->handle->data;
+    CHECK_MAGIC(c, NODE_CONN_MAGIC);
     free(req);
     node__close_conn(c);
 }
@@ -248,6 +237,7 @@ static enum node_refusal refusal_of(int rc)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct node_conn *c = s->data;
+    CHECK_MAGIC(c, NODE_CONN_MAGIC);
     if (nread < 0) {
         node__close_conn(c);
         return;
@@ -285,6 +275,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct node *n = server->data;
+    CHECK_MAGIC(n, NODE_MAGIC);
     if (status < 0 || n->closing) return;
     struct node_conn *c = conn_new(n, NULL, false);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
@@ -298,21 +289,20 @@ static void on_connection(uv_stream_t *server, int status)
 
 int node__listen(struct node *n, char *err, size_t errlen)
 {
-    char host[OWNER_ADDR_MAX + 1], port[8];
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
-    if (node__split_addr(n->o.listen, host, sizeof(host), port, sizeof(port)) < 0 ||
-        strcmp(port, "0") == 0) {
+    char host[OWNER_ADDR_MAX + 1], why[256];
+    uint16_t port = 0;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (addr_split(n->o.listen, host, sizeof(host), &port) < 0 || port == 0) {
         snprintf(err, errlen, "cluster: --peer-listen \"%s\" is not HOST:PORT", n->o.listen);
         return NODE_EINVALID;
     }
-    int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cluster: --peer-listen %s: %s", n->o.listen, gai_strerror(rc));
+    if (addr_resolve_host(host, port, &ss, &len, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "cluster: --peer-listen: %s", why);
         return NODE_EBIND;
     }
-    rc = uv_tcp_bind(&n->listener, res->ai_addr, 0);
+    int rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&n->listener, 128, on_connection);
-    freeaddrinfo(res);
     if (rc < 0) {
         snprintf(err, errlen, "cluster: cannot listen on %s: %s", n->o.listen, uv_strerror(rc));
         return NODE_EBIND;
@@ -325,6 +315,7 @@ int node__listen(struct node *n, char *err, size_t errlen)
 static void on_connect_timeout(uv_timer_t *t)
 {
     struct node_peer *p = t->data;
+    CHECK_MAGIC(p->node, NODE_MAGIC);
     log_debug("peer %s: connection attempt timed out", p->node->peers.addr[p->id]);
     if (p->out) node__close_conn(p->out);
 }
@@ -332,6 +323,7 @@ static void on_connect_timeout(uv_timer_t *t)
 static void on_connect(uv_connect_t *req, int status)
 {
     struct node_conn *c = req->handle->data;
+    CHECK_MAGIC(c, NODE_CONN_MAGIC);
     struct node_peer *p = c->peer;
     if (c->closing) return; /* timed out or stopping: already handled */
     if (status < 0) {
@@ -376,6 +368,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct node_peer *p = req->data;
     struct node *n = p->node;
+    CHECK_MAGIC(n, NODE_MAGIC);
     p->state = OUT_IDLE;
     if (status < 0 || n->closing) {
         if (res) uv_freeaddrinfo(res);

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/addr.h"
+
 void node_options_default(struct node_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -133,15 +135,15 @@ int node_find_self(const struct owner_peers *p, const char *listen, const char *
     if (!listen) return NODE_ESELF;
     int id = owner_peers_find(p, listen, strlen(listen));
     if (id >= 0) return id;
-    char lhost[OWNER_ADDR_MAX + 1], lport[8], host[OWNER_ADDR_MAX + 1], port[8];
+    char host[OWNER_ADDR_MAX + 1];
+    uint16_t lport, port;
     struct ifaddrs *ifs = NULL;
-    if (node__split_addr(listen, lhost, sizeof(lhost), lport, sizeof(lport)) < 0 ||
-        getifaddrs(&ifs) < 0)
+    if (addr_split(listen, host, sizeof(host), &lport) < 0 || getifaddrs(&ifs) < 0)
         return NODE_ESELF;
     int found = NODE_ESELF;
     for (size_t i = 0; i < p->n; i++) {
-        if (node__split_addr(p->addr[i], host, sizeof(host), port, sizeof(port)) < 0 ||
-            strcmp(port, lport) != 0 || !is_local(ifs, host))
+        if (addr_split(p->addr[i], host, sizeof(host), &port) < 0 || port != lport ||
+            !is_local(ifs, host))
             continue;
         if (found >= 0) { /* two entries of this machine with our port */
             found = NODE_ESELF;
