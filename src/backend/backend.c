@@ -53,6 +53,7 @@ struct call {
 struct backend {
     uint32_t magic;
     uv_loop_t *loop;
+    char *url; /* NULL: the backend's (g.url) */
     CURLM *multi;
     uv_timer_t timer;
     int inflight;
@@ -211,7 +212,7 @@ static void configure(struct call *c, const char *target)
      * although it does not send them, which breaks the signature */
     if (g.token_header) c->headers = curl_slist_append(c->headers, g.token_header);
     buf_free(&h);
-    curl_easy_setopt(e, CURLOPT_URL, g.url);
+    curl_easy_setopt(e, CURLOPT_URL, c->b->url ? c->b->url : g.url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->request.data ? c->request.data : "");
@@ -292,17 +293,23 @@ static void on_poll(uv_poll_t *h, int status, int events)
     drain_finished(b);
 }
 
+static void backend_free(struct backend *b)
+{
+    free(b->url);
+    free(b);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     struct backend *b = ((struct poll_ctx *)h->data)->b;
     free(h->data);
-    if (--b->handles_open == 0 && b->closing) free(b);
+    if (--b->handles_open == 0 && b->closing) backend_free(b);
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
     struct backend *b = h->data;
-    if (--b->handles_open == 0 && b->closing) free(b);
+    if (--b->handles_open == 0 && b->closing) backend_free(b);
 }
 
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
@@ -369,6 +376,13 @@ struct backend *backend_create(uv_loop_t *loop)
     uv_timer_init(loop, &b->timer);
     b->timer.data = b;
     b->handles_open = 1;
+    return b;
+}
+
+struct backend *backend_create_url(uv_loop_t *loop, const char *url)
+{
+    struct backend *b = backend_create(loop);
+    b->url = xstrdup(url);
     return b;
 }
 
