@@ -20,8 +20,9 @@
  *
  * Not cached, relayed as sent: ConsistentRead, anything query_cache_key() or
  * query_read_partition() cannot read with certainty, tables ddbx cannot
- * describe. Read from the backend and not cached: tables held after a change
- * or a write of unknown outcome. A page filled just after a write of one of
+ * describe. Misses of tables held after a change or a write of unknown
+ * outcome are read from the backend and not installed (valid pages from
+ * before are still served: the change bumped the tags it may touch). A page filled just after a write of one of
  * its tags may come from a lagging GSI (or an eventually consistent read):
  * it is cached for --query-lag-window only. An unprojected, unfiltered
  * consistent Query of the base table or an ALL-projected LSI also fills the
@@ -65,6 +66,7 @@ struct qry {
     bool fill_items;  /* the page's items may fill the item cache */
     bool indexes_rcc; /* ReturnConsumedCapacity INDEXES */
     bool rcc;         /* ReturnConsumedCapacity other than NONE */
+    bool held;        /* the table is held: pages are served but none installed */
 };
 
 static uint64_t process_id;
@@ -349,6 +351,12 @@ static void look_up(struct qry *q)
         return;
     case CACHE_MISS:
         count_miss(q);
+        if (q->held) { /* a change may still land: read, install nothing */
+            cache_fill_done(q->fill, &(struct cache_result){CACHE_FAILED, NULL, 0, 0, 0},
+                            item_now());
+            q->fill = NULL;
+            METRIC_INCR(query_cache_held);
+        }
         start_fill(q);
         return;
     case CACHE_WAIT: count_miss(q); return; /* on_wake resumes us */
@@ -424,13 +432,10 @@ static void on_schema(struct request *r, const struct key_schema *ks, void *arg)
     cache_key_init(&q->k, copy, key.len);
     q->k.epoch = st.epoch;
     buf_free(&key);
-    if (ks->held || st.held || st.query_held) { /* a change may still land: cache nothing */
-        METRIC_INCR(query_cache_held);
-        q->fill = NULL;
-        q->fill_items = false;
-        start_fill(q);
-        return;
-    }
+    /* a change may still land: pages cached before it are checked as ever
+     * (its tags were bumped), but nothing read now is installed */
+    q->held = ks->held || st.held || st.query_held;
+    if (q->held) q->fill_items = false;
     look_up(q);
 }
 

@@ -35,7 +35,8 @@
 
 #define TARGET "DynamoDBStreams_20120810."
 #define RECORDS_LIMIT 1000
-#define ERROR_DELAY_MIN 500
+#define ERROR_DELAY_MIN 500   /* ms before the first retry of a failed call */
+#define ERROR_DELAY_MAX 10000 /* ... doubling up to this */
 
 enum rstate { R_NO_STREAM, R_STARTING, R_READING, R_LOST };
 static const char *const state_names[] = {"no_stream", "starting", "reading", "lost"};
@@ -131,8 +132,7 @@ static void on_shard_closed(uv_handle_t *h)
 
 static void backoff(uint64_t *delay)
 {
-    uint64_t max = 10 * g.o.poll_max_ms;
-    *delay = *delay ? MIN(*delay * 2, max) : ERROR_DELAY_MIN;
+    *delay = *delay ? MIN(*delay * 2, ERROR_DELAY_MAX) : ERROR_DELAY_MIN;
 }
 
 /* Parses a 200 answer into the scratch arena; NULL when it is not JSON. */
