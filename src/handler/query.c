@@ -22,12 +22,11 @@
  * query_read_partition() cannot read with certainty, tables ddbx cannot
  * describe. Misses of tables held after a change or a write of unknown
  * outcome are read from the backend and not installed (valid pages from
- * before are still served: the change bumped the tags it may touch). A page filled just after a write of one of
- * its tags may come from a lagging GSI (or an eventually consistent read):
- * it is cached for --query-lag-window only. An unprojected, unfiltered
- * consistent Query of the base table or an ALL-projected LSI also fills the
- * item cache with the items it returned, under item leases taken before the
- * page's tags are checked (writes bump tags before ending their leases).
+ * before are still served: the change bumped the tags it may touch). A page filled just after a
+ * write of one of its tags may come from a lagging GSI (or an eventually consistent read): it is
+ * cached for --query-lag-window only. An unprojected, unfiltered consistent Query of the base table
+ * or an ALL-projected LSI also fills the item cache with the items it returned, under item leases
+ * taken before the page's tags are checked (writes bump tags before ending their leases).
  */
 #include <pthread.h>
 #include <stdio.h>

@@ -225,7 +225,7 @@ static bool add(uint64_t table, uint64_t key, uint64_t image, bool seen, const u
                       .expires = now + own.keep_ms,
                       .seen = seen,
                       .ntags = ntags};
-    memcpy(e->tags, tags, ntags * sizeof(*tags));
+    if (ntags) memcpy(e->tags, tags, ntags * sizeof(*tags));
     struct own **b = bucket(key, image);
     e->hnext = *b;
     *b = e;
