@@ -96,8 +96,15 @@ static int streams_start(void)
     buf_free(&url);
     if (stream_setup(&so) < 0) return -1;
     schema_set_watcher(stream_watch);
-    metrics_add_render_hook(stream_render_metrics);
     return 0;
+}
+
+/* Gives each GAUGE_FN row of metrics.def the function it names. */
+static void bind_gauges(void)
+{
+#define GAUGE_FN(id, name, fn, help) metrics_gauge_bind(GAUGE_##id, fn);
+#define GAUGES_FN(id, name, labels, fn, help) metrics_gauges_bind(GAUGES_##id, fn);
+#include "metrics/metrics.def"
 }
 
 int main(int argc, char **argv)
@@ -106,7 +113,8 @@ int main(int argc, char **argv)
     switch (config_parse(&cfg, argc, argv, environ, stdout, err, sizeof(err))) {
     case CONFIG_OK: break;
     case CONFIG_ERROR: fprintf(stderr, "ddbx: %s\n", err); return 2;
-    default: return 0;
+    case CONFIG_HELP_METRICS: metrics_print_markdown(stdout); return 0;
+    default: return 0; /* help or version printed */
     }
     if (log_set_level_name(cfg.log_level) < 0) {
         fprintf(stderr, "ddbx: --log-level must be error, warn, info or debug\n");
@@ -125,7 +133,7 @@ int main(int argc, char **argv)
                   (unsigned long long)cfg.memory);
         return 1;
     }
-    metrics_add_render_hook(cache_render_metrics);
+    bind_gauges();
     /* tags: a thirty-second of the budget; remembered for the query TTL plus
      * the longest fill (tags.h) */
     if (tags_setup(MAX(cfg.memory / 32, 1u << 20), cfg.query_lag_window,

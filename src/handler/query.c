@@ -22,11 +22,17 @@
  * query_read_partition() cannot read with certainty, tables ddbx cannot
  * describe. Misses of tables held after a change or a write of unknown
  * outcome are read from the backend and not installed (valid pages from
- * before are still served: the change bumped the tags it may touch). A page filled just after a
- * write of one of its tags may come from a lagging GSI (or an eventually consistent read): it is
- * cached for --query-lag-window only. An unprojected, unfiltered consistent Query of the base table
- * or an ALL-projected LSI also fills the item cache with the items it returned, under item leases
- * taken before the page's tags are checked (writes bump tags before ending their leases).
+ * before are still served: the change bumped the tags it may touch).
+ *
+ * A page filled just after a write of one of its tags may come from a
+ * lagging GSI (or an eventually consistent read): it is cached for
+ * --query-lag-window only. A fill ddbx made consistent answers (and stores)
+ * the ConsumedCapacity of the caller's own eventually consistent read, half
+ * the backend's, so hits report what DynamoDB would have charged. An
+ * unprojected, unfiltered consistent Query of the base table or of an
+ * ALL-projected LSI also fills the item cache with the items it returned,
+ * under item leases taken before the page's tags are checked (writes bump
+ * tags before ending their leases).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -138,38 +144,61 @@ static bool value_parse(const char *v, size_t len, struct page *p)
 
 /* ---- answers ---- */
 
-/* A cached page: as stored, or with zero consumed capacity when asked for
- * (the backend's figure was the filler's; a hit consumed nothing). */
+/* A cached page, byte for byte: its ConsumedCapacity (when asked for) is
+ * what the caller's own read consumes, as DynamoDB would report it. */
 static void send_page(struct qry *q, const struct page *p)
 {
     struct request *r = q->r;
-    if (!q->rcc) {
-        struct buf copy = BUF_INIT; /* p may point into r->reply */
-        buf_append(&copy, p->body, p->len);
-        buf_move(&r->reply, &copy);
-        r->crc = p->crc;
-        r->crc_set = true;
-        request_send(r, 200);
+    struct buf copy = BUF_INIT; /* p may point into r->reply */
+    buf_append(&copy, p->body, p->len);
+    buf_move(&r->reply, &copy);
+    r->crc = p->crc;
+    r->crc_set = true;
+    request_send(r, 200);
+}
+
+/* Writes v with every CapacityUnits and ReadCapacityUnits halved: what an
+ * eventually consistent read consumes is half a consistent one's. */
+static void halve_capacity(struct json_writer *w, const struct json *v)
+{
+    if (!json_is_object(v)) {
+        jw_value(w, v);
         return;
     }
+    jw_object_begin(w);
+    for (const struct json *m = v->child; m; m = m->next) {
+        jw_string(w, m->key, m->keylen);
+        if (m->type == JSON_NUMBER &&
+            (json_key_is(m, "CapacityUnits") || json_key_is(m, "ReadCapacityUnits")))
+            jw_double(w, strtod(m->str, NULL) / 2);
+        else
+            halve_capacity(w, m);
+    }
+    jw_object_end(w);
+}
+
+/* The backend's answer to a fill ddbx made consistent, as the caller's own
+ * (eventually consistent) read would have been answered. */
+static void as_eventually_consistent(struct qry *q, struct buf *body)
+{
     struct json *doc;
-    if (json_parse(r->arena, p->body, p->len, &doc, NULL, 0) != JSON_OK) {
-        request_send_error(r, DDB_InternalServerError, "A cached page could not be read");
+    if (!q->consistent || !q->rcc ||
+        json_parse(q->r->arena, body->data, body->len, &doc, NULL, 0) != JSON_OK)
         return;
-    }
     struct buf out = BUF_INIT;
     struct json_writer w;
     jw_init(&w, &out);
     jw_object_begin(&w);
-    for (const struct json *m = doc->child; m; m = m->next)
-        if (!json_key_is(m, "ConsumedCapacity")) jw_member(&w, m);
-    jw_cstr(&w, "ConsumedCapacity");
-    item_zero_capacity(&w, q->ks->table, q->ks->table_len, q->indexes_rcc);
+    for (const struct json *m = doc->child; m; m = m->next) {
+        jw_string(&w, m->key, m->keylen);
+        if (json_key_is(m, "ConsumedCapacity"))
+            halve_capacity(&w, m);
+        else
+            jw_value(&w, m);
+    }
     jw_object_end(&w);
     jw_free(&w);
-    buf_move(&r->reply, &out);
-    r->crc_set = false;
-    request_send(r, 200);
+    buf_move(body, &out);
 }
 
 static void send_failure(struct request *r, int status, const char *body, size_t len)
@@ -232,6 +261,7 @@ static void on_fill(struct backend_result *res, void *arg)
 {
     struct qry *q = arg;
     struct request *r = q->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     struct buf body = BUF_INIT;
     int status = request_backend_answer(res, &body);
     if (res->outcome == BACKEND_ANSWERED)
@@ -245,6 +275,7 @@ static void on_fill(struct backend_result *res, void *arg)
         buf_free(&body);
         return;
     }
+    as_eventually_consistent(q, &body);
     if (q->fill) {
         /* a tag that moved since the snapshot: the page may predate a write */
         bool valid = tags_valid(&q->snap);
@@ -313,6 +344,7 @@ static bool serve_stored(struct qry *q, const char *value, size_t len)
 static void resume(struct item_wakeup *wk)
 {
     struct qry *q = wk->ctx;
+    CHECK_MAGIC(q->r, REQUEST_MAGIC);
     const struct cache_result *res = &wk->res;
     if (res->kind == CACHE_FAILED && res->status != 0)
         send_failure(q->r, res->status, res->data, res->len);
@@ -407,7 +439,6 @@ static bool plan(struct qry *q, const struct query_table *t)
         !json_get(q->doc, "FilterExpression") && !json_get(q->doc, "QueryFilter");
     const struct json *rcc = json_get(q->doc, "ReturnConsumedCapacity");
     q->rcc = rcc && !json_str_is(rcc, "NONE");
-    q->indexes_rcc = json_str_is(rcc, "INDEXES");
     return true;
 }
 
@@ -445,10 +476,8 @@ static void query_or_scan(struct request *r, enum query_op op)
     q->r = r;
     q->op = op;
     struct attr_error err;
-    if (ddb_parse_object(r->arena, r->body, r->body_len, &q->doc, &err) != DDB_PARAMS_OK) {
-        item_send_attr_error(r, &err);
+    if (!item_params_ok(r, ddb_parse_object(r->arena, r->body, r->body_len, &q->doc, &err), &err))
         return;
-    }
     const struct json *table = json_get(q->doc, "TableName");
     const struct json *consistent = json_get(q->doc, "ConsistentRead");
     if (!json_is_string(table) || (consistent && consistent->type == JSON_TRUE)) {

@@ -76,7 +76,6 @@ struct rtable {
     struct rshard *shards;
     /* status for /metrics */
     int64_t lag_ms; /* of the last record applied, -1: none yet */
-    uint64_t records;
 };
 
 struct pending {
@@ -300,10 +299,11 @@ static bool apply_page(struct rshard *s, const struct json *doc, struct stream_r
             gap(t, "a record's key could not be read");
         memcpy(s->last_seq, r->seq.s, r->seq.len);
         s->last_seq[r->seq.len] = '\0';
-        pthread_mutex_lock(&g.lock);
-        t->records++;
-        if (r->created_ms >= 0) t->lag_ms = (int64_t)clock_wall_ms() - r->created_ms;
-        pthread_mutex_unlock(&g.lock);
+        if (r->created_ms >= 0) {
+            pthread_mutex_lock(&g.lock);
+            t->lag_ms = (int64_t)clock_wall_ms() - r->created_ms;
+            pthread_mutex_unlock(&g.lock);
+        }
     }
     return true;
 }
@@ -732,25 +732,21 @@ void stream_teardown(void)
     memset(&g.o, 0, sizeof(g.o));
 }
 
-void stream_render_metrics(struct buf *out)
+void stream_gauge_state(struct buf *out, const char *name)
 {
     pthread_mutex_lock(&g.lock);
-    buf_printf(out, "# HELP ddbx_stream_state 1 for each table's stream reader state (no_stream, "
-                    "starting, reading, lost)\n# TYPE ddbx_stream_state gauge\n");
     for (struct rtable *t = g.tables; t; t = t->next)
-        buf_printf(out, "ddbx_stream_state{table=\"%.*s\",state=\"%s\"} 1\n", (int)t->q.table_len,
+        buf_printf(out, "%s{table=\"%.*s\",state=\"%s\"} 1\n", name, (int)t->q.table_len,
                    t->q.table, state_names[t->state]);
-    buf_printf(out, "# HELP ddbx_stream_lag_seconds for each table, the time from its last "
-                    "record applied being written to it being applied\n"
-                    "# TYPE ddbx_stream_lag_seconds gauge\n");
+    pthread_mutex_unlock(&g.lock);
+}
+
+void stream_gauge_lag(struct buf *out, const char *name)
+{
+    pthread_mutex_lock(&g.lock);
     for (struct rtable *t = g.tables; t; t = t->next)
         if (t->lag_ms >= 0)
-            buf_printf(out, "ddbx_stream_lag_seconds{table=\"%.*s\"} %.3f\n", (int)t->q.table_len,
-                       t->q.table, (double)t->lag_ms / 1000.0);
-    buf_printf(out, "# HELP ddbx_stream_table_records_total records applied, per table\n"
-                    "# TYPE ddbx_stream_table_records_total counter\n");
-    for (struct rtable *t = g.tables; t; t = t->next)
-        buf_printf(out, "ddbx_stream_table_records_total{table=\"%.*s\"} %llu\n",
-                   (int)t->q.table_len, t->q.table, (unsigned long long)t->records);
+            buf_printf(out, "%s{table=\"%.*s\"} %.3f\n", name, (int)t->q.table_len, t->q.table,
+                       (double)t->lag_ms / 1000.0);
     pthread_mutex_unlock(&g.lock);
 }

@@ -92,8 +92,10 @@ void stream_own_note(const struct query_table *t, const struct cache_key *k,
                      const struct json *new_image, const uint64_t *tags, unsigned ntags,
                      uint64_t sent_ms, uint64_t now_ms);
 
-/* Appends ddbx_stream_* gauges per table to a /metrics body. */
-void stream_render_metrics(struct buf *out);
+/* The per-table gauges of metrics.def (GAUGES_FN rows): each table's reader
+ * state, and the lag of the last record applied. Thread-safe. */
+void stream_gauge_state(struct buf *out, const char *name);
+void stream_gauge_lag(struct buf *out, const char *name);
 
 /* ---- record application (apply.c), public for the unit tests ---- */
 

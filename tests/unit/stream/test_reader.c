@@ -401,7 +401,7 @@ static void test_a_stream_that_disappears_drops_the_table_and_stops(void **state
     assert_int_equal(f.ncalls, 1);
     assert_int_equal(f.gaps, 1);
     struct buf m = BUF_INIT;
-    stream_render_metrics(&m);
+    stream_gauge_state(&m, "ddbx_stream_state");
     assert_contains(m.data, "ddbx_stream_state{table=\"s\",state=\"lost\"} 1");
     buf_free(&m);
 }
@@ -412,7 +412,7 @@ static void test_a_table_without_a_stream_is_not_read(void **state)
     run_for(20);
     assert_int_equal(f.ncalls, 0);
     struct buf m = BUF_INIT;
-    stream_render_metrics(&m);
+    stream_gauge_state(&m, "ddbx_stream_state");
     assert_contains(m.data, "ddbx_stream_state{table=\"s\",state=\"no_stream\"} 1");
     buf_free(&m);
 }
