@@ -168,7 +168,8 @@ class Bench:
                 flags = servers.ddbx_flags(a.ddbx)
                 extra = a.ddbx_args.split()
                 # Entries must outlive the whole run, or later rounds measure refills.
-                for flag, value in (("item-ttl", "1h"), ("negative-ttl", "1h"), ("memory", "1GiB")):
+                for flag, value in (("item-ttl", "1h"), ("negative-ttl", "1h"), ("query-ttl", "1h"),
+                                    ("memory", "1GiB")):
                     if flag in flags and f"--{flag}" not in extra:
                         extra += [f"--{flag}", value]
                 self.ddbx = servers.start_ddbx(self.reaper, self.tmp, cpu, a.ddbx, self.backend,

@@ -1,10 +1,10 @@
 /*
  * main.c: ddbx's entry point. Parses options, sets every module up in
- * dependency order (util, config, metrics, proto, cache, backend, handler,
- * net), runs the main loop (signals, admin port) while the workers serve, and
- * tears down in reverse on SIGTERM/SIGINT.
+ * dependency order (util, config, metrics, proto, cache, backend, stream,
+ * handler, net), runs the main loop (signals, admin port, stream readers)
+ * while the workers serve, and tears down in reverse on SIGTERM/SIGINT.
  *
- *   main thread: signals, admin port, shutdown deadline
+ *   main thread: signals, admin port, shutdown deadline, DynamoDB Streams readers
  *   worker threads (--threads): listener, connections, handlers, backend client
  */
 #include <signal.h>
@@ -15,14 +15,18 @@
 
 #include "backend/backend.h"
 #include "cache/cache.h"
+#include "cache/tags.h"
 #include "cluster/node.h"
 #include "config/config.h"
+#include "handler/handler.h"
 #include "handler/request.h"
 #include "handler/schema.h"
 #include "metrics/metrics.h"
 #include "net/server.h"
 #include "spill/spill.h"
+#include "stream/stream.h"
 #include "util/clock.h"
+#include "util/common.h"
 #include "util/log.h"
 #include "version.h"
 
@@ -40,6 +44,7 @@ static void on_shutdown_tick(uv_timer_t *t)
 {
     if (server_stopped()) {
         server_join();
+        stream_stop();
         log_info("stopped cleanly");
     } else if (clock_mono_ms() < shutdown_deadline_ms) {
         return;
@@ -91,10 +96,41 @@ static int cluster_start(void)
     return *cfg.peers && !cluster ? -1 : 0;
 }
 
+/* A stream reader lost records: everything cached of the table goes. */
+static void invalidate_table(const char *table, size_t len)
+{
+    schema_invalidate(table, len, 0);
+}
+
+/* The DynamoDB Streams readers on the main loop (--streams). */
+static int streams_start(void)
+{
+    if (!cfg.streams) return 0;
+    struct buf url = BUF_INIT;
+    if (*cfg.streams_endpoint)
+        buf_append_str(&url, cfg.streams_endpoint);
+    else if (*cfg.backend) /* a local backend (moto, DynamoDB Local) serves Streams too */
+        buf_append_str(&url, cfg.backend);
+    else
+        buf_printf(&url, "https://streams.dynamodb.%s.amazonaws.com/", backend_region());
+    struct stream_options so = {.loop = loop,
+                                .bops = &backend_curl_ops,
+                                .backend = backend_create_url(loop, url.data),
+                                .invalidate_table = invalidate_table,
+                                .now_ms = handler_now,
+                                .own_keep_ms = MAX(60000, 3 * cfg.backend_timeout)};
+    log_info("stream readers on %s", url.data);
+    buf_free(&url);
+    if (stream_setup(&so) < 0) return -1;
+    schema_set_watcher(stream_watch);
+    return 0;
+}
+
 /* Gives each GAUGE_FN row of metrics.def the function it names. */
 static void bind_gauges(void)
 {
 #define GAUGE_FN(id, name, fn, help) metrics_gauge_bind(GAUGE_##id, fn);
+#define GAUGES_FN(id, name, labels, fn, help) metrics_gauges_bind(GAUGES_##id, fn);
 #include "metrics/metrics.def"
 }
 
@@ -125,11 +161,19 @@ int main(int argc, char **argv)
         return 1;
     }
     bind_gauges();
+    /* tags: a thirty-second of the budget; remembered for the query TTL plus
+     * the longest fill (tags.h) */
+    if (tags_setup(MAX(cfg.memory / 32, 1u << 20), cfg.query_lag_window,
+                   cfg.query_ttl + 2 * cfg.backend_timeout, 0) < 0) {
+        log_error("cannot set the query tags up");
+        return 1;
+    }
     if (backend_setup(&cfg) < 0) return 1;
     schema_setup();
     handler_setup(&cfg);
     node_metrics_setup();
     if (cluster_start() < 0) return 1;
+    if (streams_start() < 0) return 1;
     if (server_start(&cfg) < 0 || admin_start(loop, &cfg) < 0) return 1;
     uv_signal_init(loop, &sigterm);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
@@ -141,7 +185,9 @@ int main(int argc, char **argv)
     if (cluster) node_stop(cluster, NODE_STOP_BYE);
     handler_teardown();
     schema_teardown();
+    stream_teardown();
     backend_teardown();
+    tags_teardown();
     cache_teardown();
     spill_teardown();
     metrics_teardown();

@@ -163,6 +163,12 @@ void cache_key_init(struct cache_key *k, const void *data, size_t len)
 
 /* ---- under the shard lock ---- */
 
+/* Query/Scan results are counted by their handler, not as item lookups. */
+static bool is_item(const struct cache_key *k)
+{
+    return k->len == 0 || *(const char *)k->data != CACHE_RESULT_PREFIX;
+}
+
 static bool same(const void *key, size_t klen, uint64_t hash, const struct cache_key *k)
 {
     return hash == k->hash && klen == k->len && memcmp(key, k->data, k->len) == 0;
@@ -341,8 +347,9 @@ static void free_holds(struct hold *h)
     }
 }
 
+/* ttl_ms 0: the default of the entry's kind */
 static struct centry *entry_new(const struct cache_key *k, uint32_t epoch, const char *value,
-                                size_t vlen, uint32_t crc, uint64_t now_ms)
+                                size_t vlen, uint32_t crc, uint64_t ttl_ms, uint64_t now_ms)
 {
     struct centry *e = xmalloc(sizeof(*e) + k->len + vlen);
     e->hash = k->hash;
@@ -351,7 +358,7 @@ static struct centry *entry_new(const struct cache_key *k, uint32_t epoch, const
     e->epoch = epoch;
     e->flags = value ? 0 : ENTRY_NEGATIVE;
     e->crc = value ? crc : 0;
-    e->expires = now_ms + (value ? c.item_ttl : c.negative_ttl);
+    e->expires = now_ms + (ttl_ms ? MIN(ttl_ms, MAX_TTL_MS) : value ? c.item_ttl : c.negative_ttl);
     memcpy(e->data, k->data, k->len);
     if (vlen) memcpy(e->data + k->len, value, vlen);
     return e;
@@ -410,7 +417,7 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
             kind = CACHE_HIT;
         }
         pthread_mutex_unlock(&sh->lock);
-        METRIC_INCR(item_cache_hits);
+        if (is_item(k)) METRIC_INCR(item_cache_hits);
         if (kind == CACHE_NEGATIVE) METRIC_INCR(item_cache_negative_hits);
         return kind;
     }
@@ -437,6 +444,7 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
     free_chain(garbage);
     free_holds(done);
     if (expired) METRIC_INCR(item_cache_expired);
+    if (!is_item(k)) return kind;
     METRIC_INCR(item_cache_misses);
     if (kind == CACHE_WAIT) METRIC_INCR(item_cache_coalesced);
     if (kind == CACHE_BYPASS) METRIC_INCR(item_cache_held_misses);
@@ -472,7 +480,7 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
     struct hold *done = NULL;
     if (store && fits(&k, r->len))
         e = entry_new(&k, f->epoch, r->kind == CACHE_HIT ? r->data : NULL,
-                      r->kind == CACHE_HIT ? r->len : 0, r->crc, now_ms);
+                      r->kind == CACHE_HIT ? r->len : 0, r->crc, r->ttl_ms, now_ms);
     pthread_mutex_lock(&sh->lock);
     bool attached = f->attached;
     if (attached) unlink_fill(sh, f);
@@ -526,7 +534,7 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
         outcome = CACHE_WRITE_INVALIDATE;
     struct centry *e = outcome == CACHE_WRITE_STORE
                            ? entry_new(&k, f->epoch, value, value ? len : 0,
-                                       value ? crc32_of(value, len) : 0, now_ms)
+                                       value ? crc32_of(value, len) : 0, 0, now_ms)
                            : NULL;
     struct hold *h = NULL;
     if (outcome == CACHE_WRITE_AMBIGUOUS && c.holdoff) {
@@ -571,7 +579,8 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
         return;
     }
     struct shard *sh = shard_of(k->hash);
-    struct centry *e = entry_new(k, k->epoch, value, len, value ? crc32_of(value, len) : 0, now_ms);
+    struct centry *e =
+        entry_new(k, k->epoch, value, len, value ? crc32_of(value, len) : 0, 0, now_ms);
     struct centry *garbage = NULL;
     struct hold *done = NULL;
     pthread_mutex_lock(&sh->lock);

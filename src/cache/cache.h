@@ -23,6 +23,12 @@
  * applied by the backend later. Its key is held for the hold-off given at
  * setup: nothing is cached for it, and reads go to the backend (BYPASS).
  *
+ * Results: the Query/Scan cache (handler/query.c) keeps its results here
+ * too, so --memory and the LRU cover them, under keys that begin with a NUL
+ * byte (CACHE_RESULT_PREFIX), which no item key does (an item key begins
+ * with its table's name). Their fills give their own TTL (cache_result's
+ * ttl_ms), and the item_cache_* hit and miss metrics leave them out.
+ *
  * Time is passed in by the caller (milliseconds, any monotonic origin), so
  * tests can drive TTLs and holds with a fake clock.
  */
@@ -44,6 +50,8 @@ enum cache_kind {
     CACHE_BYPASS,   /* the key is held: read the backend, cache nothing (no lease) */
 };
 
+#define CACHE_RESULT_PREFIX '\0' /* the first byte of every result key */
+
 struct cache_key {
     const void *data;
     size_t len;
@@ -56,8 +64,9 @@ struct cache_result {
     enum cache_kind kind; /* CACHE_HIT, CACHE_NEGATIVE or CACHE_FAILED */
     const char *data;     /* HIT: the value; FAILED: the error body */
     size_t len;
-    uint32_t crc; /* HIT: CRC-32 of data (util/crc.h), computed once by the filler */
-    int status;   /* FAILED: the HTTP status to answer with */
+    uint32_t crc;    /* HIT: CRC-32 of data (util/crc.h), computed once by the filler */
+    int status;      /* FAILED: the HTTP status to answer with */
+    uint64_t ttl_ms; /* HIT/NEGATIVE: how long the entry lives; 0: --item-ttl / --negative-ttl */
 };
 
 /* A request waiting for another's fill. wake() runs on the filling thread,

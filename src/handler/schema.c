@@ -6,10 +6,15 @@
  * A record without key attributes is a placeholder: the table is not known
  * yet but is held (schema_invalidate with a hold on a table never described),
  * so the hold survives until the table is learnt.
+ *
+ * Index snapshots are reference counted: the registry holds one reference,
+ * each schema_indexes_get() another, and the last put frees it, so a
+ * request may keep using a snapshot the registry has replaced.
  */
 #include "handler/schema.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +26,12 @@
 
 #define SCHEMA_BUCKETS 256
 
+struct snapshot {
+    atomic_int refs;
+    struct arena strings;
+    struct query_table q;
+};
+
 struct record {
     struct record *next;
     char *table;
@@ -29,7 +40,9 @@ struct record {
     size_t account_len;
     uint32_t epoch;
     uint64_t hold_until;
-    int nattrs; /* 0: a placeholder carrying a hold */
+    uint64_t query_hold_until;
+    struct snapshot *snap; /* NULL: no usable index list */
+    int nattrs;            /* 0: a placeholder carrying a hold */
     char *names[2];
     size_t lens[2];
     char types[2];
@@ -39,6 +52,23 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct record *buckets[SCHEMA_BUCKETS];
 static uint32_t next_epoch = 1;
 static uint64_t all_hold_until; /* a hold on every table */
+static schema_watch_fn watcher;
+
+static struct snapshot *snapshot_new(const struct query_table *q)
+{
+    struct snapshot *sn = xcalloc(1, sizeof(*sn));
+    atomic_init(&sn->refs, 1);
+    arena_init(&sn->strings);
+    query_table_copy(&sn->strings, q, &sn->q);
+    return sn;
+}
+
+static void snapshot_put(struct snapshot *sn)
+{
+    if (!sn || atomic_fetch_sub(&sn->refs, 1) != 1) return;
+    arena_free(&sn->strings);
+    free(sn);
+}
 
 static unsigned bucket(const char *t, size_t len)
 {
@@ -60,10 +90,14 @@ static void record_free(struct record *rec)
     free(rec->account);
     free(rec->names[0]);
     free(rec->names[1]);
+    snapshot_put(rec->snap);
     free(rec);
 }
 
-void schema_setup(void) {}
+void schema_setup(void)
+{
+    watcher = NULL;
+}
 
 void schema_teardown(void)
 {
@@ -209,10 +243,27 @@ static struct record *record_from(const struct json *d)
         rec->account = xstrndup(a.account, a.account_len);
         rec->account_len = a.account_len;
     }
+    struct query_table *q = xmalloc(sizeof(*q));
+    if (query_table_parse(d, q) == QUERY_OK) rec->snap = snapshot_new(q);
+    free(q);
     return rec;
 bad:
     record_free(rec);
     return NULL;
+}
+
+static bool same_indexes(const struct record *a, const struct record *b)
+{
+    if (!a->snap || !b->snap) return !a->snap && !b->snap;
+    return query_table_same_indexes(&a->snap->q, &b->snap->q);
+}
+
+static bool same_stream(const struct snapshot *a, const struct snapshot *b)
+{
+    const struct query_table *x = &a->q, *y = &b->q;
+    if (!x->stream_arn || !y->stream_arn) return !x->stream_arn && !y->stream_arn;
+    return x->stream_arn_len == y->stream_arn_len && x->stream_view == y->stream_view &&
+           memcmp(x->stream_arn, y->stream_arn, x->stream_arn_len) == 0;
 }
 
 void schema_learn(const struct json *d)
@@ -220,28 +271,44 @@ void schema_learn(const struct json *d)
     struct record *rec = record_from(d);
     if (!rec) return;
     struct record *drop = rec;
+    struct snapshot *told = NULL; /* a new or changed description, for the watcher */
     pthread_mutex_lock(&lock);
     struct record **link = find(rec->table, rec->table_len);
     struct record *old = *link;
-    if (old && old->nattrs && same_schema(old, rec)) { /* already known: keep its epoch */
+    if (old && old->nattrs && same_schema(old, rec) && same_indexes(old, rec)) {
+        /* already known: keep its epoch */
         if (!old->account && rec->account) {
             old->account = rec->account;
             old->account_len = rec->account_len;
             rec->account = NULL;
         }
+        if (rec->snap && !same_stream(old->snap, rec->snap)) { /* a new stream */
+            struct snapshot *sn = old->snap;
+            old->snap = rec->snap;
+            rec->snap = sn;
+            told = old->snap;
+        }
     } else {
         rec->epoch = next_epoch++;
-        if (old) rec->hold_until = old->hold_until; /* a placeholder's hold carries over */
+        if (old) { /* a placeholder's holds carry over */
+            rec->hold_until = old->hold_until;
+            rec->query_hold_until = old->query_hold_until;
+        }
         rec->next = old ? old->next : NULL;
         *link = rec;
         drop = old;
+        told = rec->snap;
     }
+    if (told) atomic_fetch_add(&told->refs, 1);
+    schema_watch_fn fn = watcher;
     bool learnt = drop != rec;
     pthread_mutex_unlock(&lock);
     if (learnt) {
         const struct json *name = json_get(d, "TableName");
         log_debug("learnt the key schema of table %.*s", (int)name->len, name->str);
     }
+    if (told && fn) fn(&told->q);
+    snapshot_put(told);
     record_free(drop);
 }
 
@@ -250,7 +317,7 @@ void schema_forget(const char *table, size_t len)
     pthread_mutex_lock(&lock);
     struct record **link = find(table, len), *rec = *link;
     /* a hold outlives the record: keep a placeholder */
-    if (rec && rec->hold_until > item_now()) {
+    if (rec && MAX(rec->hold_until, rec->query_hold_until) > item_now()) {
         rec->nattrs = 0;
         rec = NULL;
     } else if (rec) {
@@ -303,6 +370,45 @@ void schema_forget_all(void)
             record_free(rec);
         }
     }
+    pthread_mutex_unlock(&lock);
+}
+
+const struct query_table *schema_indexes_get(const char *table, size_t len, struct schema_state *st)
+{
+    struct snapshot *sn = NULL;
+    pthread_mutex_lock(&lock);
+    struct record *rec = *find(table, len);
+    if (rec && rec->nattrs && rec->snap) {
+        sn = rec->snap;
+        atomic_fetch_add(&sn->refs, 1);
+    }
+    if (st && rec) {
+        uint64_t now = item_now();
+        st->epoch = rec->epoch;
+        st->held = now < MAX(rec->hold_until, all_hold_until);
+        st->query_held = now < rec->query_hold_until;
+    }
+    pthread_mutex_unlock(&lock);
+    return sn ? &sn->q : NULL;
+}
+
+void schema_indexes_put(const struct query_table *t)
+{
+    if (t) snapshot_put(container_of(t, struct snapshot, q));
+}
+
+void schema_hold_queries(const char *table, size_t len, uint64_t until)
+{
+    pthread_mutex_lock(&lock);
+    struct record *rec = *find(table, len);
+    if (rec) rec->query_hold_until = MAX(rec->query_hold_until, until);
+    pthread_mutex_unlock(&lock);
+}
+
+void schema_set_watcher(schema_watch_fn fn)
+{
+    pthread_mutex_lock(&lock);
+    watcher = fn;
     pthread_mutex_unlock(&lock);
 }
 
