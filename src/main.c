@@ -65,13 +65,21 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_start(&shutdown_timer, on_shutdown_tick, 10, 10);
 }
 
+/* Gives each GAUGE_FN row of metrics.def the function it names. */
+static void bind_gauges(void)
+{
+#define GAUGE_FN(id, name, fn, help) metrics_gauge_bind(GAUGE_##id, fn);
+#include "metrics/metrics.def"
+}
+
 int main(int argc, char **argv)
 {
     char err[512];
     switch (config_parse(&cfg, argc, argv, environ, stdout, err, sizeof(err))) {
     case CONFIG_OK: break;
     case CONFIG_ERROR: fprintf(stderr, "ddbx: %s\n", err); return 2;
-    default: return 0;
+    case CONFIG_HELP_METRICS: metrics_print_markdown(stdout); return 0;
+    default: return 0; /* help or version printed */
     }
     if (log_set_level_name(cfg.log_level) < 0) {
         fprintf(stderr, "ddbx: --log-level must be error, warn, info or debug\n");
@@ -94,7 +102,7 @@ int main(int argc, char **argv)
                   (unsigned long long)cfg.memory);
         return 1;
     }
-    metrics_add_render_hook(cache_render_metrics);
+    bind_gauges();
     if (backend_setup(&cfg) < 0) return 1;
     schema_setup();
     handler_setup(&cfg);

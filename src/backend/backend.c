@@ -20,11 +20,14 @@
 
 #include "backend/creds.h"
 #include "metrics/metrics.h"
+#include "util/addr.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/log.h"
 
 #define BACKEND_MAGIC 0x6b636162u
+#define CALL_MAGIC 0x6c6c6163u
+#define POLL_MAGIC 0x6c6c6f70u
 #define POOL_MAX 64
 
 static struct {
@@ -38,6 +41,7 @@ static struct {
 } g;
 
 struct call {
+    uint32_t magic;
     struct backend *b;
     CURL *easy;
     struct curl_slist *headers;
@@ -64,16 +68,51 @@ struct backend {
 };
 
 struct poll_ctx {
+    uint32_t magic;
     uv_poll_t poll;
     curl_socket_t fd;
     struct backend *b;
 };
 
+/* The backend URL must be http(s) and its host must resolve now, so a typo
+ * or an unknown name fails at start rather than at the first request
+ * (libcurl resolves again for each connection it opens). */
+static int check_url(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, err[300];
+    int rc = DDBX_ERR;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        log_error("--backend \"%s\" is not a URL", url);
+    } else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        log_error("--backend \"%s\" is not an http or https URL", url);
+    } else {
+        struct sockaddr_storage addr;
+        socklen_t len;
+        char *h = host;
+        size_t hl = strlen(h);
+        if (hl > 2 && h[0] == '[' && h[hl - 1] == ']') { /* an IPv6 literal, bracketed in URLs */
+            h[hl - 1] = '\0';
+            h++;
+        }
+        rc = addr_resolve_host(h, (uint16_t)atoi(port), &addr, &len, err, sizeof(err));
+        if (rc < 0) log_error("--backend \"%s\": %s", url, err);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc < 0 ? DDBX_ERR : DDBX_OK;
+}
+
 int backend_setup(const struct config *cfg)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("curl_global_init failed");
-        return -1;
+        return DDBX_ERR;
     }
     g.region = *cfg->region ? xstrdup(cfg->region) : creds_region();
     if (!g.region) g.region = xstrdup("us-east-1");
@@ -83,6 +122,10 @@ int backend_setup(const struct config *cfg)
         struct buf u = BUF_INIT;
         buf_printf(&u, "https://dynamodb.%s.amazonaws.com/", g.region);
         g.url = u.data;
+    }
+    if (check_url(g.url) < 0) {
+        backend_teardown();
+        return DDBX_ERR;
     }
     struct buf s = BUF_INIT;
     buf_printf(&s, "aws:amz:%s:dynamodb", g.region);
@@ -104,7 +147,7 @@ int backend_setup(const struct config *cfg)
     g.connect_timeout_ms = (long)cfg->backend_connect_timeout;
     g.timeout_ms = (long)cfg->backend_timeout;
     log_info("backend %s, region %s, credentials from %s", g.url, g.region, g.creds.source);
-    return 0;
+    return DDBX_OK;
 }
 
 void backend_teardown(void)
@@ -128,6 +171,7 @@ const char *backend_region(void)
 static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
     struct call *c = ud;
+    CHECK_MAGIC(c, CALL_MAGIC);
     buf_append(&c->res.body, data, size * n);
     return size * n;
 }
@@ -135,6 +179,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct call *c = ud;
+    CHECK_MAGIC(c, CALL_MAGIC);
     size_t len = size * n;
     static const char name[] = "x-amzn-requestid:";
     if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
@@ -175,11 +220,20 @@ static struct call *call_get(struct backend *b)
         b->pool_len--;
     } else {
         c = xcalloc(1, sizeof(*c));
+        c->magic = CALL_MAGIC;
         c->easy = curl_easy_init();
         if (!c->easy) abort();
         c->b = b;
     }
     return c;
+}
+
+static void call_free(struct call *c)
+{
+    curl_easy_cleanup(c->easy);
+    buf_free(&c->request);
+    c->magic = 0;
+    free(c);
 }
 
 static void call_put(struct backend *b, struct call *c)
@@ -189,9 +243,7 @@ static void call_put(struct backend *b, struct call *c)
     buf_reset(&c->request);
     buf_free(&c->res.body);
     if (b->pool_len >= POOL_MAX || b->closing) {
-        curl_easy_cleanup(c->easy);
-        buf_free(&c->request);
-        free(c);
+        call_free(c);
         return;
     }
     c->next = b->pool;
@@ -273,6 +325,7 @@ static void drain_finished(struct backend *b)
         struct call *c;
         CURLcode rc = msg->data.result;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        CHECK_MAGIC(c, CALL_MAGIC);
         curl_multi_remove_handle(b->multi, msg->easy_handle);
         finish(b, c, rc);
     }
@@ -283,32 +336,48 @@ static void drain_finished(struct backend *b)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct poll_ctx *p = h->data;
+    CHECK_MAGIC(p, POLL_MAGIC);
     int flags = 0, running;
     if (status < 0) flags = CURL_CSELECT_ERR;
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
     struct backend *b = p->b;
+    CHECK_MAGIC(b, BACKEND_MAGIC);
     curl_multi_socket_action(b->multi, p->fd, flags, &running);
     drain_finished(b);
 }
 
+/* A handle of b closed: b is freed with its last one once it is closing. */
+static void handle_gone(struct backend *b)
+{
+    CHECK_MAGIC(b, BACKEND_MAGIC);
+    if (--b->handles_open > 0 || !b->closing) return;
+    b->magic = 0;
+    free(b);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
-    struct backend *b = ((struct poll_ctx *)h->data)->b;
-    free(h->data);
-    if (--b->handles_open == 0 && b->closing) free(b);
+    struct poll_ctx *p = h->data;
+    CHECK_MAGIC(p, POLL_MAGIC);
+    struct backend *b = p->b;
+    p->magic = 0;
+    free(p);
+    handle_gone(b);
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    struct backend *b = h->data;
-    if (--b->handles_open == 0 && b->closing) free(b);
+    handle_gone(h->data);
 }
 
+/* libcurl's socket callback: 0, or -1 to fail the transfer. */
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 {
     struct backend *b = ud;
     struct poll_ctx *p = sockp;
+    CHECK_MAGIC(b, BACKEND_MAGIC);
+    if (p) CHECK_MAGIC(p, POLL_MAGIC);
     if (what == CURL_POLL_REMOVE) {
         if (p) {
             uv_poll_stop(&p->poll);
@@ -318,6 +387,7 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
     }
     if (!p) {
         p = xcalloc(1, sizeof(*p));
+        p->magic = POLL_MAGIC;
         p->fd = fd;
         p->b = b;
         if (uv_poll_init_socket(b->loop, &p->poll, fd) != 0) {
@@ -338,14 +408,17 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 static void on_timeout(uv_timer_t *t)
 {
     struct backend *b = t->data;
+    CHECK_MAGIC(b, BACKEND_MAGIC);
     int running;
     curl_multi_socket_action(b->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain_finished(b);
 }
 
+/* libcurl's timer callback (returns 0, as libcurl expects). */
 static int on_timer(CURLM *multi, long timeout_ms, void *ud)
 {
     struct backend *b = ud;
+    CHECK_MAGIC(b, BACKEND_MAGIC);
     if (timeout_ms < 0)
         uv_timer_stop(&b->timer);
     else
@@ -374,6 +447,7 @@ struct backend *backend_create(uv_loop_t *loop)
 
 void backend_call(struct backend *b, const char *target, struct buf *body, backend_cb cb, void *arg)
 {
+    CHECK_MAGIC(b, BACKEND_MAGIC);
     struct call *c = call_get(b);
     buf_move(&c->request, body);
     memset(&c->res, 0, sizeof(c->res));
@@ -397,11 +471,13 @@ void backend_call(struct backend *b, const char *target, struct buf *body, backe
 
 int backend_inflight(const struct backend *b)
 {
+    CHECK_MAGIC(b, BACKEND_MAGIC); /* reached through backend_ops' void * too */
     return b->inflight;
 }
 
 void backend_destroy(struct backend *b)
 {
+    CHECK_MAGIC(b, BACKEND_MAGIC);
     b->closing = 1;
     /* finish in-flight calls so their owners can release their requests */
     while (b->active) {
@@ -412,9 +488,7 @@ void backend_destroy(struct backend *b)
     while (b->pool) {
         struct call *c = b->pool;
         b->pool = c->next;
-        curl_easy_cleanup(c->easy);
-        buf_free(&c->request);
-        free(c);
+        call_free(c);
     }
     curl_multi_cleanup(b->multi); /* closes cached connections via on_socket REMOVE */
     uv_close((uv_handle_t *)&b->timer, on_timer_closed);

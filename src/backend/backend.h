@@ -38,8 +38,8 @@ typedef void (*backend_cb)(struct backend_result *res, void *arg);
 
 struct backend;
 
-/* Resolves the endpoint, region and credentials for all threads. Returns 0 or
- * -1 (logged). Call once before backend_create. */
+/* Resolves the endpoint, region and credentials for all threads. Returns
+ * DDBX_OK or DDBX_ERR (logged). Call once before backend_create. */
 int backend_setup(const struct config *cfg);
 void backend_teardown(void);
 /* The region in use (valid until backend_teardown). */

@@ -729,20 +729,31 @@ void cache_get_stats(struct cache_stats *s, uint64_t now_ms)
     }
 }
 
-void cache_render_metrics(struct buf *out)
+/* The figures as /metrics shows them (the GAUGE_FN rows of metrics.def), at
+ * the clock handlers give the cache. */
+static struct cache_stats stats_now(void)
 {
     struct cache_stats s;
-    cache_get_stats(&s, clock_mono_ms()); /* the clock handlers give the cache */
-    buf_printf(out,
-               "# HELP ddbx_item_cache_entries items and negative entries in the item cache\n"
-               "# TYPE ddbx_item_cache_entries gauge\nddbx_item_cache_entries %llu\n"
-               "# HELP ddbx_item_cache_bytes memory the item cache holds (entries, keys, values, "
-               "buckets)\n# TYPE ddbx_item_cache_bytes gauge\nddbx_item_cache_bytes %llu\n"
-               "# HELP ddbx_item_cache_limit_bytes the item cache's budget (--memory)\n"
-               "# TYPE ddbx_item_cache_limit_bytes gauge\nddbx_item_cache_limit_bytes %llu\n"
-               "# HELP ddbx_item_cache_held_keys keys not cached until a write of unknown "
-               "outcome can no longer land\n"
-               "# TYPE ddbx_item_cache_held_keys gauge\nddbx_item_cache_held_keys %llu\n",
-               (unsigned long long)s.entries, (unsigned long long)s.bytes,
-               (unsigned long long)s.limit, (unsigned long long)s.holds);
+    cache_get_stats(&s, clock_mono_ms());
+    return s;
+}
+
+int64_t cache_gauge_entries(void)
+{
+    return (int64_t)stats_now().entries;
+}
+
+int64_t cache_gauge_bytes(void)
+{
+    return (int64_t)stats_now().bytes;
+}
+
+int64_t cache_gauge_limit_bytes(void)
+{
+    return (int64_t)stats_now().limit;
+}
+
+int64_t cache_gauge_held_keys(void)
+{
+    return (int64_t)stats_now().holds;
 }

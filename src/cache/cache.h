@@ -147,7 +147,11 @@ size_t cache_spill_all(uint64_t now_ms);
 
 /* The cache's figures; holds still in force at now_ms are counted. */
 void cache_get_stats(struct cache_stats *s, uint64_t now_ms);
-/* Appends ddbx_item_cache_entries/bytes/limit gauges to a /metrics body. */
-void cache_render_metrics(struct buf *out);
+/* The cache's gauges for /metrics (GAUGE_FN rows of metrics/metrics.def):
+ * entries, bytes held, the budget, keys held now. Thread-safe. */
+int64_t cache_gauge_entries(void);
+int64_t cache_gauge_bytes(void);
+int64_t cache_gauge_limit_bytes(void);
+int64_t cache_gauge_held_keys(void);
 
 #endif

@@ -69,10 +69,15 @@ static void answer(struct get *g, const char *value, size_t len, uint32_t crc,
     }
     if (g->q.rcc != DDB_RCC_NONE) {
         jw_cstr(&w, "ConsumedCapacity");
-        if (consumed)
+        /* what the caller's own read consumed: the backend's figure when it
+         * made that read (ConsistentRead), else what DynamoDB would charge
+         * for it, whether the cache answered or a consistent fill did */
+        if (consumed && g->q.consistent)
             jw_value(&w, consumed);
         else
-            item_zero_capacity(&w, g->ks->table, g->ks->table_len, g->q.rcc == DDB_RCC_INDEXES);
+            item_capacity(&w, g->ks->table, g->ks->table_len,
+                          ddb_read_units(item_value_size(r, value, len), false),
+                          g->q.rcc == DDB_RCC_INDEXES);
     }
     jw_object_end(&w);
     jw_free(&w);
@@ -190,6 +195,7 @@ static void on_schema(struct request *r, const struct key_schema *ks, void *arg)
         return;
     }
     g->ks = ks;
+    if (!item_projection_allowed(r, ks, g->q.proj)) return;
     if (!item_key_or_answer(r, ks, g->q.key, true, &g->k)) return;
     if (ks->held) {
         start_fill(g);

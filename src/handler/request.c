@@ -152,6 +152,16 @@ void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ..
     request_send(r, ddb_error_desc(e)->status);
 }
 
+void request_send_msg(struct request *r, enum ddb_msg m, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, m);
+    vsnprintf(msg, sizeof(msg), ddb_msg_text(m), ap);
+    va_end(ap);
+    request_send_error(r, ddb_msg_error(m), "%s", msg);
+}
+
 int request_backend_answer(struct backend_result *res, struct buf *body)
 {
     buf_reset(body);
@@ -163,31 +173,32 @@ int request_backend_answer(struct backend_result *res, struct buf *body)
         }
         log_warn("backend answered %d with a body that is not a JSON object", res->status);
         if (res->status == 503) {
-            ddb_error_compose(body, DDB_ServiceUnavailable, "The backend is unavailable");
+            ddb_msg_compose(body, MSG_backend_unavailable);
             return 503;
         }
-        ddb_error_compose(body, DDB_InternalServerError,
-                          "The backend answered without a DynamoDB body");
+        ddb_msg_compose(body, MSG_backend_no_body);
         return 500;
-    case BACKEND_TIMEOUT:
-        ddb_error_compose(body, DDB_InternalServerError, "The backend did not answer in time");
-        return 500;
-    case BACKEND_UNREACHABLE:
-        ddb_error_compose(body, DDB_ServiceUnavailable, "The backend cannot be reached");
-        return 503;
+    case BACKEND_TIMEOUT: ddb_msg_compose(body, MSG_backend_timeout); return 500;
+    case BACKEND_UNREACHABLE: ddb_msg_compose(body, MSG_backend_unreachable); return 503;
     case BACKEND_IO_ERROR: break;
     }
-    ddb_error_compose(body, DDB_InternalServerError, "The backend connection failed");
+    ddb_msg_compose(body, MSG_backend_connection);
     return 500;
 }
 
 void request_send_backend(struct request *r, struct backend_result *res)
 {
-    int status = request_backend_answer(res, &r->reply);
     r->crc_set = false;
-    if (res->outcome == BACKEND_ANSWERED)
-        snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
-    request_send(r, status);
+    if (res->outcome != BACKEND_ANSWERED) {
+        request_send(r, request_backend_answer(res, &r->reply));
+        return;
+    }
+    /* a relayed answer goes back as the backend sent it, whatever its body
+     * (TagResource answers 200 with an empty one) */
+    buf_reset(&r->reply);
+    buf_move(&r->reply, &res->body);
+    snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+    request_send(r, res->status);
 }
 
 const char *request_header(const struct request *r, const char *name, size_t *len)

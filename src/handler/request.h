@@ -85,6 +85,9 @@ void request_send(struct request *r, int status);
 /* Finishes with a DynamoDB error body; fmt NULL: the table's message. */
 void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Finishes with message m of proto/messages.tsv (formatted with the
+ * arguments it takes), as the error the table says. */
+void request_send_msg(struct request *r, enum ddb_msg m, ...);
 /* Finishes with what the backend answered, or a 5xx if it did not answer. */
 void request_send_backend(struct request *r, struct backend_result *res);
 /* The status and body a client should get for a backend result: the

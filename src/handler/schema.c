@@ -247,7 +247,8 @@ static const struct key_schema *copy_out(struct request *r, const struct record 
         ks->account_len = rec->account_len;
     }
     ks->epoch = rec->epoch;
-    ks->held = item_now() < MAX(rec->hold_until, all_hold_until);
+    uint64_t hold = MAX(rec->hold_until, all_hold_until);
+    ks->held = hold && item_now() < hold; /* no clock read on the common path */
     ks->nattrs = rec->nattrs;
     for (int i = 0; i < rec->nattrs; i++) {
         ks->attr[i].name = arena_strndup(r->arena, rec->names[i], rec->lens[i]);
@@ -518,10 +519,9 @@ struct fetch {
     size_t account_len;
 };
 
-/* The schema, when the table it names is the one the request meant. */
-static const struct key_schema *resolve(struct fetch *f)
+/* ks (the table's schema, or NULL) when the table is the one the request meant. */
+static const struct key_schema *resolve(const struct fetch *f, const struct key_schema *ks)
 {
-    const struct key_schema *ks = schema_peek(f->r, f->table, f->len);
     if (ks && f->account &&
         !(ks->account && ks->account_len == f->account_len &&
           memcmp(ks->account, f->account, f->account_len) == 0))
@@ -544,7 +544,7 @@ static void on_described(struct backend_result *res, void *arg)
         if (json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
             schema_learn(json_get(doc, "Table"));
     }
-    f->cb(r, resolve(f), f->arg);
+    f->cb(r, resolve(f, schema_peek(r, f->table, f->len)), f->arg);
 }
 
 void schema_get(struct request *r, const struct json *table, schema_cb cb, void *arg)
@@ -568,8 +568,9 @@ void schema_get(struct request *r, const struct json *table, schema_cb cb, void 
         f->account = a.account;
         f->account_len = a.account_len;
     }
-    if (schema_peek(r, f->table, f->len)) {
-        cb(r, resolve(f), arg);
+    const struct key_schema *ks = schema_peek(r, f->table, f->len);
+    if (ks) {
+        cb(r, resolve(f, ks), arg);
         return;
     }
     struct buf body = BUF_INIT;

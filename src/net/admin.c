@@ -8,6 +8,8 @@
 #include "metrics/metrics.h"
 #include "net/conn.h"
 #include "net/server.h"
+#include "util/addr.h"
+#include "util/common.h"
 #include "util/log.h"
 
 static uv_tcp_t listener;
@@ -42,11 +44,13 @@ static void on_connection(uv_stream_t *server, int status)
 
 int admin_start(uv_loop_t *loop, const struct config *cfg)
 {
-    if (!*cfg->admin) return 0;
+    if (!*cfg->admin) return DDBX_OK;
     struct sockaddr_storage addr;
-    if (server_parse_addr(cfg->admin, &addr) < 0) {
-        log_error("--admin \"%s\" is not HOST:PORT", cfg->admin);
-        return -1;
+    socklen_t addrlen;
+    char err[300];
+    if (addr_resolve(cfg->admin, &addr, &addrlen, err, sizeof(err)) < 0) {
+        log_error("--admin \"%s\": %s", cfg->admin, err);
+        return DDBX_ERR;
     }
     conn_pool_init(&pool, &admin_service, NULL, cfg);
     uv_tcp_init(loop, &listener);
@@ -54,11 +58,11 @@ int admin_start(uv_loop_t *loop, const struct config *cfg)
     if (rc == 0) rc = uv_listen((uv_stream_t *)&listener, 64, on_connection);
     if (rc < 0) {
         log_error("cannot listen on admin address %s: %s", cfg->admin, uv_strerror(rc));
-        return -1;
+        return DDBX_ERR;
     }
     started = true;
     log_info("admin port on %s (/healthz, /metrics)", cfg->admin);
-    return 0;
+    return DDBX_OK;
 }
 
 void admin_stop(void)

@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "metrics/metrics.h"
+#include "net/front.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -51,6 +52,7 @@ struct conn {
     bool continue_sent;
     bool read_paused;
     bool in_process; /* conn_process is on the stack: replies must not recurse */
+    enum conn_cors cors;
 };
 
 static atomic_int open_total;
@@ -69,11 +71,12 @@ void conn_pool_init(struct conn_pool *pool, const struct service *svc,
     pool->header_timeout_ms = cfg->header_timeout;
     pool->max_header = cfg->max_header_size;
     struct buf body = BUF_INIT;
-    ddb_error_compose(&body, DDB_ServiceUnavailable, "ddbx: too many open connections");
+    ddb_msg_compose(&body, MSG_connections_exhausted);
+    int status = ddb_error_desc(ddb_msg_error(MSG_connections_exhausted))->status;
     snprintf(pool->busy_reply, sizeof(pool->busy_reply),
-             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.0\r\n"
+             "HTTP/1.1 %d %s\r\nContent-Type: application/x-amz-json-1.0\r\n"
              "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-             body.len, body.data);
+             status, conn_reason(status), body.len, body.data);
     buf_free(&body);
 }
 
@@ -91,12 +94,15 @@ static void conn_unref(struct conn *c)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    conn_unref(h->data);
+    struct conn *c = h->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
+    conn_unref(c);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
     METRIC_INCR(client_timeouts);
     log_debug("closing connection: %s timeout", c->timer_mode == T_HEADER ? "header" : "idle");
     conn_close(c);
@@ -140,19 +146,28 @@ static void conn_close(struct conn *c)
     if (pool->stopping && pool->count == 0 && pool->on_empty) pool->on_empty(pool);
 }
 
-static const char *reason(int status)
+static const struct {
+    int status;
+    const char *reason;
+} reasons[] = {
+#define STATUS(code, reason) {code, reason},
+#include "http_status.def"
+#undef STATUS
+};
+
+const char *conn_reason(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Server Error";
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+            if (reasons[i].status == status) return reasons[i].reason;
+        status = status < 400 ? 200 : status < 500 ? 400 : 500; /* the class's row */
     }
+    return "";
+}
+
+void conn_reply_cors(struct conn *c, enum conn_cors mode)
+{
+    c->cors = mode;
 }
 
 /* Decimal digits of n into out (no NUL); returns the length. */
@@ -200,6 +215,7 @@ static void write_done(struct conn *c)
 static void on_write(uv_write_t *w, int status)
 {
     struct conn *c = w->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
     if (status < 0 && !c->closing) {
         log_debug("write failed: %s", uv_strerror(status));
         c->close_after = true;
@@ -235,10 +251,36 @@ static void write_bufs(struct conn *c, uv_buf_t *bufs, unsigned n)
     }
 }
 
+/* Appends the header line "name: v", v being the request header request_name's
+ * value, when the request has one. */
+static void echo_header(struct conn *c, struct buf *h, const char *name, const char *request_name)
+{
+    size_t len = 0;
+    const char *v = http_request_header(&c->http, request_name, &len);
+    if (!v || !len) return;
+    buf_append_str(h, "\r\n");
+    buf_append_str(h, name);
+    buf_append_str(h, ": ");
+    buf_append(h, v, len);
+}
+
+/* DynamoDB's CORS headers (values from proto/front.tsv). */
+static void append_cors(struct conn *c, struct buf *h)
+{
+    buf_append_str(h, "\r\nAccess-Control-Allow-Origin: ");
+    buf_append_str(h, front_cors_allow_origin);
+    if (c->cors != CONN_CORS_PREFLIGHT) return;
+    echo_header(c, h, "Access-Control-Allow-Headers", "access-control-request-headers");
+    echo_header(c, h, "Access-Control-Allow-Methods", "access-control-request-method");
+    buf_append_str(h, "\r\nAccess-Control-Max-Age: ");
+    buf_append_str(h, front_cors_max_age);
+}
+
 /* r->done for requests of this connection: composes headers and writes. */
 static void on_reply(struct request *r)
 {
     struct conn *c = r->owner;
+    CHECK_MAGIC(c, CONN_MAGIC);
     if (c->closing) { /* the client left while the request was served */
         c->busy = false;
         conn_unref(c);
@@ -254,27 +296,34 @@ static void on_reply(struct request *r)
     buf_append_str(h, "HTTP/1.1 ");
     buf_append(h, num, fmt_u64(num, (uint64_t)r->status));
     buf_append_char(h, ' ');
-    buf_append_str(h, reason(r->status));
+    buf_append_str(h, conn_reason(r->status));
     buf_append_str(h, "\r\nDate: ");
     buf_append_str(h, http_date(pool));
-    buf_append_str(h, "\r\nContent-Type: ");
-    buf_append_str(h, r->content_type ? r->content_type : "application/x-amz-json-1.0");
+    if (!r->content_type || r->content_type[0]) {
+        buf_append_str(h, "\r\nContent-Type: ");
+        buf_append_str(h, r->content_type ? r->content_type : "application/x-amz-json-1.0");
+    }
     buf_append_str(h, "\r\nContent-Length: ");
     buf_append(h, num, fmt_u64(num, r->reply.len));
     if (pool->svc->amz_headers) {
+        buf_append_str(h, "\r\nx-amzn-RequestId: ");
+        buf_append_str(h, r->request_id);
+    }
+    if (pool->svc->amz_headers && c->cors != CONN_CORS_PREFLIGHT) {
         uint32_t crc = r->crc_set
                            ? r->crc
                            : (uint32_t)crc32(0, (const Bytef *)r->reply.data, (uInt)r->reply.len);
-        buf_append_str(h, "\r\nx-amzn-RequestId: ");
-        buf_append_str(h, r->request_id);
         buf_append_str(h, "\r\nx-amz-crc32: ");
         buf_append(h, num, fmt_u64(num, crc));
     }
+    if (c->cors != CONN_CORS_NONE) append_cors(c, h);
     if (c->close_after) buf_append_str(h, "\r\nConnection: close");
     buf_append_str(h, "\r\n\r\n");
     uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len),
                         uv_buf_init(r->reply.data, (unsigned)r->reply.len)};
-    write_bufs(c, bufs, r->reply.len ? 2 : 1);
+    /* the answer to a HEAD request has the headers of the body it does not send */
+    bool body = r->reply.len && c->http.parser.method != HTTP_HEAD;
+    write_bufs(c, bufs, body ? 2 : 1);
 }
 
 static void start_request(struct conn *c)
@@ -295,6 +344,7 @@ static void start_request(struct conn *c)
     r->owner = c;
     c->busy = true;
     c->refs++;
+    c->cors = CONN_CORS_NONE;
     arm_timer(c);
     c->pool->svc->serve(c, r, &c->http);
 }
@@ -305,11 +355,13 @@ static void refuse(struct conn *c, int status)
     METRIC_INCR(http_errors);
     struct request *r = &c->req;
     buf_reset(&r->reply);
-    enum ddb_error e = status == 413 ? DDB_RequestEntityTooLarge : DDB_SerializationException;
-    ddb_error_compose(&r->reply, e,
-                      status == 431   ? "Request header block too large"
-                      : status == 400 ? "Malformed HTTP request"
-                                      : NULL);
+    /* not DynamoDB's answers (its front never shows them), ddbx's own in
+     * DynamoDB's shape; a 413 is RequestEntityTooLarge with its table text */
+    if (status == 413)
+        ddb_error_compose(&r->reply, DDB_RequestEntityTooLarge, NULL);
+    else
+        ddb_msg_compose(&r->reply, status == 431 ? MSG_http_headers_too_large : MSG_http_malformed);
+    c->cors = CONN_CORS_NONE;
     r->status = status;
     r->crc_set = false;
     r->content_type = NULL;
@@ -338,7 +390,7 @@ static void conn_process(struct conn *c)
             start_request(c);
             continue;
         }
-        if (st < 0) {
+        if (st != HTTP_NEED_MORE) {
             refuse(c, st == HTTP_EBODY ? 413 : st == HTTP_EHEADERS ? 431 : 400);
             break;
         }
@@ -365,6 +417,7 @@ static void conn_process(struct conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     struct conn *c = h->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
     buf_reserve(&c->in, 64 * 1024);
     *out = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len - 1));
 }
@@ -372,6 +425,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
+    CHECK_MAGIC(c, CONN_MAGIC);
     if (n > 0) {
         c->in.len += (size_t)n;
         c->in.data[c->in.len] = '\0';

@@ -19,7 +19,7 @@ struct conn;
 
 struct service {
     const char *name;
-    bool amz_headers; /* add x-amz-crc32 to replies */
+    bool amz_headers; /* add x-amzn-RequestId and x-amz-crc32 to replies */
     /* Serves a READY request: must end, now or later, in request_send*(r). */
     void (*serve)(struct conn *c, struct request *r, const struct http_request *h);
 };
@@ -47,5 +47,22 @@ void conn_pool_init(struct conn_pool *pool, const struct service *svc,
 void conn_accept(struct conn_pool *pool, uv_stream_t *server);
 /* Begins stopping: idle connections close now, busy ones after their reply. */
 void conn_pool_stop(struct conn_pool *pool);
+
+/* CORS headers on the reply to c's current request (reset for each request). */
+enum conn_cors {
+    CONN_CORS_NONE,
+    CONN_CORS_ORIGIN,    /* Access-Control-Allow-Origin */
+    CONN_CORS_PREFLIGHT, /* that, Access-Control-Max-Age, the request's
+                          * Access-Control-Request-Headers and -Method echoed
+                          * as -Allow-Headers and -Allow-Methods; no x-amz-crc32 */
+};
+void conn_reply_cors(struct conn *c, enum conn_cors mode);
+
+/* The reason phrase of an HTTP status (proto/http_status.tsv). */
+const char *conn_reason(int status);
+
+/* Replies: r->content_type NULL is application/x-amz-json-1.0, "" sends no
+ * Content-Type (DynamoDB's health and 404 answers have none). A reply to a
+ * HEAD request carries the body's Content-Length but not the body. */
 
 #endif

@@ -14,11 +14,10 @@
 
 #include "config/config.h"
 
-/* Parses "HOST:PORT" or "[V6]:PORT" into a sockaddr; 0 or -1. */
-int server_parse_addr(const char *s, struct sockaddr_storage *out);
-
-/* Binds the API port for cfg->threads workers (0: one per core) and starts
- * them. Returns 0, or -1 (logged) if the port cannot be bound. */
+/* Binds the API port (cfg->listen, HOST:PORT with HOST a name or an address:
+ * util/addr.h) for cfg->threads workers (0: one per core) and starts them.
+ * Returns DDBX_OK, or DDBX_ERR (logged) if the address does not resolve or
+ * the port cannot be bound. */
 int server_start(const struct config *cfg);
 /* Asks every worker to stop: no new connections; in-flight requests finish. */
 void server_stop(void);
@@ -27,7 +26,8 @@ bool server_stopped(void);
 /* Joins the worker threads (call when server_stopped()). */
 void server_join(void);
 
-/* Starts the admin port (/healthz, /metrics) on `loop`; 0 or -1. */
+/* Starts the admin port (/healthz, /metrics) on cfg->admin (HOST:PORT, as
+ * --listen; empty: none) on `loop`. DDBX_OK, or DDBX_ERR (logged). */
 int admin_start(uv_loop_t *loop, const struct config *cfg);
 void admin_stop(void);
 

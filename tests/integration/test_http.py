@@ -62,7 +62,11 @@ class HttpFrontTest(IntegrationTestCase):
         body = resp.json()
         self.assertEqual(body["__type"].rpartition("#")[2], code, body)
         self.assertIn("#", body["__type"])
-        if code != "UnknownOperationException":  # DynamoDB sends that one without a message
+        if code == "SerializationException":
+            # DynamoDB names this one's text "Message", and sends none for a body that is
+            # not JSON; ddbx's framing refusals (400, 431) carry one
+            self.assertNotIn("message", body)
+        elif code != "UnknownOperationException":  # DynamoDB sends that one without a message
             self.assertTrue(body.get("message"), body)
 
     def refusal(self, data):
@@ -247,10 +251,11 @@ class HttpFrontTest(IntegrationTestCase):
         conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         resp = conn.read_response()
         self.assertEqual(resp.status, 200)
-        self.assertEqual(resp.body, b"healthy: dynamodb.us-east-1.amazonaws.com")
+        # DynamoDB's answer ends in a space (42 bytes); issue 9
+        self.assertEqual(resp.body, b"healthy: dynamodb.us-east-1.amazonaws.com ")
         other = self.start(Ddbx(self.moto.endpoint, "--region", "eu-west-1"))
         status, body = http_get(other.endpoint + "/")
-        self.assertEqual((status, body), (200, b"healthy: dynamodb.eu-west-1.amazonaws.com"))
+        self.assertEqual((status, body), (200, b"healthy: dynamodb.eu-west-1.amazonaws.com "))
 
     def test_unknown_target_is_unknown_operation(self):
         before = self.backend_requests()
@@ -260,7 +265,10 @@ class HttpFrontTest(IntegrationTestCase):
             with self.subTest(target=target):
                 resp = conn.call(None, get_body("x"), target=target)
                 self.assertDdbError(resp, 400, "UnknownOperationException")
-        conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        # no X-Amz-Target at all (a body without a JSON content type is DynamoDB's 404:
+        # test_conformance covers it)
+        conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                  b"Content-Length: 2\r\n\r\n{}")
         self.assertDdbError(conn.read_response(), 400, "UnknownOperationException")
         self.assertEqual(self.backend_requests(), before, "an unknown target reached the backend")
 
