@@ -7,6 +7,7 @@
  *   main thread: signals, admin port, shutdown deadline
  *   worker threads (--threads): listener, connections, handlers, backend client
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,13 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* With a spill tier every spill hit allocates an entry and evicts one,
+     * from whichever worker thread: with glibc's arena per thread, each arena
+     * kept the high-water mark of what its thread allocated and anonymous
+     * memory grew to nearly --memory per worker (16 MiB through --memory 4MiB
+     * with 2 workers: 9.1 MiB, against 6.8 with one arena). One arena keeps
+     * it near --memory; small allocations still go through per-thread caches. */
+    if (*cfg.spill_dir) mallopt(M_ARENA_MAX, 1);
     log_info("ddbx %s starting", DDBX_VERSION);
     loop = uv_default_loop();
     metrics_setup();
