@@ -643,8 +643,8 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
         outcome = CACHE_WRITE_INVALIDATE;
     if (outcome != CACHE_WRITE_UNCHANGED) supersede_fills(sh, &k);
     if (outcome == CACHE_WRITE_STORE) {
-        install(sh, e, &k, now_ms,
-                &garbage); /* whatever epoch the entry there had: this is newer */
+        /* whatever epoch the entry there had: this is newer */
+        install(sh, e, &k, now_ms, &garbage);
         e = NULL;
     } else if (outcome != CACHE_WRITE_UNCHANGED) {
         remove_key(sh, &k, &garbage);
@@ -705,9 +705,8 @@ size_t cache_spill_all(uint64_t now_ms)
         struct shard *sh = &c.shards[i];
         pthread_mutex_lock(&sh->lock);
         /* least recently used first: the spill evicts its oldest records first */
-        for (struct centry *e = sh->lru_tail; e; e = e->lprev) {
+        for (struct centry *e = sh->lru_tail; e; e = e->lprev)
             if (spill_worthy(e, now_ms)) n += spill_entry_put(e, now_ms, true);
-        }
         pthread_mutex_unlock(&sh->lock);
     }
     return n;

@@ -10,7 +10,8 @@
  * With a spill tier (spill/spill.h), epochs outlive the process as spilled
  * records do, kept as the tier's named values: the counter, so no epoch a
  * record may carry is issued twice, and each table's epoch with what makes it
- * that table (backend, region, account, name, key schema). A table learnt
+ * that table (backend, region, account, name, creation time, key schema),
+ * under "schema.table." and a hash of the name. A table learnt
  * again with the same identity gets its stored epoch back, and its records
  * are served after a warm restart; every forget or invalidation stores a new
  * epoch or none, so no record of an older incarnation ever is. The tier keeps
