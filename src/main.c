@@ -11,10 +11,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <uv.h>
 
 #include "backend/backend.h"
 #include "cache/cache.h"
+#include "cluster/node.h"
 #include "config/config.h"
 #include "handler/request.h"
 #include "handler/schema.h"
@@ -34,6 +36,7 @@ static uv_signal_t sigterm, sigint;
 static uv_timer_t shutdown_timer;
 static uint64_t shutdown_deadline_ms;
 static int exit_code;
+static struct node *cluster;
 
 static void on_shutdown_tick(uv_timer_t *t)
 {
@@ -64,6 +67,30 @@ static void on_signal(uv_signal_t *s, int signum)
     shutdown_deadline_ms = clock_mono_ms() + cfg.shutdown_timeout;
     server_stop();
     uv_timer_start(&shutdown_timer, on_shutdown_tick, 10, 10);
+}
+
+/* --peers: the cluster node (src/cluster/node.h). Membership, liveness and
+ * the peer metrics run; the handlers do not call it yet (issue 13), so the
+ * nodes' caches are not yet kept fresh by each other's writes. */
+static int cluster_start(void)
+{
+    char err[512];
+    struct node_options o;
+    struct buf secret = BUF_INIT;
+    if (node_options_from_config(&o, &cfg, &secret, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ddbx: %s\n", err);
+        return -1;
+    }
+    if (*cfg.peers) {
+        cluster = node_start(&o, NULL, err, sizeof(err));
+        if (!cluster)
+            log_error("%s", err);
+        else
+            log_warn("cluster: membership only; writes are not yet fanned out to peers");
+    }
+    if (secret.data) explicit_bzero(secret.data, secret.len);
+    buf_free(&secret);
+    return *cfg.peers && !cluster ? -1 : 0;
 }
 
 /* Gives each GAUGE_FN row of metrics.def the function it names. */
@@ -114,6 +141,8 @@ int main(int argc, char **argv)
     if (backend_setup(&cfg) < 0) return 1;
     schema_setup();
     handler_setup(&cfg);
+    node_metrics_setup();
+    if (cluster_start() < 0) return 1;
     if (server_start(&cfg) < 0 || admin_start(loop, &cfg) < 0) return 1;
     uv_signal_init(loop, &sigterm);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
@@ -122,6 +151,7 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &shutdown_timer);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    if (cluster) node_stop(cluster, NODE_STOP_BYE);
     handler_teardown();
     schema_teardown();
     backend_teardown();

@@ -13,10 +13,12 @@
 #include "handler/handler.h"
 #include "handler/schema.h"
 #include "proto/json.h"
+#include "util/common.h"
 
 void handler_relay_done(struct backend_result *res, void *arg)
 {
     struct request *r = arg;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     struct json *doc;
     if (r->op->describes && res->outcome == BACKEND_ANSWERED && res->status == 200 &&
         json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)

@@ -64,11 +64,8 @@ uint64_t handler_holdoff_ms(void)
 void handler_setup(const struct config *cfg)
 {
     options = cfg;
-    fam_requests = metrics_family_define("ddbx_requests_total", "requests by operation",
-                                         "operation", ops_names, OP_COUNT);
-    fam_errors = metrics_family_define("ddbx_errors_total",
-                                       "requests answered with an error status, by operation",
-                                       "operation", ops_names, OP_COUNT);
+    fam_requests = metrics_family_setup(FAMILY_REQUESTS, ops_names, OP_COUNT);
+    fam_errors = metrics_family_setup(FAMILY_ERRORS, ops_names, OP_COUNT);
 }
 
 void handler_teardown(void) {}
@@ -121,6 +118,7 @@ void request_make_id(char *out, size_t outlen)
 
 void request_send(struct request *r, int status)
 {
+    if (r->op) CHECK_MAGIC(r, REQUEST_MAGIC);
     if (r->replied) {
         log_error("request replied twice (%s)", r->op ? r->op->name : "admin");
         abort();

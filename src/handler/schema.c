@@ -534,6 +534,7 @@ static void on_described(struct backend_result *res, void *arg)
 {
     struct fetch *f = arg;
     struct request *r = f->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     if (res->outcome != BACKEND_ANSWERED) {
         /* no answer at all (timeout, unreachable): relaying the request would
          * wait as long again; answer the client with the failure now */

@@ -109,15 +109,7 @@ static struct write *write_parse(struct request *r, enum wop op,
     w->r = r;
     w->op = op;
     struct attr_error err;
-    int rc = parse(r->arena, r->body, r->body_len, &w->q, &err);
-    if (rc == DDB_PARAMS_INVALID) {
-        item_send_attr_error(r, &err);
-        return NULL;
-    }
-    if (rc != DDB_PARAMS_OK) {
-        handler_relay(r);
-        return NULL;
-    }
+    if (!item_params_ok(r, parse(r->arena, r->body, r->body_len, &w->q, &err), &err)) return NULL;
     w->keys = arena_alloc(r->arena, sizeof(*w->keys) * (size_t)w->q.nreqs);
     w->tables = arena_alloc(r->arena, sizeof(*w->tables) * (size_t)w->q.nreqs);
     for (int i = 0; i < w->q.nreqs; i++) {
@@ -224,6 +216,7 @@ static void on_answer(struct backend_result *res, void *arg)
 {
     struct write *w = arg;
     struct request *r = w->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     int status = request_backend_answer(res, &r->reply);
     r->crc_set = false;
     if (res->outcome == BACKEND_ANSWERED)
