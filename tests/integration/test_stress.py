@@ -75,9 +75,7 @@ class StressTest(IntegrationTestCase):
     def setUp(self):
         self.moto = self.start(MotoServer())
         self.proxy = self.start(FaultProxy(self.moto.endpoint))
-        # the hold-off after an unknown outcome is its default, twice the timeout
-        self.ddbx = self.start(Ddbx(self.proxy.endpoint, "--backend-timeout", "2s",
-                                    "--item-ttl", "10m"))
+        self.ddbx = self.start(Ddbx(self.proxy.endpoint, *self.ddbx_flags()))
         self.addCleanup(stops_cleanly, self.ddbx)
         self.table = "stress"
         self.direct = client(self.moto.endpoint)
@@ -98,6 +96,15 @@ class StressTest(IntegrationTestCase):
         self.violations = []
         self.reads = collections.Counter()
         self.stop = threading.Event()
+
+    def ddbx_flags(self):
+        """The flags of the ddbx under test (a subclass may add its own)."""
+        # the hold-off after an unknown outcome is its default, twice the timeout
+        return ("--backend-timeout", "2s", "--item-ttl", "10m")
+
+    def background(self):
+        """Functions run in threads beside the writers and readers until self.stop."""
+        return []
 
     # ---- writers
 
@@ -233,6 +240,7 @@ class StressTest(IntegrationTestCase):
         before = self.ddbx.metrics()
         threads = [threading.Thread(target=self.writer, args=(w,)) for w in range(WRITERS)]
         threads += [threading.Thread(target=self.reader, args=(n,)) for n in range(READERS)]
+        threads += [threading.Thread(target=fn) for fn in self.background()]
         for th in threads:
             th.start()
         time.sleep(SECONDS)
