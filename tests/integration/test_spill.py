@@ -394,8 +394,10 @@ class SpilledKeyWriteTest(SpillTestCase):
 
 class SpillStressTest(test_stress.StressTest):
     """test_stress.py's run with a 128 KiB cache over a spill, and a thread
-    writing other items (100 KB a request) so the keys keep leaving RAM for
-    the spill between reads."""
+    writing other items (25 of 2 KB a request, 20 requests a second) so the
+    keys keep leaving RAM for the spill between reads, at a pace the spill's
+    writer keeps up with on a loaded machine (a queue it cannot drain drops
+    puts, and then keys leave RAM without reaching the spill)."""
 
     def ddbx_flags(self):
         spill_dir = tempfile.mkdtemp(prefix="ddbx-it-spill-")
@@ -412,19 +414,19 @@ class SpillStressTest(test_stress.StressTest):
         n = 0
         while not self.stop.is_set():
             try:
-                c.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": big_item(n + i)}}
-                                                     for i in range(25)]})
+                c.batch_write_item(RequestItems={t: [
+                    {"PutRequest": {"Item": big_item(n + i, size=2048)}} for i in range(25)]})
             except Exception:  # noqa: BLE001 (faults are injected on every operation)
                 pass
             n += 25
+            self.stop.wait(0.05)
 
-    def test_no_read_older_than_an_acknowledged_write(self):
-        before = self.ddbx.metrics()
-        super().test_no_read_older_than_an_acknowledged_write()
-        d = self.ddbx.metrics_since(before)
+    def check_in_play(self, d):
+        # the spill answered reads; query pages are not spilled, and a 128 KiB
+        # cache flushed by the pusher keeps none long enough to be hit
         print("spill: %d hits, %d writes, %d deletes" % (
             d[SPILL_HITS], d["ddbx_spill_writes_total"], d["ddbx_spill_deletes_total"]))
-        self.assertGreater(d[SPILL_HITS], 0)  # the spill was in play
+        self.assertGreater(d[SPILL_HITS], 0)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import os
 import random
 import threading
 import time
+import traceback
 import unittest
 
 from botocore.exceptions import ClientError
@@ -238,9 +239,11 @@ class StressTest(IntegrationTestCase):
 
     def test_no_read_older_than_an_acknowledged_write(self):
         before = self.ddbx.metrics()
-        threads = [threading.Thread(target=self.writer, args=(w,)) for w in range(WRITERS)]
-        threads += [threading.Thread(target=self.reader, args=(n,)) for n in range(READERS)]
-        threads += [threading.Thread(target=fn) for fn in self.background()]
+        threads = [threading.Thread(target=self.guarded(self.writer), args=(w,))
+                   for w in range(WRITERS)]
+        threads += [threading.Thread(target=self.guarded(self.reader), args=(n,))
+                    for n in range(READERS)]
+        threads += [threading.Thread(target=self.guarded(fn)) for fn in self.background()]
         for th in threads:
             th.start()
         time.sleep(SECONDS)
@@ -257,9 +260,24 @@ class StressTest(IntegrationTestCase):
         self.assertEqual(self.violations[:20], [])
         self.assertGreater(self.history.acks, 50)
         self.assertGreater(self.reads["GetItem"] + self.reads["BatchGetItem"], 200)
-        self.assertGreater(d["ddbx_item_cache_hits_total"], 0)  # the cache was in play
         self.assertGreater(self.reads["Query"], 50)
-        self.assertGreater(d["ddbx_query_cache_hits_total"], 0)  # so was the query cache
+        self.check_in_play(d)
+
+    def guarded(self, fn):
+        """fn, with any exception it dies of recorded as a violation (an answer of
+        an unexpected shape must fail the test, not end a thread quietly)."""
+        def run(*args):
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001
+                self.violations.append("%s died: %s" % (fn.__name__, traceback.format_exc()))
+                self.stop.set()
+        return run
+
+    def check_in_play(self, d):
+        """The caches this run is about answered some reads (d: metric growth)."""
+        self.assertGreater(d["ddbx_item_cache_hits_total"], 0)
+        self.assertGreater(d["ddbx_query_cache_hits_total"], 0)
 
 
 if __name__ == "__main__":
