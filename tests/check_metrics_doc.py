@@ -35,7 +35,7 @@ def documented(tables):
     """{name: (type, labelled)} from the table lines."""
     rows = {}
     for line in tables.splitlines():
-        m = re.match(r"\| `(\w+)(\{\w+\})?` \| (\w+) \|", line)
+        m = re.match(r"\| `(\w+)(\{[\w,]+\})?` \| (\w+) \|", line)
         if m:
             rows[m.group(1)] = (m.group(3), m.group(2) is not None)
     return rows

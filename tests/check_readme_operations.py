@@ -27,7 +27,7 @@ import sys
 NOT_OPERATIONS = {"ConsistentRead", "PartiQL", "DynamoDB"}
 # What a row of each class must say (one of the phrases).
 CLASS_WORDS = {
-    "cached_read": ["from the item cache"],
+    "cached_read": ["from the item cache", "from the query cache"],
     "consistent_read": ["always the backend"],
     "write_through": ["backend first", "invalidated"],
     "schema_change": ["relayed"],

@@ -57,6 +57,7 @@ struct call {
 struct backend {
     uint32_t magic;
     uv_loop_t *loop;
+    char *url; /* NULL: the backend's (g.url) */
     CURLM *multi;
     uv_timer_t timer;
     int inflight;
@@ -263,7 +264,7 @@ static void configure(struct call *c, const char *target)
      * although it does not send them, which breaks the signature */
     if (g.token_header) c->headers = curl_slist_append(c->headers, g.token_header);
     buf_free(&h);
-    curl_easy_setopt(e, CURLOPT_URL, g.url);
+    curl_easy_setopt(e, CURLOPT_URL, c->b->url ? c->b->url : g.url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->request.data ? c->request.data : "");
@@ -353,6 +354,7 @@ static void handle_gone(struct backend *b)
     CHECK_MAGIC(b, BACKEND_MAGIC);
     if (--b->handles_open > 0 || !b->closing) return;
     b->magic = 0;
+    free(b->url);
     free(b);
 }
 
@@ -442,6 +444,13 @@ struct backend *backend_create(uv_loop_t *loop)
     uv_timer_init(loop, &b->timer);
     b->timer.data = b;
     b->handles_open = 1;
+    return b;
+}
+
+struct backend *backend_create_url(uv_loop_t *loop, const char *url)
+{
+    struct backend *b = backend_create(loop);
+    b->url = xstrdup(url);
     return b;
 }
 

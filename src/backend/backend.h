@@ -46,6 +46,9 @@ void backend_teardown(void);
 const char *backend_region(void);
 
 struct backend *backend_create(uv_loop_t *loop);
+/* The same for another endpoint signed the same way (the DynamoDB Streams
+ * endpoint; url is copied). */
+struct backend *backend_create_url(uv_loop_t *loop, const char *url);
 /* Closes the multi handle's connections and libuv handles. In-flight calls
  * are finished first with BACKEND_IO_ERROR. The struct is freed once its
  * handles have closed (run the loop afterwards). */

@@ -428,14 +428,7 @@ void handler_batch_get_item(struct request *r)
     struct ddb_batch_get q;
     struct attr_error err;
     int rc = ddb_parse_batch_get(r->arena, r->body, r->body_len, &q, &err);
-    if (rc == DDB_PARAMS_INVALID) {
-        item_send_attr_error(r, &err);
-        return;
-    }
-    if (rc != DDB_PARAMS_OK) {
-        handler_relay(r);
-        return;
-    }
+    if (!item_params_ok(r, rc, &err)) return;
     b->rcc = q.rcc;
     b->ntables = q.ntables;
     b->tables = arena_alloc(r->arena, sizeof(*b->tables) * (size_t)q.ntables);

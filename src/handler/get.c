@@ -216,9 +216,6 @@ void handler_get_item(struct request *r)
     memset(g, 0, sizeof(*g));
     g->r = r;
     struct attr_error err;
-    switch (ddb_parse_get_item(r->arena, r->body, r->body_len, &g->q, &err)) {
-    case DDB_PARAMS_OK: schema_get(r, g->q.table, on_schema, g); return;
-    case DDB_PARAMS_INVALID: item_send_attr_error(r, &err); return;
-    default: handler_relay(r); return; /* the backend words whatever is wrong */
-    }
+    if (item_params_ok(r, ddb_parse_get_item(r->arena, r->body, r->body_len, &g->q, &err), &err))
+        schema_get(r, g->q.table, on_schema, g);
 }

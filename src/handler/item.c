@@ -1,11 +1,23 @@
 /* item.c: helpers shared by the item handlers. */
 #include "handler/item.h"
 
+#include "proto/params.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/clock.h"
 #include "util/common.h"
+
+bool item_params_ok(struct request *r, int rc, const struct attr_error *err)
+{
+    if (rc == DDB_PARAMS_OK) return true;
+    if (rc == DDB_PARAMS_INVALID)
+        item_send_attr_error(r, err);
+    else
+        handler_relay(r); /* the backend words whatever is wrong */
+    return false;
+}
 
 const struct json *item_string_node(struct request *r, const char *s, size_t len)
 {

@@ -17,6 +17,10 @@
 #include "proto/key.h"
 #include "proto/projection.h"
 
+/* What to do with a proto/params.h parse result: true when rc is
+ * DDB_PARAMS_OK; otherwise the request was answered (INVALID: DynamoDB's
+ * error in err) or relayed (RELAY), and the handler returns. */
+bool item_params_ok(struct request *r, int rc, const struct attr_error *err);
 /* A JSON string node for s[0..len) in r->arena (s itself is not copied). */
 const struct json *item_string_node(struct request *r, const char *s, size_t len);
 /* Answers an attr_error (an error DynamoDB answers that ddbx found itself). */

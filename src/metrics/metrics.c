@@ -17,17 +17,17 @@
 
 _Thread_local struct metrics *metrics_tls;
 
-enum row_type { ROW_SECTION, ROW_METRIC, ROW_FAMILY, ROW_HIST, ROW_GAUGE_FN };
+enum row_type { ROW_SECTION, ROW_METRIC, ROW_FAMILY, ROW_HIST, ROW_GAUGE_FN, ROW_GAUGES_FN };
 
 /* One line of metrics.def. */
 struct row {
     enum row_type type;
     const char *name; /* the section's title for ROW_SECTION */
     const char *help;
-    const char *label;     /* ROW_FAMILY */
+    const char *label;     /* ROW_FAMILY; ROW_GAUGES_FN: its labels, for the docs */
     const char *type_name; /* Prometheus TYPE */
     size_t offset;         /* ROW_METRIC: of the field in struct metrics */
-    int id;                /* ROW_FAMILY, ROW_HIST, ROW_GAUGE_FN: the enum value */
+    int id;                /* ROW_FAMILY, ROW_HIST, ROW_GAUGE(S)_FN: the enum value */
 };
 
 static const struct row rows[] = {
@@ -43,6 +43,8 @@ static const struct row rows[] = {
 #define FAMILY(id, name, label, help) {ROW_FAMILY, name, help, label, "counter", 0, FAMILY_##id},
 #define HISTOGRAM(id, name, help) {ROW_HIST, name, help, NULL, "histogram", 0, HIST_##id},
 #define GAUGE_FN(id, name, fn, help) {ROW_GAUGE_FN, name, help, NULL, "gauge", 0, GAUGE_##id},
+#define GAUGES_FN(id, name, labels, fn, help)                                                      \
+    {ROW_GAUGES_FN, name, help, labels, "gauge", 0, GAUGES_##id},
 #include "metrics/metrics.def"
 };
 
@@ -58,6 +60,7 @@ static int nthreads;
 static struct family families[FAMILY_COUNT];
 static int slots_used;
 static metrics_gauge_fn gauge_fns[GAUGE_FN_COUNT + 1]; /* +1: no zero-length array */
+static metrics_gauges_fn gauges_fns[GAUGES_FN_COUNT + 1];
 
 /* Upper bounds of the histogram buckets, in nanoseconds; the last is +Inf. */
 static const uint64_t bounds_ns[METRICS_HIST_BUCKETS - 1] = {
@@ -75,6 +78,7 @@ void metrics_teardown(void)
     nthreads = slots_used = 0;
     memset(families, 0, sizeof(families));
     memset(gauge_fns, 0, sizeof(gauge_fns));
+    memset(gauges_fns, 0, sizeof(gauges_fns));
     pthread_mutex_unlock(&lock);
     metrics_tls = NULL;
 }
@@ -147,6 +151,11 @@ void metrics_gauge_bind(enum metrics_gauge_id id, metrics_gauge_fn fn)
     gauge_fns[id] = fn;
 }
 
+void metrics_gauges_bind(enum metrics_gauges_id id, metrics_gauges_fn fn)
+{
+    gauges_fns[id] = fn;
+}
+
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 
 /* Sum over threads of one family slot (lock held). */
@@ -209,8 +218,10 @@ static void render_hist(struct buf *out, const struct row *r)
 void metrics_render(struct buf *out)
 {
     metrics_gauge_fn fns[ARRAY_SIZE(gauge_fns)];
+    metrics_gauges_fn sets[ARRAY_SIZE(gauges_fns)];
     pthread_mutex_lock(&lock);
     memcpy(fns, gauge_fns, sizeof(fns));
+    memcpy(sets, gauges_fns, sizeof(sets));
     for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
         const struct row *r = &rows[i];
         if (r->type == ROW_SECTION) continue;
@@ -221,6 +232,9 @@ void metrics_render(struct buf *out)
         case ROW_HIST: render_hist(out, r); break;
         case ROW_GAUGE_FN: /* called under the lock: providers take only their own locks */
             if (fns[r->id]) buf_printf(out, "%s %lld\n", r->name, (long long)fns[r->id]());
+            break;
+        case ROW_GAUGES_FN:
+            if (sets[r->id]) sets[r->id](out, r->name);
             break;
         case ROW_SECTION: break;
         }
@@ -255,7 +269,7 @@ void metrics_print_markdown(FILE *out)
             continue;
         }
         fprintf(out, "| `%s", r->name);
-        if (r->type == ROW_FAMILY) fprintf(out, "{%s}", r->label);
+        if (r->type == ROW_FAMILY || r->type == ROW_GAUGES_FN) fprintf(out, "{%s}", r->label);
         fprintf(out, "` | %s | ", r->type_name);
         print_doc_help(out, r->help);
         fprintf(out, " |\n");

@@ -45,6 +45,13 @@ enum metrics_gauge_id {
     GAUGE_FN_COUNT
 };
 
+/* GAUGES_STREAM_STATE, ... from the GAUGES_FN rows. */
+enum metrics_gauges_id {
+#define GAUGES_FN(id, name, labels, fn, help) GAUGES_##id,
+#include "metrics/metrics.def"
+    GAUGES_FN_COUNT
+};
+
 struct metrics_hist {
     uint64_t buckets[METRICS_HIST_BUCKETS]; /* non-cumulative; last is +Inf */
     uint64_t count;
@@ -99,6 +106,11 @@ void metrics_hist_observe(enum metrics_hist_id id, uint64_t ns);
  * so it must be thread-safe. A row without a function renders no sample. */
 typedef int64_t (*metrics_gauge_fn)(void);
 void metrics_gauge_bind(enum metrics_gauge_id id, metrics_gauge_fn fn);
+
+/* Provides a GAUGES_FN row's samples: appends lines `name{label="v",...} value`
+ * to out; called on the admin thread at each render (thread-safe). */
+typedef void (*metrics_gauges_fn)(struct buf *out, const char *name);
+void metrics_gauges_bind(enum metrics_gauges_id id, metrics_gauges_fn fn);
 
 /* Appends the Prometheus text of every row, in table order: each thread's
  * figures summed, gauge functions called. */

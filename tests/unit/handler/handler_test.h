@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "cache/cache.h"
+#include "cache/tags.h"
 #include "config/config.h"
 #include "handler/handler.h"
 #include "handler/request.h"
@@ -126,6 +127,9 @@ static inline int ht_setup_with(const char *const *flags, int nflags, void **sta
         cache_setup(16u << 20, ht.cfg.item_ttl, ht.cfg.negative_ttl,
                     ht.cfg.write_holdoff ? ht.cfg.write_holdoff : 2 * ht.cfg.backend_timeout, 0),
         0);
+    assert_int_equal(tags_setup(1u << 20, ht.cfg.query_lag_window,
+                                ht.cfg.query_ttl + 2 * ht.cfg.backend_timeout, 0),
+                     0);
     schema_setup();
     handler_setup(&ht.cfg);
     uv_loop_init(&ht.loop);
@@ -162,6 +166,7 @@ static inline int ht_teardown(void **state)
     uv_loop_close(&ht.loop);
     handler_teardown();
     schema_teardown();
+    tags_teardown();
     cache_teardown();
     config_free(&ht.cfg);
     handler_set_clock(NULL);

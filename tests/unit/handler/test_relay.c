@@ -9,7 +9,8 @@
 
 static void test_relayed_unchanged_both_ways(void **state)
 {
-    static const char *const ops[] = {"Query", "Scan", "ListTables", "UpdateTimeToLive"};
+    static const char *const ops[] = {"DescribeTimeToLive", "ListTagsOfResource", "ListTables",
+                                      "UpdateTimeToLive"};
     for (size_t i = 0; i < ARRAY_LEN(ops); i++) {
         const char *body = "{\"TableName\":\"t\", \"Limit\" : 1}";
         int c = ht.ncalls;
@@ -45,13 +46,13 @@ static void test_no_answer_is_a_dynamodb_5xx(void **state)
                  {BACKEND_IO_ERROR, 500, "InternalServerError"}};
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         int c = ht.ncalls;
-        struct ht_req *q = ht_send("Query", "{\"TableName\":\"t\"}");
+        struct ht_req *q = ht_send("DescribeTimeToLive", "{\"TableName\":\"t\"}");
         ht_fail(c, cases[i].outcome);
         assert_int_equal(q->status, cases[i].status);
         assert_contains(q->body, cases[i].type);
     }
     /* an answer, whatever its body, goes back as it came (TagResource's is empty) */
-    struct ht_req *q = ht_send("Query", "{\"TableName\":\"t\"}");
+    struct ht_req *q = ht_send("DescribeTimeToLive", "{\"TableName\":\"t\"}");
     ht_answer(ht.ncalls - 1, 502, "<html>bad gateway</html>");
     ht_replied(q, 502, "<html>bad gateway</html>");
     q = ht_send("TagResource", "{\"ResourceArn\":\"arn\",\"Tags\":[]}");

@@ -28,6 +28,7 @@ static const struct {
 #define FAMILY(id, name, label, help) {name, "counter", help, label},
 #define HISTOGRAM(id, name, help) {name, "histogram", help, NULL},
 #define GAUGE_FN(id, name, fn, help) {name, "gauge", help, NULL},
+#define GAUGES_FN(id, name, labels, fn, help) {name, "gauge", help, labels},
 #include "metrics/metrics.def"
 };
 
