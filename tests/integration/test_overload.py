@@ -84,11 +84,11 @@ class BackendInflightTest(IntegrationTestCase):
         get(c, "hot")  # cached
         cls.keys = itertools.count()
 
-    def hold_one_read(self, after=0.0):
-        """A backend GetItem of a key never read before, held by the proxy:
-        the one slot taken."""
+    def hold_one_read(self):
+        """A backend GetItem of a key never read before, held by the proxy
+        until released: the one slot taken."""
         key = "slow-%d" % next(self.keys)
-        gate = self.proxy.inject("GetItem", "gate", match='"%s"' % key, once=True, after=after)
+        gate = self.proxy.inject("GetItem", "gate", match='"%s"' % key, once=True)
         t = threading.Thread(target=lambda: get(client(self.ddbx.endpoint), key))
         t.start()
         gate.wait_arrived()
@@ -122,11 +122,23 @@ class BackendInflightTest(IntegrationTestCase):
                    what="the backend to drain")
 
     def test_sdk_retries_through(self):
-        gate, t = self.hold_one_read(after=0.5)  # lets go by itself
-        answer = client(self.ddbx.endpoint, attempts=10).put_item(
-            TableName="ov_t", Item={"pk": {"S": "retried"}, "v": {"S": "r"}})
-        t.join(30)
-        self.assertGreater(answer["ResponseMetadata"]["RetryAttempts"], 0)
+        gate, t = self.hold_one_read()
+        throttled = self.ddbx.metric("ddbx_backend_throttled_total")
+        result = {}
+
+        def put():
+            result["answer"] = client(self.ddbx.endpoint, attempts=10).put_item(
+                TableName="ov_t", Item={"pk": {"S": "retried"}, "v": {"S": "r"}})
+        sdk = threading.Thread(target=put)
+        sdk.start()
+        try:
+            wait_until(lambda: self.ddbx.metric("ddbx_backend_throttled_total") > throttled, 10.0,
+                       what="the SDK's first try to be throttled")
+        finally:
+            gate.release()  # the backend drains; the SDK's next try goes through
+            t.join(30)
+            sdk.join(60)
+        self.assertGreater(result["answer"]["ResponseMetadata"]["RetryAttempts"], 0)
         self.assertEqual(get(client(self.ddbx.endpoint), "retried")["Item"]["v"], {"S": "r"})
 
 
