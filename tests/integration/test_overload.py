@@ -44,7 +44,11 @@ class ConnectionCapTest(IntegrationTestCase):
     def test_past_max_connections(self):
         moto = self.start(MotoServer())
         d = self.start(Ddbx(moto.endpoint, "--max-connections", "2"))
-        create_table(client(d.endpoint), "ov_t")
+        setup = client(d.endpoint)
+        create_table(setup, "ov_t")
+        setup.close()  # its kept-alive connection would hold one of the two slots
+        wait_until(lambda: d.metric("ddbx_client_connections") == 0, 10.0,
+                   what="the setup client's connection to close")
         held = [RawHttp(d.port), RawHttp(d.port)]
         for c in held:
             c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
