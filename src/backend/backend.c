@@ -1,80 +1,117 @@
 /*
- * backend.c: libcurl's multi interface on a libuv loop.
+ * backend.c: the backend client's front: the endpoint, credentials and
+ * signer shared by all threads, and per worker the calls in flight.
  *
- *   backend_call -> easy handle (pooled) -> curl_multi_add_handle
- *   curl socket callback -> uv_poll per socket -> curl_multi_socket_action
- *   curl timer callback  -> uv_timer            -> curl_multi_socket_action
- *   finished transfers (curl_multi_info_read)   -> the caller's callback
+ *   backend_call -> call (pooled) -> SigV4 (auth/signer.c, key cached per day)
+ *                -> client->send  (http1.c for http://, curl.c for https:// or a proxy)
+ *   client: bytes out, answer in -> backend__finish -> metrics, caller's callback, pool
  *
- * The multi handle keeps a cache of live connections, so sequential requests
- * reuse one connection instead of paying a TCP (and TLS) handshake each.
+ * Requests are signed here with ddbx's own signer rather than libcurl's
+ * CURLOPT_AWS_SIGV4, so both clients sign alike, the derived key is computed
+ * once a day instead of per request, and the canonicalisation is the one the
+ * verifier of client requests uses.
  */
 #include "backend/backend.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "auth/signer.h"
 #include "backend/creds.h"
+#include "backend/internal.h"
 #include "metrics/metrics.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/log.h"
 
 #define BACKEND_MAGIC 0x6b636162u
-#define POOL_MAX 64
+#define POOL_MAX 256 /* idle calls kept per worker */
 
 static struct {
-    char *url;
+    char *url, *host, *host_header, *path;
+    struct backend_endpoint ep;
     char *region;
-    char *sigv4;        /* "aws:amz:<region>:dynamodb" */
-    char *token_header; /* "X-Amz-Security-Token: ..." or NULL */
     struct aws_credentials creds;
-    long connect_timeout_ms;
-    long timeout_ms;
+    struct signer *signer;
+    const struct backend_client *client;
+    uint64_t connect_timeout_ms, timeout_ms;
 } g;
-
-struct call {
-    struct backend *b;
-    CURL *easy;
-    struct curl_slist *headers;
-    struct buf request;
-    backend_cb cb;
-    void *arg;
-    uint64_t start_ns;
-    struct backend_result res;
-    struct call *next; /* in the free pool, or in the in-flight list */
-    struct call *prev; /* in the in-flight list */
-};
 
 struct backend {
     uint32_t magic;
-    uv_loop_t *loop;
-    CURLM *multi;
-    uv_timer_t timer;
+    const struct backend_client *client;
+    void *impl;
     int inflight;
-    int closing;
-    int handles_open; /* timer + live poll handles, for deferred free */
-    struct call *pool;
+    bool closing;
+    bool in_destroy;           /* backend_destroy is on the stack */
+    bool impl_closed;          /* the client closed its last handle */
+    struct backend_call *pool; /* idle calls, their buffers kept */
     int pool_len;
-    struct call *active; /* in-flight calls, for backend_destroy */
+    struct backend_call *active; /* in flight, for backend_destroy */
 };
 
-struct poll_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    struct backend *b;
-};
+/* ---- setup ---- */
+
+/* Splits "http[s]://host[:port][/path]" into g.ep. Returns 0 or -1. */
+static int parse_endpoint(const char *url)
+{
+    const char *p;
+    if (strncmp(url, "http://", 7) == 0) {
+        p = url + 7;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        p = url + 8;
+        g.ep.tls = true;
+    } else {
+        return -1;
+    }
+    const char *end = p + strcspn(p, "/?#");
+    if (*end == '?' || *end == '#' || strchr(end, '?') || strchr(end, '#')) return -1;
+    const char *host = p, *host_end, *colon = NULL;
+    if (*p == '[') { /* [IPv6] */
+        host_end = memchr(p, ']', (size_t)(end - p));
+        if (!host_end) return -1;
+        host++;
+        if (host_end + 1 < end) {
+            if (host_end[1] != ':') return -1;
+            colon = host_end + 1;
+        }
+    } else {
+        colon = memchr(p, ':', (size_t)(end - p));
+        host_end = colon ? colon : end;
+    }
+    if (host_end == host || memchr(p, '@', (size_t)(end - p))) return -1;
+    int def = g.ep.tls ? 443 : 80, port = def;
+    if (colon) {
+        char *num_end;
+        long v = strtol(colon + 1, &num_end, 10);
+        if (num_end != end || colon + 1 == end || v <= 0 || v > 65535) return -1;
+        port = (int)v;
+    }
+    g.host = xstrndup(host, (size_t)(host_end - host));
+    size_t authority = (size_t)((colon ? colon : end) - p); /* brackets kept */
+    struct buf hh = BUF_INIT;
+    buf_append(&hh, p, authority);
+    if (port != def) buf_printf(&hh, ":%d", port);
+    g.host_header = hh.data;
+    g.path = xstrdup(*end ? end : "/");
+    g.ep = (struct backend_endpoint){g.url, g.ep.tls, g.host, port, g.host_header, g.path};
+    return 0;
+}
+
+/* libcurl honours these for http:// URLs; ddbx's own client does not speak
+ * to proxies, so their presence hands the endpoint to libcurl. */
+static bool proxy_configured(void)
+{
+    static const char *const vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < ARRAY_SIZE(vars); i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return true;
+    }
+    return false;
+}
 
 int backend_setup(const struct config *cfg)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("curl_global_init failed");
-        return -1;
-    }
     g.region = *cfg->region ? xstrdup(cfg->region) : creds_region();
     if (!g.region) g.region = xstrdup("us-east-1");
     if (*cfg->backend) {
@@ -84,9 +121,25 @@ int backend_setup(const struct config *cfg)
         buf_printf(&u, "https://dynamodb.%s.amazonaws.com/", g.region);
         g.url = u.data;
     }
-    struct buf s = BUF_INIT;
-    buf_printf(&s, "aws:amz:%s:dynamodb", g.region);
-    g.sigv4 = s.data;
+    if (parse_endpoint(g.url) < 0) {
+        log_error("--backend %s: expected http://HOST[:PORT][/PATH] or https://...", g.url);
+        backend_teardown();
+        return -1;
+    }
+    const char *choice = cfg->backend_client;
+    if (strcmp(choice, "curl") == 0 || g.ep.tls || proxy_configured()) {
+        g.client = &backend__curl;
+    } else if (strcmp(choice, "auto") == 0) {
+        g.client = &backend__http1;
+    } else {
+        log_error("--backend-client %s: expected auto or curl", choice);
+        backend_teardown();
+        return -1;
+    }
+    if (g.client->setup && g.client->setup() < 0) {
+        backend_teardown();
+        return -1;
+    }
     if (creds_load(&g.creds) < 0) {
         /* Local backends (moto, dynalite) accept any signature; AWS will answer
          * UnrecognizedClientException, which is relayed to the client. */
@@ -96,26 +149,26 @@ int backend_setup(const struct config *cfg)
         g.creds.secret_key = xstrdup("ddbx-placeholder");
         g.creds.source = xstrdup("placeholder");
     }
-    if (g.creds.session_token) {
-        struct buf t = BUF_INIT;
-        buf_printf(&t, "X-Amz-Security-Token: %s", g.creds.session_token);
-        g.token_header = t.data;
-    }
-    g.connect_timeout_ms = (long)cfg->backend_connect_timeout;
-    g.timeout_ms = (long)cfg->backend_timeout;
-    log_info("backend %s, region %s, credentials from %s", g.url, g.region, g.creds.source);
+    g.signer =
+        signer_create(g.creds.access_key, g.creds.secret_key, g.creds.session_token, "dynamodb");
+    g.connect_timeout_ms = cfg->backend_connect_timeout;
+    g.timeout_ms = cfg->backend_timeout;
+    log_info("backend %s (%s client), region %s, credentials from %s", g.url, g.client->name,
+             g.region, g.creds.source);
     return 0;
 }
 
 void backend_teardown(void)
 {
+    if (g.client && g.client->teardown) g.client->teardown();
+    signer_destroy(g.signer);
     free(g.url);
+    free(g.host);
+    free(g.host_header);
+    free(g.path);
     free(g.region);
-    free(g.sigv4);
-    free(g.token_header);
     creds_free(&g.creds);
     memset(&g, 0, sizeof(g));
-    curl_global_cleanup();
 }
 
 const char *backend_region(void)
@@ -123,135 +176,158 @@ const char *backend_region(void)
     return g.region;
 }
 
-/* ---- curl callbacks on the transfer ---- */
-
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
+const char *backend_client_name(void)
 {
-    struct call *c = ud;
-    buf_append(&c->res.body, data, size * n);
-    return size * n;
+    return g.client ? g.client->name : NULL;
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *ud)
+const struct backend_endpoint *backend__endpoint(void)
 {
-    struct call *c = ud;
-    size_t len = size * n;
-    static const char name[] = "x-amzn-requestid:";
-    if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-        const char *v = data + sizeof(name) - 1;
-        const char *end = data + len;
-        while (v < end && (*v == ' ' || *v == '\t'))
-            v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-            end--;
-        size_t vlen = MIN((size_t)(end - v), sizeof(c->res.request_id) - 1);
-        memcpy(c->res.request_id, v, vlen);
-        c->res.request_id[vlen] = '\0';
+    return &g.ep;
+}
+
+uint64_t backend__connect_timeout_ms(void)
+{
+    return g.connect_timeout_ms;
+}
+
+const char *backend__token(void)
+{
+    return g.signer ? signer_token(g.signer) : NULL;
+}
+
+/* ---- calls ---- */
+
+struct backend *backend_create(uv_loop_t *loop)
+{
+    struct backend *b = xcalloc(1, sizeof(*b));
+    b->magic = BACKEND_MAGIC;
+    b->client = g.client;
+    b->impl = b->client->create(b, loop);
+    return b;
+}
+
+static void call_free(struct backend_call *c)
+{
+    buf_free(&c->body);
+    buf_free(&c->auth);
+    buf_free(&c->head);
+    buf_free(&c->res.body);
+    free(c);
+}
+
+bool backend__closing(const struct backend *b)
+{
+    return b->closing;
+}
+
+static void backend_free(struct backend *b)
+{
+    while (b->pool) {
+        struct backend_call *c = b->pool;
+        b->pool = c->next;
+        call_free(c);
     }
-    return len;
+    b->magic = 0;
+    free(b);
 }
 
-static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+void backend__closed(struct backend *b)
 {
-    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
-    if (fd != CURL_SOCKET_BAD) {
-        METRIC_INCR(backend_connections);
-        METRIC_INCR(backend_connections_opened);
+    b->impl_closed = true;
+    if (!b->in_destroy) backend_free(b);
+}
+
+void backend_destroy(struct backend *b)
+{
+    b->closing = true;
+    b->in_destroy = true;
+    b->client->destroy(b->impl); /* forgets its calls, closes its handles */
+    /* finish the calls in flight so their owners can release their requests
+     * (a callback that calls again adds to the list, and is finished too) */
+    while (b->active) {
+        struct backend_call *c = b->active;
+        c->res.outcome = BACKEND_IO_ERROR;
+        c->res.status = 0;
+        c->res.error = "ddbx is shutting down";
+        backend__finish(c);
     }
-    return fd;
+    b->in_destroy = false;
+    if (b->impl_closed) backend_free(b);
 }
 
-static int on_close_socket(void *ud, curl_socket_t fd)
+/* Signs c: Authorization and X-Amz-Date over host, content-type, x-amz-target
+ * (and the session token), exactly the headers both clients send. */
+static void sign(struct backend_call *c)
 {
-    METRIC_DECR(backend_connections);
-    return close(fd);
+    const struct http_header h[] = {
+        {"content-type", "application/x-amz-json-1.0", 12, 26},
+        {"x-amz-target", c->target, 12, (uint32_t)strlen(c->target)},
+    };
+    struct signer_request r = {
+        .method = "POST",
+        .host = g.ep.host_header,
+        .path = g.ep.path,
+        .headers = h,
+        .nheaders = (int)ARRAY_SIZE(h),
+        .body = c->body.data,
+        .body_len = c->body.len,
+        .region = g.region,
+        .now = (int64_t)(clock_wall_ms() / 1000),
+    };
+    buf_reset(&c->auth);
+    if (signer_sign(g.signer, &r, &c->auth, c->amz_date) < 0) {
+        /* a region too long for a scope: checked nowhere else, so say it here */
+        log_warn("cannot sign for region %s; sending unsigned", g.region);
+        c->amz_date[0] = '\0';
+    }
 }
 
-static struct call *call_get(struct backend *b)
+void backend_call(struct backend *b, const char *target, struct buf *body, backend_cb cb, void *arg)
 {
-    struct call *c = b->pool;
+    struct backend_call *c = b->pool;
     if (c) {
         b->pool = c->next;
         b->pool_len--;
     } else {
         c = xcalloc(1, sizeof(*c));
-        c->easy = curl_easy_init();
-        if (!c->easy) abort();
         c->b = b;
     }
-    return c;
+    buf_move(&c->body, body);
+    buf_reset(&c->head);
+    c->target = target;
+    c->cb = cb;
+    c->arg = arg;
+    c->conn = NULL;
+    c->retried = false;
+    c->res.outcome = BACKEND_IO_ERROR;
+    c->res.status = 0;
+    c->res.request_id[0] = '\0';
+    c->res.error = NULL;
+    c->res.elapsed_ns = 0;
+    c->start_ns = clock_mono_ns();
+    c->deadline_ns = c->start_ns + g.timeout_ms * 1000000;
+    c->prev = NULL;
+    c->next = b->active;
+    if (b->active) b->active->prev = c;
+    b->active = c;
+    b->inflight++;
+    METRIC_INCR(backend_requests);
+    if (b->closing) return; /* finished with the others by the client's destroy */
+    sign(c);
+    b->client->send(b->impl, c);
 }
 
-static void call_put(struct backend *b, struct call *c)
+void backend__finish(struct backend_call *c)
 {
-    curl_slist_free_all(c->headers);
-    c->headers = NULL;
-    buf_reset(&c->request);
-    buf_free(&c->res.body);
-    if (b->pool_len >= POOL_MAX || b->closing) {
-        curl_easy_cleanup(c->easy);
-        buf_free(&c->request);
-        free(c);
-        return;
-    }
-    c->next = b->pool;
-    b->pool = c;
-    b->pool_len++;
-}
-
-static void configure(struct call *c, const char *target)
-{
-    CURL *e = c->easy;
-    curl_easy_reset(e);
-    struct buf h = BUF_INIT;
-    buf_printf(&h, "X-Amz-Target: %s", target);
-    c->headers = curl_slist_append(NULL, "Content-Type: application/x-amz-json-1.0");
-    c->headers = curl_slist_append(c->headers, h.data);
-    /* no "Expect:"/"Accept:" suppressions: libcurl 7.88 signs such empty headers
-     * although it does not send them, which breaks the signature */
-    if (g.token_header) c->headers = curl_slist_append(c->headers, g.token_header);
-    buf_free(&h);
-    curl_easy_setopt(e, CURLOPT_URL, g.url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->request.data ? c->request.data : "");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->request.len);
-    curl_easy_setopt(e, CURLOPT_AWS_SIGV4, g.sigv4);
-    curl_easy_setopt(e, CURLOPT_USERNAME, g.creds.access_key);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, g.creds.secret_key);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "ddbx");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, g.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, g.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-}
-
-static void finish(struct backend *b, struct call *c, CURLcode rc)
-{
+    struct backend *b = c->b;
     struct backend_result *r = &c->res;
     r->elapsed_ns = clock_mono_ns() - c->start_ns;
     metrics_hist_observe(HIST_BACKEND, r->elapsed_ns);
-    if (rc == CURLE_OK) {
-        long status = 0;
-        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-        r->outcome = BACKEND_ANSWERED;
-        r->status = (int)status;
-    } else {
+    if (r->outcome != BACKEND_ANSWERED) {
         METRIC_INCR(backend_failures);
-        r->outcome = rc == CURLE_OPERATION_TIMEDOUT ? BACKEND_TIMEOUT
-                     : rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST
-                         ? BACKEND_UNREACHABLE
-                         : BACKEND_IO_ERROR;
         if (r->outcome == BACKEND_TIMEOUT) METRIC_INCR(backend_timeouts);
-        r->error = curl_easy_strerror(rc);
-        log_debug("backend call failed: %s", r->error);
+        log_debug("backend call failed: %s", r->error ? r->error : "?");
     }
     b->inflight--;
     if (c->prev)
@@ -260,164 +336,21 @@ static void finish(struct backend *b, struct call *c, CURLcode rc)
         b->active = c->next;
     if (c->next) c->next->prev = c->prev;
     c->next = c->prev = NULL;
+    c->conn = NULL;
     c->cb(r, c->arg);
-    call_put(b, c);
-}
-
-static void drain_finished(struct backend *b)
-{
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(b->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        struct call *c;
-        CURLcode rc = msg->data.result;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-        curl_multi_remove_handle(b->multi, msg->easy_handle);
-        finish(b, c, rc);
+    buf_reset(&c->res.body);
+    if (b->pool_len >= POOL_MAX || b->closing) {
+        call_free(c);
+        return;
     }
-}
-
-/* ---- curl multi <-> libuv ---- */
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-    struct poll_ctx *p = h->data;
-    int flags = 0, running;
-    if (status < 0) flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-    struct backend *b = p->b;
-    curl_multi_socket_action(b->multi, p->fd, flags, &running);
-    drain_finished(b);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    struct backend *b = ((struct poll_ctx *)h->data)->b;
-    free(h->data);
-    if (--b->handles_open == 0 && b->closing) free(b);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    struct backend *b = h->data;
-    if (--b->handles_open == 0 && b->closing) free(b);
-}
-
-static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
-{
-    struct backend *b = ud;
-    struct poll_ctx *p = sockp;
-    if (what == CURL_POLL_REMOVE) {
-        if (p) {
-            uv_poll_stop(&p->poll);
-            uv_close((uv_handle_t *)&p->poll, on_handle_closed);
-        }
-        return 0;
-    }
-    if (!p) {
-        p = xcalloc(1, sizeof(*p));
-        p->fd = fd;
-        p->b = b;
-        if (uv_poll_init_socket(b->loop, &p->poll, fd) != 0) {
-            free(p);
-            return -1;
-        }
-        p->poll.data = p;
-        b->handles_open++;
-        curl_multi_assign(b->multi, fd, p);
-    }
-    int events = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= UV_READABLE;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= UV_WRITABLE;
-    uv_poll_start(&p->poll, events, on_poll);
-    return 0;
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-    struct backend *b = t->data;
-    int running;
-    curl_multi_socket_action(b->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain_finished(b);
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *ud)
-{
-    struct backend *b = ud;
-    if (timeout_ms < 0)
-        uv_timer_stop(&b->timer);
-    else
-        uv_timer_start(&b->timer, on_timeout, (uint64_t)timeout_ms, 0);
-    return 0;
-}
-
-struct backend *backend_create(uv_loop_t *loop)
-{
-    struct backend *b = xcalloc(1, sizeof(*b));
-    b->magic = BACKEND_MAGIC;
-    b->loop = loop;
-    b->multi = curl_multi_init();
-    if (!b->multi) abort();
-    curl_multi_setopt(b->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(b->multi, CURLMOPT_SOCKETDATA, b);
-    curl_multi_setopt(b->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(b->multi, CURLMOPT_TIMERDATA, b);
-    /* enough idle connections to serve bursts without reconnecting */
-    curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS, 256L);
-    uv_timer_init(loop, &b->timer);
-    b->timer.data = b;
-    b->handles_open = 1;
-    return b;
-}
-
-void backend_call(struct backend *b, const char *target, struct buf *body, backend_cb cb, void *arg)
-{
-    struct call *c = call_get(b);
-    buf_move(&c->request, body);
-    memset(&c->res, 0, sizeof(c->res));
-    c->cb = cb;
-    c->arg = arg;
-    c->start_ns = clock_mono_ns();
-    configure(c, target);
-    b->inflight++;
-    c->prev = NULL;
-    c->next = b->active;
-    if (b->active) b->active->prev = c;
-    b->active = c;
-    METRIC_INCR(backend_requests);
-    CURLMcode mc = curl_multi_add_handle(b->multi, c->easy);
-    if (mc != CURLM_OK) {
-        /* cannot happen with a valid multi handle; report it as an I/O error */
-        log_error("curl_multi_add_handle: %s", curl_multi_strerror(mc));
-        abort();
-    }
+    c->next = b->pool;
+    b->pool = c;
+    b->pool_len++;
 }
 
 int backend_inflight(const struct backend *b)
 {
     return b->inflight;
-}
-
-void backend_destroy(struct backend *b)
-{
-    b->closing = 1;
-    /* finish in-flight calls so their owners can release their requests */
-    while (b->active) {
-        struct call *c = b->active;
-        curl_multi_remove_handle(b->multi, c->easy);
-        finish(b, c, CURLE_ABORTED_BY_CALLBACK);
-    }
-    while (b->pool) {
-        struct call *c = b->pool;
-        b->pool = c->next;
-        curl_easy_cleanup(c->easy);
-        buf_free(&c->request);
-        free(c);
-    }
-    curl_multi_cleanup(b->multi); /* closes cached connections via on_socket REMOVE */
-    uv_close((uv_handle_t *)&b->timer, on_timer_closed);
 }
 
 static void ops_call(void *self, const char *target, struct buf *body, backend_cb cb, void *arg)
@@ -435,4 +368,4 @@ static void ops_destroy(void *self)
     backend_destroy(self);
 }
 
-const struct backend_ops backend_curl_ops = {ops_call, ops_inflight, ops_destroy};
+const struct backend_ops backend_client_ops = {ops_call, ops_inflight, ops_destroy};
