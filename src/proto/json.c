@@ -155,11 +155,27 @@ static void skip_ws(struct scan *s)
         s->p++;
 }
 
+/* True when one of the 8 bytes of x is a quote, a backslash, a control
+ * character or not ASCII printable (0x7f and up): one of them ends a
+ * fast-path string or makes the fast path give up (bit tricks from
+ * "Bit Twiddling Hacks", haszero/hasless: no library has them). */
+static inline bool special8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+#define HASZERO(v) (((v)-ones) & ~(v)&highs)
+    uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\'), del = x ^ (ones * 0x7f);
+    uint64_t below = (x - ones * 0x20) & ~x & highs; /* a byte under 0x20 */
+    return (HASZERO(quote) | HASZERO(slash) | HASZERO(del) | below | (x & highs)) != 0;
+#undef HASZERO
+}
+
 /* A string at s->p ('"'): its bytes are [*start, *start + *len). */
 static bool scan_string(struct scan *s, const char **start, size_t *len)
 {
     const char *p = s->p + 1;
     *start = p;
+    for (uint64_t x; s->end - p >= 8 && (memcpy(&x, p, 8), !special8(x));)
+        p += 8;
     for (; p < s->end; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
