@@ -165,8 +165,9 @@ def nginx_config(tmp, port, bodies, files=False, valgrind=False):
     a `map` on the target (a plain `return 200 '...'` cannot hold more than
     ~4 KiB). With files=True each body is a file under tmp/canned served by
     the static module with sendfile (the cheapest way nginx has to send a
-    large body): a POST is turned into an internal GET of the file through
-    `error_page 405`, since the static module refuses POST. Either way
+    large body, its descriptors kept open by open_file_cache): a POST is
+    turned into an internal GET of the file through `error_page 405`, since
+    the static module refuses POST. Either way
     `x-amz-crc32` is the zlib CRC-32 of exactly those bytes."""
     crc = ["  map $http_x_amz_target $ceil_crc {", "    default 0;"]
     for name, body in bodies.items():
@@ -187,6 +188,7 @@ def nginx_config(tmp, port, bodies, files=False, valgrind=False):
 {chr(10).join(names)}
 {chr(10).join(crc)}
   sendfile on;
+  open_file_cache max=64 inactive=1h;
   etag off;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
@@ -274,6 +276,10 @@ def start_nginx(reaper, tmp, cpu, bodies, files=False, wrap=None):
     port = free_port()
     home = os.path.join(tmp, "nginx")
     os.makedirs(home, exist_ok=True)
+    if files:
+        # nginx's worker runs as another user when started by root: it must be
+        # able to reach the files (mkdtemp makes the run's directory 0700)
+        os.chmod(tmp, os.stat(tmp).st_mode | 0o711)
     srv = _run_nginx(reaper, tmp, cpu, "nginx", nginx_config(home, port, bodies, files, bool(wrap)),
                      wrap or (lambda c: c))
     wait_port(port, srv, timeout=120 if wrap else 30)
