@@ -8,12 +8,27 @@ COPY . /src
 RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDDBX_TESTS=OFF \
     && cmake --build /build -j"$(nproc)"
 
+# The bench profile of docker-compose.yml: bench/loadgen's load generator and
+# bench/compose-bench.sh (`docker-compose --profile bench run --rm bench`).
+FROM build AS bench-build
+RUN make -C /src/bench/loadgen OUT=/build
+
+FROM debian:12-slim AS bench
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libuv1 libhttp-parser2.9 curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=bench-build /build/ddbx-load /usr/local/bin/ddbx-load
+COPY bench/compose-bench.sh /usr/local/bin/compose-bench
+USER nobody
+ENTRYPOINT ["/usr/local/bin/compose-bench"]
+
+# The ddbx image (the default target): the last stage.
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libuv1 liblmdb0 libcurl4 libmsgpackc2 libhttp-parser2.9 libyajl2 libxxhash0 zlib1g \
       libssl3 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/ddbx /usr/local/bin/ddbx
-EXPOSE 8111 9111
+EXPOSE 8111 9111 7000
 USER nobody
 ENTRYPOINT ["/usr/local/bin/ddbx"]

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import callgrind, report, servers  # noqa: E402
+from benchlib import callgrind, report, servers, spill  # noqa: E402
 from benchlib.measure import NOISY_CPU, Loadgen, build_loadgen, measure, wait_quiet  # noqa: E402
 from benchlib.procs import Reaper, cores  # noqa: E402
 
@@ -53,8 +53,13 @@ WORKLOADS = {
                     ceiling="file", what="GetItem hits of 64 KB items, zipfian keys"),
     "get-400k": dict(gen="catalog", items=250, item_size=400000, reads=True, index=False, ops=["GetItem"],
                      ceiling="file", what="GetItem hits of 400 KB items, zipfian keys"),
+    "catalog-spill": dict(gen="catalog", items=100000, reads=True, index=False, zipf=0.0,
+                          targets="ddbx,ddbx-spill",
+                          what="GetItem, uniform keys; ddbx holds every item in RAM, ddbx-spill has "
+                               "--memory a tenth of that (--spill-ratio) over a spill tier in the page "
+                               "cache, so most of its hits are spill hits"),
 }
-TARGETS = ("backend", "ddbx", "ddbx-base", "nginx", "nginx-proxy")
+TARGETS = {"backend", "ddbx", "ddbx-base", "ddbx-spill", "nginx", "nginx-proxy"}
 
 
 def parse_args(argv):
@@ -66,17 +71,21 @@ def parse_args(argv):
     p.add_argument("--warmup", type=float, default=2, help="unmeasured seconds per target before round 1 (2)")
     p.add_argument("--items", type=int, help="item population (catalog 100000, leaderboard 10000)")
     p.add_argument("--item-size", type=int, help="item size in DynamoDB bytes (1000; get-4k/64k/400k: theirs)")
-    p.add_argument("--zipf", type=float, default=0.99, help="key skew, 0 = uniform (0.99)")
+    p.add_argument("--zipf", type=float, help="key skew, 0 = uniform (0.99; catalog-spill 0)")
     p.add_argument("--batch", type=int, default=25, help="keys per BatchGetItem (25)")
     p.add_argument("--boards", type=int, default=100, help="leaderboard boards (100)")
     p.add_argument("--write-fraction", type=float, help="share of writes in mixed workloads")
-    p.add_argument("--targets", default="backend,ddbx,nginx",
-                   help="comma list of backend, ddbx, ddbx-base (with --ddbx-baseline), nginx (the canned "
-                        "ceiling), nginx-proxy (nginx proxy_pass to the backend, keep-alive upstream) "
-                        "(backend,ddbx,nginx)")
+    p.add_argument("--targets",
+                   help="comma list of backend, ddbx, ddbx-base (with --ddbx-baseline), ddbx-spill, nginx (the "
+                        "canned ceiling), nginx-proxy (nginx proxy_pass to the backend, keep-alive upstream) "
+                        "(backend,ddbx,nginx; catalog-spill: ddbx,ddbx-spill)")
     p.add_argument("--ceiling", choices=["return", "file"],
                    help="how the nginx ceiling sends its canned bodies: `return` of map variables, or "
                         "static files with sendfile (return; get-4k/64k/400k: file)")
+    p.add_argument("--spill-ratio", type=float, default=10,
+                   help="catalog-spill: the working set over ddbx-spill's --memory (10)")
+    p.add_argument("--restart-items", type=int, default=0, metavar="N",
+                   help="catalog-spill: also time a warm restart with N items spilled (0: no)")
     p.add_argument("--backend", choices=["moto", "dynalite"], default="moto",
                    help="backend to start (moto)")
     p.add_argument("--backend-url", help="use this running backend (http://127.0.0.1:PORT) instead")
@@ -140,12 +149,14 @@ def parse_args(argv):
     a.items = a.items or wl["items"]
     a.item_size = a.item_size or wl.get("item_size", 1000)
     a.ceiling = a.ceiling or wl.get("ceiling", "return")
+    a.zipf = wl.get("zipf", 0.99) if a.zipf is None else a.zipf
+    a.targets = a.targets or wl.get("targets", "backend,ddbx,nginx")
     if a.write_fraction is None:
         a.write_fraction = {"leaderboard": 0.05, "session": 0.5, "write-heavy": 0.95}.get(a.workload, 0.0)
     a.target_list = [t.strip() for t in a.targets.split(",") if t.strip()]
     if a.ddbx_baseline and "ddbx-base" not in a.target_list:
         a.target_list.insert(a.target_list.index("ddbx") + 1 if "ddbx" in a.target_list else 0, "ddbx-base")
-    bad = set(a.target_list) - set(TARGETS)
+    bad = set(a.target_list) - TARGETS
     if bad:
         p.error(f"unknown targets {sorted(bad)}")
     if "ddbx-base" in a.target_list and not a.ddbx_baseline:
@@ -200,6 +211,8 @@ class Bench:
                 self.targets.append(self.backend)
             elif t in ("ddbx", "ddbx-base"):
                 self.targets.append(self.start_ddbx(t, a.ddbx if t == "ddbx" else a.ddbx_baseline, wrap))
+            elif t == "ddbx-spill":
+                continue  # started once ddbx holds the working set (its --memory is a share of it)
             elif t == "nginx-proxy":
                 self.targets.append(servers.start_nginx_proxy(self.reaper, self.tmp, cpu, self.backend, wrap))
             else:
@@ -207,19 +220,55 @@ class Bench:
                 self.targets.append(servers.start_nginx(self.reaper, self.tmp, cpu, bodies,
                                                         a.ceiling == "file", wrap))
             self.targets[-1].callgrind = os.path.join(self.tmp, f"cg-{t}") if wrap else None
-        self.prewarm()
+        ram = next((t for t in self.targets if t.name == "ddbx"), None)
+        if ram and "ddbx-spill" in a.target_list:
+            with spill.RssSampler(ram) as sampler:  # anonymous RSS against bytes cached
+                self.prewarm(ram)
+            self.rss_samples = {"ddbx (RAM only)": sampler.points}
+            self.start_spill()
+        elif "ddbx-spill" in a.target_list:
+            self.start_spill()
+        else:
+            for t in self.targets:
+                if t.name.startswith("ddbx"):
+                    self.prewarm(t)
 
-    def start_ddbx(self, name, path, wrap):
+    def ddbx_extra_args(self, path=None, args=None):
+        """--ddbx-args (or args), with what every ddbx target of a run gets unless given."""
         a = self.a
+        path = path or a.ddbx
         if not os.path.exists(path):
             raise SystemExit(f"{path} not found: build ddbx first (see bench/README.md)")
         flags = servers.ddbx_flags(path)
-        args = a.ddbx_args if name == "ddbx" or a.ddbx_baseline_args is None else a.ddbx_baseline_args
-        extra = args.split()
+        extra = (a.ddbx_args if args is None else args).split()
         # Entries must outlive the whole run, or later rounds measure refills.
-        for flag, value in (("item-ttl", "1h"), ("negative-ttl", "1h"), ("memory", "1GiB")):
+        for flag, value in (("item-ttl", "1h"), ("negative-ttl", "1h"), ("query-ttl", "1h")):
             if flag in flags and f"--{flag}" not in extra:
                 extra += [f"--{flag}", value]
+        return extra
+
+    def start_spill(self):
+        """ddbx-spill, with --memory the working set / --spill-ratio, filled by
+        its own prewarm (every key read once: most go on to the spill)."""
+        a = self.a
+        ram = next((t for t in self.targets if t.name == "ddbx"), None)
+        ws, memory = spill.spill_memory(ram, a.items, a.item_size, a.spill_ratio)
+        t = spill.start_spill_target(self, memory)
+        self.facts["spill_args"] = " ".join(t.args)
+        self.facts["working_set"] = ws
+        with spill.RssSampler(t) as sampler:
+            self.prewarm(t)
+        self.rss_samples = dict(getattr(self, "rss_samples", {}), **{"ddbx-spill": sampler.points})
+        self.facts["spill_after_prewarm"] = spill.figures_after_prewarm(t)
+        self.targets.append(t)
+
+    def start_ddbx(self, name, path, wrap):
+        """ddbx or ddbx-base (path: its binary), holding every item in RAM."""
+        a = self.a
+        args = a.ddbx_args if name == "ddbx" or a.ddbx_baseline_args is None else a.ddbx_baseline_args
+        extra = self.ddbx_extra_args(path, args)
+        if "--memory" not in extra and "memory" in servers.ddbx_flags(path):
+            extra += ["--memory", "1GiB"]
         t = servers.start_ddbx(self.reaper, self.tmp, a.server_cpus, path, self.backend, a.ddbx_threads,
                                extra, name=name, wrap=wrap)
         self.facts[f"{name}_args"] = " ".join(t.args)
@@ -251,23 +300,24 @@ class Bench:
                               f"({a.items / dt:,.0f} items/s)")
         print(self.facts["load"])
 
-    def prewarm(self):
-        """Reads every key once through each ddbx (BatchGetItem of 100, fewer
-        for large items: an answer stays under 16 MB), so the rounds measure a
-        warm cache rather than its filling."""
+    def prewarm(self, ddbx):
+        """Reads every key once through a ddbx target (BatchGetItem of 100,
+        fewer for large items: an answer stays under 16 MB), so the rounds
+        measure a warm cache rather than its filling."""
         a = self.a
-        if a.no_prewarm or not self.wl["reads"]:
+        if not ddbx or a.no_prewarm or not self.wl["reads"]:
             return
         batch = max(1, min(100, 12_000_000 // (a.item_size + 200)))
-        for ddbx in (t for t in self.targets if t.name.startswith("ddbx")):
-            t0 = time.time()
-            res = self.loadgen.run(ddbx.port, self.gen_args("prewarm") + ["--batch", str(batch), "--connections",
-                                                                          "4", "--duration", "0"], timeout=3600)
-            dt = time.time() - t0
-            errs = res["errors"]
-            self.facts["prewarm"] = (f"every key read once through {ddbx.name} with BatchGetItem of {batch} keys: "
-                                     f"{res['requests']} calls in {dt:.1f} s; errors {errs}")
-            print(self.facts["prewarm"])
+        t0 = time.time()
+        res = self.loadgen.run(ddbx.port, self.gen_args("prewarm") + ["--batch", str(batch), "--connections", "4",
+                                                                      "--duration", "0"], timeout=3600)
+        dt = time.time() - t0
+        errs = res["errors"]
+        self.facts.setdefault("prewarm", "")
+        self.facts["prewarm"] += ("; " if self.facts["prewarm"] else "") + (
+            f"every key read once through {ddbx.name} with BatchGetItem of {batch} keys: "
+            f"{res['requests']} calls in {dt:.1f} s; errors {errs}")
+        print(self.facts["prewarm"])
 
     # ---- runs ------------------------------------------------------------------------------------
 
@@ -373,6 +423,9 @@ class Bench:
         else:
             results["main"] = self.run_all(f"{a.connections} conns" + (f" @{a.rate:.0f}/s" if a.rate else ""),
                                            a.connections, rate=a.rate)
+        if a.restart_items:
+            print(f"warm restart with {a.restart_items:,} items spilled ...", flush=True)
+            self.restart = spill.warm_restart(self, a.restart_items, a.item_size)
         if a.half_peak:
             base = results.get("main") or results[f"c{max(int(c) for c in a.sweep_connections.split(','))}"]
             rows = report.aggregate(base)
@@ -424,6 +477,10 @@ class Bench:
               report.target_table(rows, batch), ""]
         L += self.ratio_section(rows, batch)
         L += self.goal_section(rows, results)
+        if "ddbx-spill" in rows:
+            L += spill.spill_section(self, rows, base)
+        if getattr(self, "restart", None):
+            L += spill.restart_section(self.restart)
         if "half" in results:
             hrows = report.aggregate(results["half"])
             L += ["## Constant rate at half of each target's peak", "",
@@ -501,8 +558,9 @@ class Bench:
         return L
 
     def ratio_section(self, rows, batch):
-        d, b = rows.get("ddbx"), rows.get(self.backend.name)
-        if not d:
+        d = rows.get("ddbx")
+        b = rows.get(self.backend.name)
+        if not d or len(rows) < 2:
             return []
         L = ["## Ratios", "", "| ratio | throughput | p50 | p99 | server CPU/req |", "|---|---|---|---|---|"]
         tp = "keys_per_s" if batch else "throughput"
@@ -598,9 +656,15 @@ class Bench:
             check("backend calls per request once warm", d.get("backend_per_request"), "≤", 0, "")  # wanted: none
         elif a.workload == "catalog-batch" and b:
             check(f"items/s vs {b['target']}", report.ratio(d["keys_per_s"], b["keys_per_s"]), "≥", 10)
+        elif a.workload == "catalog-spill" and rows.get("ddbx-spill"):
+            sp = rows["ddbx-spill"]
+            check("spill-hit throughput vs RAM-hit throughput (ddbx-spill / ddbx)",
+                  report.ratio(sp["throughput"], d["throughput"]), "≥", 0.5)
+            check("backend calls per request once warm (ddbx-spill)", sp.get("backend_per_request"), "≤",
+                  0, "")
         elif a.workload == "write-heavy" and b:
             check(f"throughput vs {b['target']}", report.ratio(d["throughput"], b["throughput"]), "≥", 0.9)
-        goals14 = goals
+        earlier = goals  # issue 4's (issue 11's for catalog-spill)
         goals = []
         p, cpu = rows.get("nginx-proxy"), "server_cpu_us_per_req"
         if a.workload == "catalog" and n:
@@ -625,7 +689,8 @@ class Bench:
                 check(f"throughput vs {b['target']} directly", report.ratio(d["throughput"], b["throughput"]),
                       "≥", 0.95)
         out = []
-        for title, g in (("Goals (issue 4)", goals14), ("Goals (issue 14)", goals)):
+        issue = 11 if a.workload == "catalog-spill" else 4
+        for title, g in ((f"Goals (issue {issue})", earlier), ("Goals (issue 14)", goals)):
             if g:
                 out += [f"## {title}", "", "| goal | measured | wanted | verdict |", "|---|---|---|---|"] + g + [""]
         return out

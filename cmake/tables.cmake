@@ -2,6 +2,9 @@
 # Each data line of a TSV becomes one MACRO(col, col, ...) line. Columns named
 # in `quoted` (0-based indexes) become C string literals; the rest are emitted
 # bare (identifiers or numbers). Re-runs when a TSV changes.
+# An optional fifth argument ESCAPES keeps C escapes written in the TSV (\n,
+# \x20 for a trailing space an editor would strip) as escapes in the literal;
+# without it a backslash is an ordinary character.
 
 function(ddbx_tsv_to_xmacro tsv out macro quoted)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${tsv})
@@ -11,7 +14,9 @@ function(ddbx_tsv_to_xmacro tsv out macro quoted)
     if(line MATCHES "^#" OR line STREQUAL "")
       continue()
     endif()
-    string(REPLACE "\\" "\\\\" line "${line}")
+    if(NOT "${ARGV4}" STREQUAL "ESCAPES")
+      string(REPLACE "\\" "\\\\" line "${line}")
+    endif()
     string(REPLACE "\"" "\\\"" line "${line}")
     # ';' separates CMake list items: hide it while the line is split on tabs
     string(REPLACE ";" "@DDBX_SEMICOLON@" line "${line}")

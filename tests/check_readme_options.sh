@@ -5,7 +5,7 @@ bin=$1 readme=$2
 expected=$("$bin" --help-markdown)
 actual=$(sed -n '/<!-- options:begin -->/,/<!-- options:end -->/p' "$readme" | sed '1d;$d')
 if [ "$expected" != "$actual" ]; then
-    echo "README.md's options table differs from ddbx --help-markdown:"
+    echo "README.md's options table differs from ddbx --help-markdown (run scripts/doc-tables):"
     diff <(echo "$expected") <(echo "$actual") || true
     exit 1
 fi

@@ -56,10 +56,18 @@ def cache_figures(before, after):
     hits, hit_names = metric_like(d, "item_cache_hits")
     neg, _ = metric_like(d, "item_cache_negative_hits")
     misses, miss_names = metric_like(d, "item_cache_misses")
+    # Query and Scan pages (ddbx_query_cache_*, ddbx_scan_cache_*) are lookups too
+    for kind in ("query_cache", "scan_cache"):
+        h, hn = metric_like(d, kind + "_hits")
+        m, mn = metric_like(d, kind + "_misses")
+        hits, misses, hit_names, miss_names = hits + h, misses + m, hit_names + hn, miss_names + mn
     out = {"requests": requests, "backend_requests": backend,
            "backend_saved": requests - backend,
            "backend_per_request": backend / requests if requests else None,
            "cache_metrics": hit_names + miss_names}
+    spill_hits, spill_names = metric_like(d, "spill_hits")
+    if spill_names:
+        out["spill_hits"] = spill_hits
     if hit_names or miss_names:
         looked = hits + misses
         out.update(hits=hits, negative_hits=neg, misses=misses,

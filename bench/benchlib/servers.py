@@ -259,10 +259,18 @@ def nginx_proxy_config(tmp, port, backend_port, valgrind=False):
 """
 
 
-def _run_nginx(reaper, tmp, cpu, name, config, wrap):
-    """Starts nginx with `config` (text) in its own directory under tmp."""
-    home = os.path.join(tmp, name)
-    os.makedirs(home, exist_ok=True)
+def _nginx_home(tmp, name):
+    """A directory of its own under tmp for one nginx (a run may start several)."""
+    home, n = os.path.join(tmp, name), 1
+    while os.path.exists(home):
+        n += 1
+        home = os.path.join(tmp, f"{name}-{n}")
+    os.makedirs(home)
+    return home
+
+
+def _run_nginx(reaper, home, cpu, name, config, wrap):
+    """Starts nginx with `config` (text) in its directory home."""
     conf = os.path.join(home, "nginx.conf")
     with open(conf, "w") as f:
         f.write(config)
@@ -274,13 +282,12 @@ def _run_nginx(reaper, tmp, cpu, name, config, wrap):
 def start_nginx(reaper, tmp, cpu, bodies, files=False, wrap=None):
     """The ceiling. wrap(cmd) -> cmd runs it under a tool (callgrind)."""
     port = free_port()
-    home = os.path.join(tmp, "nginx")
-    os.makedirs(home, exist_ok=True)
+    home = _nginx_home(tmp, "nginx")
     if files:
         # nginx's worker runs as another user when started by root: it must be
         # able to reach the files (mkdtemp makes the run's directory 0700)
         os.chmod(tmp, os.stat(tmp).st_mode | 0o711)
-    srv = _run_nginx(reaper, tmp, cpu, "nginx", nginx_config(home, port, bodies, files, bool(wrap)),
+    srv = _run_nginx(reaper, home, cpu, "nginx", nginx_config(home, port, bodies, files, bool(wrap)),
                      wrap or (lambda c: c))
     wait_port(port, srv, timeout=120 if wrap else 30)
     return Target("nginx", port, [srv])
@@ -288,9 +295,8 @@ def start_nginx(reaper, tmp, cpu, bodies, files=False, wrap=None):
 
 def start_nginx_proxy(reaper, tmp, cpu, backend, wrap=None):
     port = free_port()
-    home = os.path.join(tmp, "nginx-proxy")
-    os.makedirs(home, exist_ok=True)
-    srv = _run_nginx(reaper, tmp, cpu, "nginx-proxy",
+    home = _nginx_home(tmp, "nginx-proxy")
+    srv = _run_nginx(reaper, home, cpu, "nginx-proxy",
                      nginx_proxy_config(home, port, backend.port, bool(wrap)), wrap or (lambda c: c))
     wait_port(port, srv, timeout=120 if wrap else 30)
     return Target("nginx-proxy", port, [srv], extra=backend.servers)

@@ -20,25 +20,35 @@
 #include "backend/creds.h"
 #include "backend/internal.h"
 #include "metrics/metrics.h"
+#include "util/addr.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/log.h"
 
 #define BACKEND_MAGIC 0x6b636162u
+#define CALL_MAGIC 0x6c6c6163u
 #define POOL_MAX 256 /* idle calls kept per worker */
 
-static struct {
-    char *url, *host, *host_header, *path;
+/* An endpoint and the strings it points to. */
+struct endpoint {
     struct backend_endpoint ep;
+    char *url, *host, *host_header, *path;
+};
+
+static struct {
+    struct endpoint main; /* --backend */
+    bool force_curl;      /* --backend-client curl */
+    bool curl_ready;      /* libcurl's global setup done */
     char *region;
     struct aws_credentials creds;
     struct signer *signer;
-    const struct backend_client *client;
     uint64_t connect_timeout_ms, timeout_ms;
 } g;
 
 struct backend {
     uint32_t magic;
+    const struct backend_endpoint *ep; /* g.main's, or own's (backend_create_url) */
+    struct endpoint own;
     const struct backend_client *client;
     void *impl;
     int inflight;
@@ -52,50 +62,62 @@ struct backend {
 
 /* ---- setup ---- */
 
-/* Splits "http[s]://host[:port][/path]" into g.ep. Returns 0 or -1. */
-static int parse_endpoint(const char *url)
+/* Splits "http[s]://host[:port][/path]" into e. Returns DDBX_OK or DDBX_ERR
+ * (e untouched). */
+static int parse_endpoint(const char *url, struct endpoint *e)
 {
     const char *p;
+    bool tls = false;
     if (strncmp(url, "http://", 7) == 0) {
         p = url + 7;
     } else if (strncmp(url, "https://", 8) == 0) {
         p = url + 8;
-        g.ep.tls = true;
+        tls = true;
     } else {
-        return -1;
+        return DDBX_ERR;
     }
     const char *end = p + strcspn(p, "/?#");
-    if (*end == '?' || *end == '#' || strchr(end, '?') || strchr(end, '#')) return -1;
+    if (*end == '?' || *end == '#' || strchr(end, '?') || strchr(end, '#')) return DDBX_ERR;
     const char *host = p, *host_end, *colon = NULL;
     if (*p == '[') { /* [IPv6] */
         host_end = memchr(p, ']', (size_t)(end - p));
-        if (!host_end) return -1;
+        if (!host_end) return DDBX_ERR;
         host++;
         if (host_end + 1 < end) {
-            if (host_end[1] != ':') return -1;
+            if (host_end[1] != ':') return DDBX_ERR;
             colon = host_end + 1;
         }
     } else {
         colon = memchr(p, ':', (size_t)(end - p));
         host_end = colon ? colon : end;
     }
-    if (host_end == host || memchr(p, '@', (size_t)(end - p))) return -1;
-    int def = g.ep.tls ? 443 : 80, port = def;
+    if (host_end == host || memchr(p, '@', (size_t)(end - p))) return DDBX_ERR;
+    int def = tls ? 443 : 80, port = def;
     if (colon) {
         char *num_end;
         long v = strtol(colon + 1, &num_end, 10);
-        if (num_end != end || colon + 1 == end || v <= 0 || v > 65535) return -1;
+        if (num_end != end || colon + 1 == end || v <= 0 || v > 65535) return DDBX_ERR;
         port = (int)v;
     }
-    g.host = xstrndup(host, (size_t)(host_end - host));
+    e->url = xstrdup(url);
+    e->host = xstrndup(host, (size_t)(host_end - host));
     size_t authority = (size_t)((colon ? colon : end) - p); /* brackets kept */
     struct buf hh = BUF_INIT;
     buf_append(&hh, p, authority);
     if (port != def) buf_printf(&hh, ":%d", port);
-    g.host_header = hh.data;
-    g.path = xstrdup(*end ? end : "/");
-    g.ep = (struct backend_endpoint){g.url, g.ep.tls, g.host, port, g.host_header, g.path};
-    return 0;
+    e->host_header = hh.data;
+    e->path = xstrdup(*end ? end : "/");
+    e->ep = (struct backend_endpoint){e->url, tls, e->host, port, e->host_header, e->path};
+    return DDBX_OK;
+}
+
+static void endpoint_free(struct endpoint *e)
+{
+    free(e->url);
+    free(e->host);
+    free(e->host_header);
+    free(e->path);
+    memset(e, 0, sizeof(*e));
 }
 
 /* libcurl honours these for http:// URLs; ddbx's own client does not speak
@@ -110,36 +132,60 @@ static bool proxy_configured(void)
     return false;
 }
 
+static const struct backend_client *client_for(const struct backend_endpoint *ep)
+{
+    return g.force_curl || ep->tls || proxy_configured() ? &backend__curl : &backend__http1;
+}
+
+/* The host must resolve now, so a typo or an unknown name fails at start
+ * rather than at the first request (the clients resolve again for each
+ * connection they open). */
+static int check_resolves(const struct endpoint *e)
+{
+    struct sockaddr_storage addr;
+    socklen_t len;
+    char err[300];
+    if (addr_resolve_host(e->host, (uint16_t)e->ep.port, &addr, &len, err, sizeof(err)) < 0) {
+        log_error("--backend \"%s\": %s", e->url, err);
+        return DDBX_ERR;
+    }
+    return DDBX_OK;
+}
+
 int backend_setup(const struct config *cfg)
 {
     g.region = *cfg->region ? xstrdup(cfg->region) : creds_region();
     if (!g.region) g.region = xstrdup("us-east-1");
+    char *url;
     if (*cfg->backend) {
-        g.url = xstrdup(cfg->backend);
+        url = xstrdup(cfg->backend);
     } else {
         struct buf u = BUF_INIT;
         buf_printf(&u, "https://dynamodb.%s.amazonaws.com/", g.region);
-        g.url = u.data;
-    }
-    if (parse_endpoint(g.url) < 0) {
-        log_error("--backend %s: expected http://HOST[:PORT][/PATH] or https://...", g.url);
-        backend_teardown();
-        return -1;
+        url = u.data;
     }
     const char *choice = cfg->backend_client;
-    if (strcmp(choice, "curl") == 0 || g.ep.tls || proxy_configured()) {
-        g.client = &backend__curl;
-    } else if (strcmp(choice, "auto") == 0) {
-        g.client = &backend__http1;
-    } else {
+    g.force_curl = strcmp(choice, "curl") == 0;
+    if (!g.force_curl && strcmp(choice, "auto") != 0) {
         log_error("--backend-client %s: expected auto or curl", choice);
+        free(url);
         backend_teardown();
-        return -1;
+        return DDBX_ERR;
     }
-    if (g.client->setup && g.client->setup() < 0) {
+    if (parse_endpoint(url, &g.main) < 0) {
+        log_error("--backend \"%s\": expected http://HOST[:PORT][/PATH] or https://...", url);
+        free(url);
         backend_teardown();
-        return -1;
+        return DDBX_ERR;
     }
+    free(url);
+    /* libcurl set up whichever client this endpoint gets: another endpoint
+     * (backend_create_url) may need it */
+    if (check_resolves(&g.main) < 0 || backend__curl.setup() < 0) {
+        backend_teardown();
+        return DDBX_ERR;
+    }
+    g.curl_ready = true;
     if (creds_load(&g.creds) < 0) {
         /* Local backends (moto, dynalite) accept any signature; AWS will answer
          * UnrecognizedClientException, which is relayed to the client. */
@@ -153,19 +199,16 @@ int backend_setup(const struct config *cfg)
         signer_create(g.creds.access_key, g.creds.secret_key, g.creds.session_token, "dynamodb");
     g.connect_timeout_ms = cfg->backend_connect_timeout;
     g.timeout_ms = cfg->backend_timeout;
-    log_info("backend %s (%s client), region %s, credentials from %s", g.url, g.client->name,
-             g.region, g.creds.source);
-    return 0;
+    log_info("backend %s (%s client), region %s, credentials from %s", g.main.url,
+             client_for(&g.main.ep)->name, g.region, g.creds.source);
+    return DDBX_OK;
 }
 
 void backend_teardown(void)
 {
-    if (g.client && g.client->teardown) g.client->teardown();
+    if (g.curl_ready) backend__curl.teardown();
     signer_destroy(g.signer);
-    free(g.url);
-    free(g.host);
-    free(g.host_header);
-    free(g.path);
+    endpoint_free(&g.main);
     free(g.region);
     creds_free(&g.creds);
     memset(&g, 0, sizeof(g));
@@ -178,12 +221,13 @@ const char *backend_region(void)
 
 const char *backend_client_name(void)
 {
-    return g.client ? g.client->name : NULL;
+    return g.main.url ? client_for(&g.main.ep)->name : NULL;
 }
 
-const struct backend_endpoint *backend__endpoint(void)
+const struct backend_endpoint *backend__endpoint(const struct backend *b)
 {
-    return &g.ep;
+    CHECK_MAGIC(b, BACKEND_MAGIC);
+    return b->ep;
 }
 
 uint64_t backend__connect_timeout_ms(void)
@@ -198,17 +242,38 @@ const char *backend__token(void)
 
 /* ---- calls ---- */
 
-struct backend *backend_create(uv_loop_t *loop)
+static struct backend *create(uv_loop_t *loop, const char *url)
 {
     struct backend *b = xcalloc(1, sizeof(*b));
     b->magic = BACKEND_MAGIC;
-    b->client = g.client;
+    b->ep = &g.main.ep;
+    if (url && parse_endpoint(url, &b->own) == DDBX_OK) {
+        b->ep = &b->own.ep;
+    } else if (url) { /* libcurl then fails each call with its own reason */
+        log_error("backend endpoint \"%s\": expected http://HOST[:PORT][/PATH] or https://...",
+                  url);
+        b->own.url = xstrdup(url);
+        b->own.ep = (struct backend_endpoint){b->own.url, true, "", 0, "", "/"};
+        b->ep = &b->own.ep;
+    }
+    b->client = client_for(b->ep);
     b->impl = b->client->create(b, loop);
     return b;
 }
 
+struct backend *backend_create(uv_loop_t *loop)
+{
+    return create(loop, NULL);
+}
+
+struct backend *backend_create_url(uv_loop_t *loop, const char *url)
+{
+    return create(loop, url);
+}
+
 static void call_free(struct backend_call *c)
 {
+    c->magic = 0;
     buf_free(&c->body);
     buf_free(&c->auth);
     buf_free(&c->head);
@@ -228,18 +293,21 @@ static void backend_free(struct backend *b)
         b->pool = c->next;
         call_free(c);
     }
+    endpoint_free(&b->own);
     b->magic = 0;
     free(b);
 }
 
 void backend__closed(struct backend *b)
 {
+    CHECK_MAGIC(b, BACKEND_MAGIC);
     b->impl_closed = true;
     if (!b->in_destroy) backend_free(b);
 }
 
 void backend_destroy(struct backend *b)
 {
+    CHECK_MAGIC(b, BACKEND_MAGIC);
     b->closing = true;
     b->in_destroy = true;
     b->client->destroy(b->impl); /* forgets its calls, closes its handles */
@@ -264,10 +332,11 @@ static void sign(struct backend_call *c)
         {"content-type", "application/x-amz-json-1.0", 12, 26},
         {"x-amz-target", c->target, 12, (uint32_t)strlen(c->target)},
     };
+    const struct backend_endpoint *ep = c->b->ep;
     struct signer_request r = {
         .method = "POST",
-        .host = g.ep.host_header,
-        .path = g.ep.path,
+        .host = ep->host_header,
+        .path = ep->path,
         .headers = h,
         .nheaders = (int)ARRAY_SIZE(h),
         .body = c->body.data,
@@ -285,12 +354,14 @@ static void sign(struct backend_call *c)
 
 void backend_call(struct backend *b, const char *target, struct buf *body, backend_cb cb, void *arg)
 {
+    CHECK_MAGIC(b, BACKEND_MAGIC);
     struct backend_call *c = b->pool;
     if (c) {
         b->pool = c->next;
         b->pool_len--;
     } else {
         c = xcalloc(1, sizeof(*c));
+        c->magic = CALL_MAGIC;
         c->b = b;
     }
     buf_move(&c->body, body);
@@ -320,6 +391,7 @@ void backend_call(struct backend *b, const char *target, struct buf *body, backe
 
 void backend__finish(struct backend_call *c)
 {
+    CHECK_MAGIC(c, CALL_MAGIC);
     struct backend *b = c->b;
     struct backend_result *r = &c->res;
     r->elapsed_ns = clock_mono_ns() - c->start_ns;
@@ -350,6 +422,7 @@ void backend__finish(struct backend_call *c)
 
 int backend_inflight(const struct backend *b)
 {
+    CHECK_MAGIC(b, BACKEND_MAGIC); /* reached through backend_ops' void * too */
     return b->inflight;
 }
 

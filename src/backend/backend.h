@@ -49,18 +49,23 @@ typedef void (*backend_cb)(struct backend_result *res, void *arg);
 
 struct backend;
 
-/* Parses the endpoint, chooses the client (--backend-client), loads the
- * region and credentials for all threads. Returns 0 or -1 (logged: a URL
- * that is not http[s]://HOST[:PORT][/PATH], an unknown client). Call once
- * before backend_create. */
+/* Parses the endpoint (its host must resolve now), checks --backend-client,
+ * loads the region and credentials for all threads. Returns DDBX_OK or
+ * DDBX_ERR (logged: a URL that is not http[s]://HOST[:PORT][/PATH], a host
+ * that does not resolve, an unknown client). Call once before backend_create. */
 int backend_setup(const struct config *cfg);
 void backend_teardown(void);
 /* The region in use (valid until backend_teardown). */
 const char *backend_region(void);
-/* "http1" or "curl": the client backend_setup chose (NULL before it). */
+/* "http1" or "curl": the client --backend gets (NULL before setup). */
 const char *backend_client_name(void);
 
 struct backend *backend_create(uv_loop_t *loop);
+/* The same for another endpoint signed the same way (the DynamoDB Streams
+ * endpoint; url is copied), with the client its scheme calls for. A URL that
+ * is not http[s]://HOST[:PORT][/PATH] is logged, and each call of that
+ * backend then fails (IO_ERROR). */
+struct backend *backend_create_url(uv_loop_t *loop, const char *url);
 /* Closes the client's connections and libuv handles. In-flight calls are
  * finished with BACKEND_IO_ERROR inside this call (so are calls their
  * callbacks make). The struct is freed once its handles have closed (run the

@@ -78,7 +78,7 @@ int creds_load(struct aws_credentials *c)
     if (c->access_key && c->secret_key) {
         c->session_token = env_dup("AWS_SESSION_TOKEN");
         c->source = xstrdup("environment");
-        return 0;
+        return DDBX_OK;
     }
     creds_free(c);
     char *path = aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
@@ -91,11 +91,11 @@ int creds_load(struct aws_credentials *c)
         buf_printf(&b, "file %s [%s]", path, profile);
         c->source = b.data;
         free(path);
-        return 0;
+        return DDBX_OK;
     }
     free(path);
     creds_free(c);
-    return -1;
+    return DDBX_ERR;
 }
 
 void creds_free(struct aws_credentials *c)

@@ -15,8 +15,8 @@ struct aws_credentials {
     char *source;        /* owned: "environment", "file <path> [profile]" (no secrets) */
 };
 
-/* Fills c from the environment and files. Returns 0, or -1 when no complete
- * key pair was found (c then holds NULLs). */
+/* Fills c from the environment and files. Returns DDBX_OK, or DDBX_ERR when no
+ * complete key pair was found (c then holds NULLs). */
 int creds_load(struct aws_credentials *c);
 void creds_free(struct aws_credentials *c);
 /* The region from the environment or the profile, or NULL (owned by caller). */

@@ -26,8 +26,12 @@
 #include "util/log.h"
 
 #define EASY_POOL_MAX 64
+#define EASY_MAGIC 0x79736165u
+#define CLIENT_MAGIC 0x6c727563u
+#define POLL_MAGIC 0x6c6c6f70u
 
 struct easy {
+    uint32_t magic;
     CURL *curl;
     struct curl_slist *headers;
     struct backend_call *call;
@@ -35,6 +39,7 @@ struct easy {
 };
 
 struct curl_client {
+    uint32_t magic;
     struct backend *b;
     uv_loop_t *loop;
     CURLM *multi;
@@ -47,6 +52,7 @@ struct curl_client {
 };
 
 struct poll_ctx {
+    uint32_t magic;
     uv_poll_t poll;
     curl_socket_t fd;
     struct curl_client *cc;
@@ -71,6 +77,7 @@ static void teardown(void)
 static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
     struct easy *e = ud;
+    CHECK_MAGIC(e, EASY_MAGIC);
     buf_append(&e->call->res.body, data, size * n);
     return size * n;
 }
@@ -78,6 +85,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct easy *e = ud;
+    CHECK_MAGIC(e, EASY_MAGIC);
     size_t len = size * n;
     static const char name[] = "x-amzn-requestid:";
     if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
@@ -112,10 +120,11 @@ static int on_close_socket(void *ud, curl_socket_t fd)
 }
 
 /* An easy handle with everything set that does not change per request. */
-static struct easy *easy_new(void)
+static struct easy *easy_new(struct curl_client *cc)
 {
-    const struct backend_endpoint *ep = backend__endpoint();
+    const struct backend_endpoint *ep = backend__endpoint(cc->b);
     struct easy *e = xcalloc(1, sizeof(*e));
+    e->magic = EASY_MAGIC;
     CURL *h = curl_easy_init();
     if (!h) abort();
     e->curl = h;
@@ -137,6 +146,7 @@ static struct easy *easy_new(void)
 
 static void easy_free(struct easy *e)
 {
+    e->magic = 0;
     curl_easy_cleanup(e->curl);
     curl_slist_free_all(e->headers);
     free(e);
@@ -158,7 +168,7 @@ static struct curl_slist *header(struct curl_slist *l, const char *name, const c
 static void set_request(struct easy *e, struct backend_call *c)
 {
     struct curl_slist *l = NULL;
-    l = header(l, "Host: ", backend__endpoint()->host_header);
+    l = header(l, "Host: ", backend__endpoint(c->b)->host_header);
     l = header(l, "Content-Type: ", "application/x-amz-json-1.0");
     l = header(l, "X-Amz-Target: ", c->target);
     if (c->amz_date[0]) {
@@ -221,6 +231,7 @@ static void drain_finished(struct curl_client *cc)
         struct easy *e;
         CURLcode rc = msg->data.result;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&e);
+        CHECK_MAGIC(e, EASY_MAGIC);
         curl_multi_remove_handle(cc->multi, msg->easy_handle);
         done(cc, e, rc);
     }
@@ -231,6 +242,7 @@ static void drain_finished(struct curl_client *cc)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct poll_ctx *p = h->data;
+    CHECK_MAGIC(p, POLL_MAGIC);
     int flags = 0, running;
     if (status < 0) flags = CURL_CSELECT_ERR;
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
@@ -242,8 +254,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static void handle_closed(struct curl_client *cc)
 {
+    CHECK_MAGIC(cc, CLIENT_MAGIC);
     if (--cc->handles_open > 0 || !cc->closing) return;
     struct backend *b = cc->b;
+    cc->magic = 0;
     free(cc);
     backend__closed(b);
 }
@@ -251,7 +265,9 @@ static void handle_closed(struct curl_client *cc)
 static void on_poll_closed(uv_handle_t *h)
 {
     struct poll_ctx *p = h->data;
+    CHECK_MAGIC(p, POLL_MAGIC);
     struct curl_client *cc = p->cc;
+    p->magic = 0;
     free(p);
     handle_closed(cc);
 }
@@ -265,6 +281,8 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 {
     struct curl_client *cc = ud;
     struct poll_ctx *p = sockp;
+    CHECK_MAGIC(cc, CLIENT_MAGIC);
+    if (p) CHECK_MAGIC(p, POLL_MAGIC);
     if (what == CURL_POLL_REMOVE) {
         if (p) {
             uv_poll_stop(&p->poll);
@@ -274,6 +292,7 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
     }
     if (!p) {
         p = xcalloc(1, sizeof(*p));
+        p->magic = POLL_MAGIC;
         p->fd = fd;
         p->cc = cc;
         if (uv_poll_init_socket(cc->loop, &p->poll, fd) != 0) {
@@ -294,6 +313,7 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 static void on_timeout(uv_timer_t *t)
 {
     struct curl_client *cc = t->data;
+    CHECK_MAGIC(cc, CLIENT_MAGIC);
     int running;
     curl_multi_socket_action(cc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain_finished(cc);
@@ -302,6 +322,7 @@ static void on_timeout(uv_timer_t *t)
 static int on_timer(CURLM *multi, long timeout_ms, void *ud)
 {
     struct curl_client *cc = ud;
+    CHECK_MAGIC(cc, CLIENT_MAGIC);
     if (timeout_ms < 0)
         uv_timer_stop(&cc->timer);
     else
@@ -312,6 +333,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *ud)
 static void *create(struct backend *b, uv_loop_t *loop)
 {
     struct curl_client *cc = xcalloc(1, sizeof(*cc));
+    cc->magic = CLIENT_MAGIC;
     cc->b = b;
     cc->loop = loop;
     cc->multi = curl_multi_init();
@@ -331,12 +353,13 @@ static void *create(struct backend *b, uv_loop_t *loop)
 static void send_call(void *client, struct backend_call *c)
 {
     struct curl_client *cc = client;
+    CHECK_MAGIC(cc, CLIENT_MAGIC);
     struct easy *e = cc->pool;
     if (e) {
         cc->pool = e->next;
         cc->pool_len--;
     } else {
-        e = easy_new();
+        e = easy_new(cc);
     }
     e->call = c;
     c->conn = e;
@@ -356,6 +379,7 @@ static void send_call(void *client, struct backend_call *c)
 static void destroy(void *client)
 {
     struct curl_client *cc = client;
+    CHECK_MAGIC(cc, CLIENT_MAGIC);
     cc->closing = true;
     /* forget the calls in flight: backend.c finishes them */
     while (cc->active) {

@@ -33,6 +33,7 @@
 #include "util/log.h"
 
 #define CONN_MAGIC 0x31707468u
+#define H1_MAGIC 0x31316868u
 #define IDLE_MAX 256                     /* idle connections kept per worker */
 #define READ_SIZE (64 * 1024)            /* bytes read per call */
 #define ANSWER_MAX (64ull * 1024 * 1024) /* a BatchGetItem answer is at most 16 MB */
@@ -72,6 +73,7 @@ struct h1_conn {
 };
 
 struct h1 {
+    uint32_t magic;
     struct backend *b;
     uv_loop_t *loop;
     struct h1_conn *idle, *busy;
@@ -127,6 +129,7 @@ static void conn_free(struct h1_conn *conn)
     free(conn);
     if (--h->conns == 0 && h->closing) {
         struct backend *b = h->b;
+        h->magic = 0;
         free(h);
         backend__closed(b);
     }
@@ -139,7 +142,9 @@ static void unref(struct h1_conn *conn)
 
 static void on_handle_closed(uv_handle_t *handle)
 {
-    unref(handle->data);
+    struct h1_conn *conn = handle->data;
+    CHECK_MAGIC(conn, CONN_MAGIC);
+    unref(conn);
 }
 
 /* Takes the call off conn (which must then be closed or made idle). */
@@ -309,12 +314,14 @@ static const http_parser_settings parser_settings = {
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *out)
 {
     struct h1_conn *conn = handle->data;
+    CHECK_MAGIC(conn, CONN_MAGIC);
     *out = uv_buf_init(conn->h->rbuf, READ_SIZE);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct h1_conn *conn = s->data;
+    CHECK_MAGIC(conn, CONN_MAGIC);
     if (n == 0 || conn->closing) return;
     if (!conn->call) { /* idle: the backend closed it, or sent what nobody asked for */
         conn_close(conn);
@@ -360,7 +367,7 @@ static void append_u64(struct buf *b, uint64_t v)
 /* The request line and headers: exactly the headers backend.c signed. */
 static void compose_head(struct backend_call *c)
 {
-    const struct backend_endpoint *ep = backend__endpoint();
+    const struct backend_endpoint *ep = backend__endpoint(c->b);
     struct buf *h = &c->head;
     buf_reset(h);
     buf_reserve(h, 256 + c->auth.len);
@@ -388,6 +395,7 @@ static void compose_head(struct backend_call *c)
 static void on_write(uv_write_t *w, int status)
 {
     struct h1_conn *conn = w->data;
+    CHECK_MAGIC(conn, CONN_MAGIC);
     conn->writing = false;
     if (status < 0 && status != UV_ECANCELED && !conn->closing && conn->call) lost(conn, status);
 }
@@ -429,6 +437,7 @@ static uint64_t ms_left(const struct backend_call *c)
 static void on_timer(uv_timer_t *t)
 {
     struct h1_conn *conn = t->data;
+    CHECK_MAGIC(conn, CONN_MAGIC);
     if (conn->pending_error) {
         fail(conn, BACKEND_UNREACHABLE, uv_strerror(conn->pending_error));
         return;
@@ -472,6 +481,7 @@ static bool try_next_address(struct h1_conn *conn)
 static void on_connect(uv_connect_t *req, int status)
 {
     struct h1_conn *conn = req->data;
+    CHECK_MAGIC(conn, CONN_MAGIC);
     if (status == UV_ECANCELED || conn->closing) return;
     if (status < 0 && status != UV_ETIMEDOUT && try_next_address(conn)) return;
     if (status < 0) {
@@ -507,6 +517,7 @@ static void connect_to(struct h1_conn *conn, const struct sockaddr *addr)
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct h1_conn *conn = req->data;
+    CHECK_MAGIC(conn, CONN_MAGIC);
     if (conn->closing || status < 0) {
         if (!conn->closing) fail(conn, BACKEND_UNREACHABLE, "cannot resolve the backend's host");
         uv_freeaddrinfo(res);
@@ -548,8 +559,8 @@ static void conn_start(struct h1 *h, struct backend_call *c)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     conn->gai.data = conn;
     conn->refs++;
-    int rc = uv_getaddrinfo(h->loop, &conn->gai, on_resolved, backend__endpoint()->host, h->port,
-                            &hints);
+    int rc = uv_getaddrinfo(h->loop, &conn->gai, on_resolved, backend__endpoint(h->b)->host,
+                            h->port, &hints);
     if (rc < 0) {
         conn->refs--;
         conn->pending_error = rc;
@@ -561,8 +572,9 @@ static void conn_start(struct h1 *h, struct backend_call *c)
 
 static void *create(struct backend *b, uv_loop_t *loop)
 {
-    const struct backend_endpoint *ep = backend__endpoint();
+    const struct backend_endpoint *ep = backend__endpoint(b);
     struct h1 *h = xcalloc(1, sizeof(*h));
+    h->magic = H1_MAGIC;
     h->b = b;
     h->loop = loop;
     snprintf(h->port, sizeof(h->port), "%d", ep->port);
@@ -574,6 +586,7 @@ static void *create(struct backend *b, uv_loop_t *loop)
 static void send_call(void *client, struct backend_call *c)
 {
     struct h1 *h = client;
+    CHECK_MAGIC(h, H1_MAGIC);
     compose_head(c);
     struct h1_conn *conn = h->idle;
     if (!conn) {
@@ -592,6 +605,7 @@ static void send_call(void *client, struct backend_call *c)
 static void destroy(void *client)
 {
     struct h1 *h = client;
+    CHECK_MAGIC(h, H1_MAGIC);
     h->closing = true;
     while (h->busy) {
         struct h1_conn *conn = h->busy;
@@ -602,6 +616,7 @@ static void destroy(void *client)
         conn_close(h->idle);
     if (h->conns == 0) {
         struct backend *b = h->b;
+        h->magic = 0;
         free(h);
         backend__closed(b);
     }

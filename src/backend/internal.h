@@ -36,6 +36,7 @@ struct backend_endpoint {
 
 /* One request to the backend, from backend_call() to its callback. */
 struct backend_call {
+    uint32_t magic;
     struct backend *b;
     const char *target; /* "DynamoDB_20120810.GetItem": static (the operations table) */
     struct buf body;    /* the request body, owned */
@@ -70,8 +71,9 @@ struct backend_client {
 extern const struct backend_client backend__http1;
 extern const struct backend_client backend__curl;
 
-/* The endpoint and timeouts in use (valid between setup and teardown). */
-const struct backend_endpoint *backend__endpoint(void);
+/* b's endpoint (--backend's, or backend_create_url's), valid while b is. */
+const struct backend_endpoint *backend__endpoint(const struct backend *b);
+/* The connect timeout (valid between setup and teardown). */
 uint64_t backend__connect_timeout_ms(void);
 /* The session token to send as X-Amz-Security-Token, or NULL. */
 const char *backend__token(void);

@@ -16,6 +16,27 @@
  * Allocation, copying and freeing happen outside the shard lock where they
  * can; under the lock are only the probe, the LRU relink and the memcpy of
  * a hit.
+ *
+ * The spill tier (spill/spill.h, when --spill-dir set it up) lies under the
+ * shards, invisible to callers:
+ *   eviction  a victim that has not expired is queued for the spill (spill_put),
+ *             unless it came from the spill unchanged (ENTRY_SPILLED)
+ *   miss      after the fill record is registered and the lock released,
+ *             spill_get; a hit completes the fill as a backend read would
+ *             (installed with the record's expiry, waiters woken), so
+ *             concurrent misses of a key make one disk read; held keys never
+ *             reach it (BYPASS comes first)
+ *   supersede every lease superseded (write, invalidation, consistent read,
+ *             hold) deletes the spilled copy
+ * Spill puts and deletes are queued under the shard lock, unlike the rest of
+ * the I/O here: the spill then sees each key's puts and deletes in the order
+ * the shard applied them. Queued after unlocking, an eviction's put of an old
+ * value could land after the delete of a write that replaced it, and a miss
+ * registered between a write's unlock and its delete could read the old value
+ * back from the spill and install it; either would serve a value older than
+ * an acknowledged write. Queueing is a copy and a short critical section
+ * (spill_put never waits on the disk), paid on evictions and writes only;
+ * table epochs are checked by spill_get (another epoch's record is a miss).
  */
 #include "cache/cache.h"
 
@@ -26,13 +47,15 @@
 #include <xxhash.h>
 
 #include "metrics/metrics.h"
+#include "spill/spill.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/crc.h"
 #include "util/log.h"
 
 #define ENTRY_NEGATIVE 1u
-#define CHUNK_OVERHEAD sizeof(size_t)                /* glibc's per-chunk header */
+#define ENTRY_SPILLED 2u              /* came back from the spill unchanged: not spilled again */
+#define CHUNK_OVERHEAD sizeof(size_t) /* glibc's per-chunk header */
 #define MAX_TTL_MS (100ull * 365 * 24 * 3600 * 1000) /* keeps now + ttl far from overflow */
 
 struct centry {
@@ -163,6 +186,12 @@ void cache_key_init(struct cache_key *k, const void *data, size_t len)
 
 /* ---- under the shard lock ---- */
 
+/* Query/Scan results are counted by their handler, not as item lookups. */
+static bool is_item(const struct cache_key *k)
+{
+    return k->len == 0 || *(const char *)k->data != CACHE_RESULT_PREFIX;
+}
+
 static bool same(const void *key, size_t klen, uint64_t hash, const struct cache_key *k)
 {
     return hash == k->hash && klen == k->len && memcmp(key, k->data, k->len) == 0;
@@ -233,9 +262,11 @@ static void grow(struct shard *sh)
 }
 
 /* Detaches every lease of the key (fills, consistent reads, writes): fills
- * will not install, writes will invalidate instead of storing. */
+ * will not install, writes will invalidate instead of storing. The key's
+ * spilled copy goes too (queued under the lock: see the top of the file). */
 static void supersede_fills(struct shard *sh, const struct cache_key *k)
 {
+    spill_delete(k->data, k->len);
     for (struct cache_fill **link = &sh->fills; *link;) {
         struct cache_fill *f = *link;
         if (same(f->key, f->klen, f->hash, k)) {
@@ -296,8 +327,42 @@ static void add_hold(struct shard *sh, struct hold *h, const struct cache_key *k
     sh->bytes += alloc_cost(h);
 }
 
-/* Links e (replacing the key's old entry) and evicts down to the budget. */
-static void install(struct shard *sh, struct centry *e, const struct cache_key *k,
+/* Expiry ms on the caller's clock (now) to the spill's wall clock, and back. */
+static uint64_t to_wall(uint64_t expires, uint64_t now)
+{
+    return spill_wall_ms() + (expires - now);
+}
+
+static uint64_t from_wall(uint64_t expires_wall, uint64_t now)
+{
+    uint64_t wall = spill_wall_ms();
+    return now + (expires_wall > wall ? expires_wall - wall : 0);
+}
+
+/* Queues an evicted entry for the spill tier, if it is worth keeping: not
+ * expired, and not already there (ENTRY_SPILLED). */
+static bool spill_worthy(const struct centry *e, uint64_t now)
+{
+    return !(e->flags & ENTRY_SPILLED) && e->expires > now;
+}
+
+/* spill_put (wait: spill_put_wait) of the entry; true if queued. */
+static bool spill_entry_put(const struct centry *e, uint64_t now, bool wait)
+{
+    struct spill_entry se = {e->crc, to_wall(e->expires, now), e->epoch,
+                             e->flags & ENTRY_NEGATIVE ? SPILL_NEGATIVE : 0, 0};
+    return (wait ? spill_put_wait : spill_put)(e->data, e->klen, e->data + e->klen, e->vlen, &se) ==
+           SPILL_OK;
+}
+
+static void spill_victim(const struct centry *e, uint64_t now)
+{
+    if (spill_enabled() && spill_worthy(e, now)) spill_entry_put(e, now, false);
+}
+
+/* Links e (replacing the key's old entry) and evicts down to the budget,
+ * spilling the victims. */
+static void install(struct shard *sh, struct centry *e, const struct cache_key *k, uint64_t now,
                     struct centry **garbage)
 {
     struct centry **link = find_link(sh, k);
@@ -313,6 +378,7 @@ static void install(struct shard *sh, struct centry *e, const struct cache_key *
     while (sh->bytes > sh->budget && sh->lru_tail && sh->lru_tail != e) {
         struct centry *victim = sh->lru_tail;
         size_t cost = alloc_cost(victim);
+        spill_victim(victim, now);
         remove_at(sh,
                   find_link(sh, &(struct cache_key){victim->data, victim->klen, victim->hash, 0}),
                   garbage);
@@ -341,8 +407,9 @@ static void free_holds(struct hold *h)
     }
 }
 
+/* ttl_ms 0: the default of the entry's kind */
 static struct centry *entry_new(const struct cache_key *k, uint32_t epoch, const char *value,
-                                size_t vlen, uint32_t crc, uint64_t now_ms)
+                                size_t vlen, uint32_t crc, uint64_t ttl_ms, uint64_t now_ms)
 {
     struct centry *e = xmalloc(sizeof(*e) + k->len + vlen);
     e->hash = k->hash;
@@ -351,7 +418,7 @@ static struct centry *entry_new(const struct cache_key *k, uint32_t epoch, const
     e->epoch = epoch;
     e->flags = value ? 0 : ENTRY_NEGATIVE;
     e->crc = value ? crc : 0;
-    e->expires = now_ms + (value ? c.item_ttl : c.negative_ttl);
+    e->expires = now_ms + (ttl_ms ? MIN(ttl_ms, MAX_TTL_MS) : value ? c.item_ttl : c.negative_ttl);
     memcpy(e->data, k->data, k->len);
     if (vlen) memcpy(e->data + k->len, value, vlen);
     return e;
@@ -377,6 +444,30 @@ static bool fits(const struct cache_key *k, size_t vlen)
     /* a key over 64 KiB cannot be stored; an entry above a shard's budget
      * would evict the whole shard and then itself */
     return k->len <= UINT16_MAX && sizeof(struct centry) + k->len + vlen < c.shards[0].budget / 2;
+}
+
+/* A RAM miss holding the lease *fill looks in the spill. On a hit the fill
+ * is completed with the record (installed unless a write came meanwhile,
+ * waiters woken) and *fill cleared; else the miss stands. */
+static void fill_end(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms,
+                     const struct spill_entry *from);
+
+static enum cache_kind from_spill(struct cache_fill **fill, const struct cache_key *k,
+                                  uint64_t now_ms, struct buf *out, uint32_t *crc)
+{
+    struct spill_entry se;
+    size_t mark = out->len;
+    if (spill_get(k->data, k->len, k->epoch, out, &se) != SPILL_OK) return CACHE_MISS;
+    struct cache_result r = {CACHE_NEGATIVE, NULL, 0, 0, 200};
+    if (!(se.flags & SPILL_NEGATIVE)) {
+        r = (struct cache_result){CACHE_HIT, out->len > mark ? out->data + mark : "",
+                                  out->len - mark, se.crc, 200};
+        *crc = se.crc;
+    }
+    struct cache_fill *f = *fill;
+    *fill = NULL;
+    fill_end(f, &r, now_ms, &se);
+    return r.kind;
 }
 
 enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
@@ -410,7 +501,7 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
             kind = CACHE_HIT;
         }
         pthread_mutex_unlock(&sh->lock);
-        METRIC_INCR(item_cache_hits);
+        if (is_item(k)) METRIC_INCR(item_cache_hits);
         if (kind == CACHE_NEGATIVE) METRIC_INCR(item_cache_negative_hits);
         return kind;
     }
@@ -437,9 +528,11 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
     free_chain(garbage);
     free_holds(done);
     if (expired) METRIC_INCR(item_cache_expired);
+    if (!is_item(k)) return kind;
     METRIC_INCR(item_cache_misses);
     if (kind == CACHE_WAIT) METRIC_INCR(item_cache_coalesced);
     if (kind == CACHE_BYPASS) METRIC_INCR(item_cache_held_misses);
+    if (kind == CACHE_MISS && spill_enabled()) kind = from_spill(fill, k, now_ms, out, crc);
     return kind;
 }
 
@@ -463,7 +556,10 @@ bool cache_fill_valid(const struct cache_fill *f)
     return valid;
 }
 
-void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms)
+/* cache_fill_done; from: the spill record the result came from (NULL: the
+ * backend), whose expiry the entry keeps (within the TTL). */
+static void fill_end(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms,
+                     const struct spill_entry *from)
 {
     struct shard *sh = f->shard;
     struct cache_key k = {f->key, f->klen, f->hash, f->epoch};
@@ -472,7 +568,11 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
     struct hold *done = NULL;
     if (store && fits(&k, r->len))
         e = entry_new(&k, f->epoch, r->kind == CACHE_HIT ? r->data : NULL,
-                      r->kind == CACHE_HIT ? r->len : 0, r->crc, now_ms);
+                      r->kind == CACHE_HIT ? r->len : 0, r->crc, r->ttl_ms, now_ms);
+    if (e && from) {
+        e->expires = MIN(e->expires, from_wall(from->expires_ms, now_ms));
+        e->flags |= ENTRY_SPILLED;
+    }
     pthread_mutex_lock(&sh->lock);
     bool attached = f->attached;
     if (attached) unlink_fill(sh, f);
@@ -481,7 +581,7 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
         /* a newer epoch's entry (a fill that began after a table change) stays */
         struct centry *old = *find_link(sh, &k);
         if (!old || old->epoch <= f->epoch) {
-            install(sh, e, &k, &garbage);
+            install(sh, e, &k, now_ms, &garbage);
             installed = true;
         }
     }
@@ -501,6 +601,11 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
         w->wake(w, r);
         w = next;
     }
+}
+
+void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms)
+{
+    fill_end(f, r, now_ms, NULL);
 }
 
 struct cache_fill *cache_write_begin(const struct cache_key *k)
@@ -526,7 +631,7 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
         outcome = CACHE_WRITE_INVALIDATE;
     struct centry *e = outcome == CACHE_WRITE_STORE
                            ? entry_new(&k, f->epoch, value, value ? len : 0,
-                                       value ? crc32_of(value, len) : 0, now_ms)
+                                       value ? crc32_of(value, len) : 0, 0, now_ms)
                            : NULL;
     struct hold *h = NULL;
     if (outcome == CACHE_WRITE_AMBIGUOUS && c.holdoff) {
@@ -546,7 +651,8 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
         outcome = CACHE_WRITE_INVALIDATE;
     if (outcome != CACHE_WRITE_UNCHANGED) supersede_fills(sh, &k);
     if (outcome == CACHE_WRITE_STORE) {
-        install(sh, e, &k, &garbage); /* whatever epoch the entry there had: this is newer */
+        /* whatever epoch the entry there had: this is newer */
+        install(sh, e, &k, now_ms, &garbage);
         e = NULL;
     } else if (outcome != CACHE_WRITE_UNCHANGED) {
         remove_key(sh, &k, &garbage);
@@ -571,7 +677,8 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
         return;
     }
     struct shard *sh = shard_of(k->hash);
-    struct centry *e = entry_new(k, k->epoch, value, len, value ? crc32_of(value, len) : 0, now_ms);
+    struct centry *e =
+        entry_new(k, k->epoch, value, len, value ? crc32_of(value, len) : 0, 0, now_ms);
     struct centry *garbage = NULL;
     struct hold *done = NULL;
     pthread_mutex_lock(&sh->lock);
@@ -580,7 +687,7 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
     if (is_held)
         remove_key(sh, k, &garbage);
     else
-        install(sh, e, k, &garbage);
+        install(sh, e, k, now_ms, &garbage);
     pthread_mutex_unlock(&sh->lock);
     METRIC_INCR(item_cache_writes);
     if (is_held) free(e);
@@ -600,6 +707,20 @@ void cache_invalidate(const struct cache_key *k)
     free_chain(garbage);
 }
 
+size_t cache_spill_all(uint64_t now_ms)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < c.nshards && spill_enabled(); i++) {
+        struct shard *sh = &c.shards[i];
+        pthread_mutex_lock(&sh->lock);
+        /* least recently used first: the spill evicts its oldest records first */
+        for (struct centry *e = sh->lru_tail; e; e = e->lprev)
+            if (spill_worthy(e, now_ms)) n += spill_entry_put(e, now_ms, true);
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return n;
+}
+
 void cache_get_stats(struct cache_stats *s, uint64_t now_ms)
 {
     memset(s, 0, sizeof(*s));
@@ -616,20 +737,31 @@ void cache_get_stats(struct cache_stats *s, uint64_t now_ms)
     }
 }
 
-void cache_render_metrics(struct buf *out)
+/* The figures as /metrics shows them (the GAUGE_FN rows of metrics.def), at
+ * the clock handlers give the cache. */
+static struct cache_stats stats_now(void)
 {
     struct cache_stats s;
-    cache_get_stats(&s, clock_mono_ms()); /* the clock handlers give the cache */
-    buf_printf(out,
-               "# HELP ddbx_item_cache_entries items and negative entries in the item cache\n"
-               "# TYPE ddbx_item_cache_entries gauge\nddbx_item_cache_entries %llu\n"
-               "# HELP ddbx_item_cache_bytes memory the item cache holds (entries, keys, values, "
-               "buckets)\n# TYPE ddbx_item_cache_bytes gauge\nddbx_item_cache_bytes %llu\n"
-               "# HELP ddbx_item_cache_limit_bytes the item cache's budget (--memory)\n"
-               "# TYPE ddbx_item_cache_limit_bytes gauge\nddbx_item_cache_limit_bytes %llu\n"
-               "# HELP ddbx_item_cache_held_keys keys not cached until a write of unknown "
-               "outcome can no longer land\n"
-               "# TYPE ddbx_item_cache_held_keys gauge\nddbx_item_cache_held_keys %llu\n",
-               (unsigned long long)s.entries, (unsigned long long)s.bytes,
-               (unsigned long long)s.limit, (unsigned long long)s.holds);
+    cache_get_stats(&s, clock_mono_ms());
+    return s;
+}
+
+int64_t cache_gauge_entries(void)
+{
+    return (int64_t)stats_now().entries;
+}
+
+int64_t cache_gauge_bytes(void)
+{
+    return (int64_t)stats_now().bytes;
+}
+
+int64_t cache_gauge_limit_bytes(void)
+{
+    return (int64_t)stats_now().limit;
+}
+
+int64_t cache_gauge_held_keys(void)
+{
+    return (int64_t)stats_now().holds;
 }

@@ -23,8 +23,20 @@
  * applied by the backend later. Its key is held for the hold-off given at
  * setup: nothing is cached for it, and reads go to the backend (BYPASS).
  *
+ * Results: the Query/Scan cache (handler/query.c) keeps its results here
+ * too, so --memory and the LRU cover them, under keys that begin with a NUL
+ * byte (CACHE_RESULT_PREFIX), which no item key does (an item key begins
+ * with its table's name). Their fills give their own TTL (cache_result's
+ * ttl_ms), and the item_cache_* hit and miss metrics leave them out.
+ *
+ * The spill tier: when spill/spill.h's tier is set up, entries evicted for
+ * space are written to it and a RAM miss reads it before answering MISS; a
+ * spilled entry is answered as HIT or NEGATIVE like any other (cache.c says
+ * how the lease rules hold across both tiers).
+ *
  * Time is passed in by the caller (milliseconds, any monotonic origin), so
- * tests can drive TTLs and holds with a fake clock.
+ * tests can drive TTLs and holds with a fake clock; spilled records keep
+ * absolute wall-clock expiries (spill_wall_ms converts).
  */
 #ifndef DDBX_CACHE_CACHE_H
 #define DDBX_CACHE_CACHE_H
@@ -44,6 +56,8 @@ enum cache_kind {
     CACHE_BYPASS,   /* the key is held: read the backend, cache nothing (no lease) */
 };
 
+#define CACHE_RESULT_PREFIX '\0' /* the first byte of every result key */
+
 struct cache_key {
     const void *data;
     size_t len;
@@ -56,8 +70,9 @@ struct cache_result {
     enum cache_kind kind; /* CACHE_HIT, CACHE_NEGATIVE or CACHE_FAILED */
     const char *data;     /* HIT: the value; FAILED: the error body */
     size_t len;
-    uint32_t crc; /* HIT: CRC-32 of data (util/crc.h), computed once by the filler */
-    int status;   /* FAILED: the HTTP status to answer with */
+    uint32_t crc;    /* HIT: CRC-32 of data (util/crc.h), computed once by the filler */
+    int status;      /* FAILED: the HTTP status to answer with */
+    uint64_t ttl_ms; /* HIT/NEGATIVE: how long the entry lives; 0: --item-ttl / --negative-ttl */
 };
 
 /* A request waiting for another's fill. wake() runs on the filling thread,
@@ -131,9 +146,21 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
 /* Forgets the key and supersedes its running fills. */
 void cache_invalidate(const struct cache_key *k);
 
+/* For a clean stop (warm restart): queues every entry worth keeping for the
+ * spill tier (spill/spill.h), least recently used first, waiting for room in
+ * its queue rather than dropping; spill_teardown then commits them. Entries
+ * that expired or came from the spill unchanged are skipped. Other threads
+ * must not use the cache meanwhile. Returns the entries queued (0 without a
+ * spill tier, or once spilling paused). */
+size_t cache_spill_all(uint64_t now_ms);
+
 /* The cache's figures; holds still in force at now_ms are counted. */
 void cache_get_stats(struct cache_stats *s, uint64_t now_ms);
-/* Appends ddbx_item_cache_entries/bytes/limit gauges to a /metrics body. */
-void cache_render_metrics(struct buf *out);
+/* The cache's gauges for /metrics (GAUGE_FN rows of metrics/metrics.def):
+ * entries, bytes held, the budget, keys held now. Thread-safe. */
+int64_t cache_gauge_entries(void);
+int64_t cache_gauge_bytes(void);
+int64_t cache_gauge_limit_bytes(void);
+int64_t cache_gauge_held_keys(void);
 
 #endif

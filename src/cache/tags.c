@@ -71,7 +71,7 @@ static struct tag **find(struct shard *s, uint64_t hash)
 int tags_setup(uint64_t memory, uint64_t hot_ms, uint64_t retain_ms, unsigned shards)
 {
     if (shards == 0) shards = 16;
-    if (shards & (shards - 1) || memory / shards < 4096) return -1;
+    if (shards & (shards - 1) || memory / shards < 4096) return DDBX_ERR;
     g.nshards = shards;
     g.limit = memory;
     g.hot_ms = hot_ms;
@@ -86,7 +86,7 @@ int tags_setup(uint64_t memory, uint64_t hot_ms, uint64_t retain_ms, unsigned sh
         s->bytes = MIN_BUCKETS * sizeof(*s->buckets);
         s->budget = memory / shards;
     }
-    return 0;
+    return DDBX_OK;
 }
 
 void tags_teardown(void)

@@ -42,7 +42,9 @@
 
 #define TAGS_MAX_SNAPSHOT 4 /* a Query result depends on 3 tags, a Scan on 2 */
 
-enum tags_status { TAGS_OK = 0, TAGS_HOT = 1 };
+/* tags_snapshot's answer: OK, or HOT (negative, as every outcome but OK is:
+ * util/common.h), which is no error but says "do not cache". */
+enum tags_status { TAGS_OK = 0, TAGS_HOT = -1 };
 
 /* What a fill remembers, and what a cached result keeps next to its value. */
 struct tags_snapshot {
@@ -62,7 +64,8 @@ struct tags_stats {
 
 /* memory: the byte budget; hot_ms: the hot window; retain_ms: how long a
  * bump is remembered at least, when there is room (raised to hot_ms if
- * below); shards: a power of two (0: 16). Returns 0 or -1. */
+ * below); shards: a power of two (0: 16). Returns DDBX_OK, or DDBX_ERR when
+ * shards is not a power of two or leaves a shard under 4 KiB. */
 int tags_setup(uint64_t memory, uint64_t hot_ms, uint64_t retain_ms, unsigned shards);
 void tags_teardown(void);
 

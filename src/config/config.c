@@ -33,27 +33,27 @@ static int parse_bool(const char *v, bool *out)
 {
     static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
     for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-        if (strcmp(v, yes[i]) == 0) return *out = true, 0;
-        if (strcmp(v, no[i]) == 0) return *out = false, 0;
+        if (strcmp(v, yes[i]) == 0) return *out = true, DDBX_OK;
+        if (strcmp(v, no[i]) == 0) return *out = false, DDBX_OK;
     }
-    return -1;
+    return DDBX_ERR;
 }
 
 static int parse_uint(const char *v, uint64_t *out)
 {
     char *end;
-    if (*v < '0' || *v > '9') return -1;
+    if (*v < '0' || *v > '9') return DDBX_ERR;
     unsigned long long n = strtoull(v, &end, 10);
-    if (*end) return -1;
+    if (*end) return DDBX_ERR;
     *out = n;
-    return 0;
+    return DDBX_OK;
 }
 
 static int set_option(struct config *c, const struct option_desc *o, const char *v, char *err,
                       size_t errlen, const char *origin)
 {
     void *field = (char *)c + o->offset;
-    int rc = 0;
+    int rc = DDBX_OK;
     switch (o->type) {
     case OPT_STR:
         free(*(char **)field);
@@ -96,10 +96,10 @@ static int parse_env(struct config *c, char **envp, char *err, size_t errlen)
             size_t n = strlen(options[i].env);
             if ((size_t)(eq - *e) == n && strncmp(*e, options[i].env, n) == 0 &&
                 set_option(c, &options[i], eq + 1, err, errlen, "environment for --") < 0)
-                return -1;
+                return DDBX_ERR;
         }
     }
-    return 0;
+    return DDBX_OK;
 }
 
 static int parse_flag(struct config *c, int argc, char **argv, int *i, char *err, size_t errlen)
@@ -115,13 +115,13 @@ static int parse_flag(struct config *c, int argc, char **argv, int *i, char *err
     }
     if (!o) {
         snprintf(err, errlen, "unknown option --%.*s (see --help)", (int)len, arg);
-        return -1;
+        return DDBX_ERR;
     }
     if (eq) return set_option(c, o, eq + 1, err, errlen, "--");
     if (o->type == OPT_BOOL) return set_option(c, o, "true", err, errlen, "--");
     if (*i + 1 >= argc) {
         snprintf(err, errlen, "--%s needs a value", o->flag);
-        return -1;
+        return DDBX_ERR;
     }
     return set_option(c, o, argv[++*i], err, errlen, "--");
 }
@@ -144,6 +144,7 @@ enum config_result config_parse(struct config *c, int argc, char **argv, char **
             config_print_markdown(out);
             return CONFIG_MARKDOWN;
         }
+        if (strcmp(argv[i], "--help-metrics") == 0) return CONFIG_HELP_METRICS;
         if (strncmp(argv[i], "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", argv[i]);
             return CONFIG_ERROR;
@@ -176,7 +177,8 @@ void config_print_help(FILE *out)
         fprintf(out, "  --%s %s\n      %s\n      env %s, default \"%s\"\n", o->flag,
                 type_names[o->type], o->help, o->env, o->dflt);
     }
-    fprintf(out, "  --help, --version, --help-markdown\n");
+    fprintf(out, "  --help, --version, --help-markdown (the README's options table),\n"
+                 "  --help-metrics (docs/metrics.md's tables)\n");
 }
 
 void config_print_markdown(FILE *out)

@@ -28,12 +28,18 @@ struct config {
 #undef OPTION
 };
 
+/* What config_parse found: options to run with (CONFIG_OK), an error, or a
+ * request for a text instead of a run; the last are negative like libuv's
+ * UV_EOF: not failures, but the caller does not go on to serve. */
 enum config_result {
     CONFIG_OK = 0,
-    CONFIG_HELP = 1,     /* --help: usage was printed */
-    CONFIG_VERSION = 2,  /* --version: version was printed */
-    CONFIG_MARKDOWN = 3, /* --help-markdown: the docs table was printed */
-    CONFIG_ERROR = -1,   /* message in err */
+    CONFIG_ERROR = -1,        /* message in err */
+    CONFIG_HELP = -2,         /* --help: usage was printed */
+    CONFIG_VERSION = -3,      /* --version: version was printed */
+    CONFIG_MARKDOWN = -4,     /* --help-markdown: the README's options table was printed */
+    CONFIG_HELP_METRICS = -5, /* --help-metrics: nothing printed; the caller prints the
+                               * metrics table (metrics_print_markdown), which config
+                               * cannot see */
 };
 
 /* Fills `c` from defaults, `envp` (NULL: no environment) and argv.

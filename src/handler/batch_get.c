@@ -57,7 +57,6 @@ struct bg_table {
     const struct key_schema *ks;
     struct bg_key *keys;
     int nkeys;
-    const struct json *consumed; /* the backend's ConsumedCapacity for the table */
 };
 
 struct batch {
@@ -232,11 +231,19 @@ static void compose(struct batch *b)
         jw_init(&w, out);
         jw_array_begin(&w);
         for (int ti = 0; ti < b->ntables; ti++) {
+            /* what the caller's reads consumed, as DynamoDB charges them:
+             * every key answered, found or not, whether cached or read */
             struct bg_table *t = &b->tables[ti];
-            if (t->consumed)
-                jw_value(&w, t->consumed);
-            else
-                item_zero_capacity(&w, t->name->str, t->name->len, b->rcc == DDB_RCC_INDEXES);
+            double units = 0;
+            for (int i = 0; i < t->nkeys; i++) {
+                struct bg_key *k = &t->keys[i];
+                if (k->state == KS_FOUND || k->state == KS_ABSENT)
+                    units += ddb_read_units(
+                        k->state == KS_FOUND ? item_value_size(r, b->values.data + k->off, k->len)
+                                             : 0,
+                        t->consistent);
+            }
+            item_capacity(&w, t->name->str, t->name->len, units, b->rcc == DDB_RCC_INDEXES);
         }
         jw_array_end(&w);
         jw_free(&w);
@@ -353,14 +360,6 @@ static void apply_answer(struct batch *b, const struct json *doc)
             if (k && k->state == KS_PENDING) k->state = KS_UNPROCESSED;
         }
     }
-    const struct json *cc = json_get(doc, "ConsumedCapacity");
-    for (const struct json *c = json_is_array(cc) ? cc->child : NULL; c; c = c->next) {
-        const struct json *tn = json_get(c, "TableName");
-        for (int i = 0; tn && json_is_string(tn) && i < b->ntables; i++)
-            if (b->tables[i].name->len == tn->len &&
-                memcmp(b->tables[i].name->str, tn->str, tn->len) == 0)
-                b->tables[i].consumed = c;
-    }
 }
 
 /* Ends every lease this request holds: installs what was read (pending keys
@@ -389,6 +388,7 @@ static void on_backend(struct backend_result *res, void *arg)
 {
     struct batch *b = arg;
     struct request *r = b->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     struct buf body = BUF_INIT;
     struct json *doc;
     int status = item_backend_doc(r, res, &body, &doc);
@@ -507,6 +507,7 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
             return;
         }
         b->tables[i].ks = ks[i];
+        if (!item_projection_allowed(r, ks[i], b->tables[i].proj)) return;
     }
     build_keys(b);
 }
@@ -519,14 +520,7 @@ void handler_batch_get_item(struct request *r)
     struct ddb_batch_get q;
     struct attr_error err;
     int rc = ddb_parse_batch_get(r->arena, r->body, r->body_len, &q, &err);
-    if (rc == DDB_PARAMS_INVALID) {
-        item_send_attr_error(r, &err);
-        return;
-    }
-    if (rc != DDB_PARAMS_OK) {
-        handler_relay(r);
-        return;
-    }
+    if (!item_params_ok(r, rc, &err)) return;
     b->rcc = q.rcc;
     b->ntables = q.ntables;
     b->tables = arena_alloc(r->arena, sizeof(*b->tables) * (size_t)q.ntables);

@@ -69,10 +69,15 @@ static void answer(struct get *g, const char *value, size_t len, uint32_t crc,
     }
     if (g->q.rcc != DDB_RCC_NONE) {
         jw_cstr(&w, "ConsumedCapacity");
-        if (consumed)
+        /* what the caller's own read consumed: the backend's figure when it
+         * made that read (ConsistentRead), else what DynamoDB would charge
+         * for it, whether the cache answered or a consistent fill did */
+        if (consumed && g->q.consistent)
             jw_value(&w, consumed);
         else
-            item_zero_capacity(&w, g->ks->table, g->ks->table_len, g->q.rcc == DDB_RCC_INDEXES);
+            item_capacity(&w, g->ks->table, g->ks->table_len,
+                          ddb_read_units(item_value_size(r, value, len), false),
+                          g->q.rcc == DDB_RCC_INDEXES);
     }
     jw_object_end(&w);
     jw_free(&w);
@@ -92,6 +97,7 @@ static void on_fill(struct backend_result *res, void *arg)
 {
     struct get *g = arg;
     struct request *r = g->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     struct buf body = BUF_INIT;
     struct json *doc;
     int status = item_backend_doc(r, res, &body, &doc);
@@ -190,6 +196,7 @@ static void on_schema(struct request *r, const struct key_schema *ks, void *arg)
         return;
     }
     g->ks = ks;
+    if (!item_projection_allowed(r, ks, g->q.proj)) return;
     if (!item_key_or_answer(r, ks, g->q.key, true, &g->k)) return;
     if (ks->held) {
         start_fill(g);
@@ -209,9 +216,6 @@ void handler_get_item(struct request *r)
     memset(g, 0, sizeof(*g));
     g->r = r;
     struct attr_error err;
-    switch (ddb_parse_get_item(r->arena, r->body, r->body_len, &g->q, &err)) {
-    case DDB_PARAMS_OK: schema_get(r, g->q.table, on_schema, g); return;
-    case DDB_PARAMS_INVALID: item_send_attr_error(r, &err); return;
-    default: handler_relay(r); return; /* the backend words whatever is wrong */
-    }
+    if (item_params_ok(r, ddb_parse_get_item(r->arena, r->body, r->body_len, &g->q, &err), &err))
+        schema_get(r, g->q.table, on_schema, g);
 }

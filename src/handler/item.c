@@ -1,11 +1,23 @@
 /* item.c: helpers shared by the item handlers. */
 #include "handler/item.h"
 
+#include "proto/params.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/clock.h"
 #include "util/common.h"
+
+bool item_params_ok(struct request *r, int rc, const struct attr_error *err)
+{
+    if (rc == DDB_PARAMS_OK) return true;
+    if (rc == DDB_PARAMS_INVALID)
+        item_send_attr_error(r, err);
+    else
+        handler_relay(r); /* the backend words whatever is wrong */
+    return false;
+}
 
 const struct json *item_string_node(struct request *r, const char *s, size_t len)
 {
@@ -93,7 +105,7 @@ int item_backend_doc(struct request *r, struct backend_result *res, struct buf *
     *doc = NULL;
     if (status == 200 && json_parse(r->arena, body->data, body->len, doc, NULL, 0) != JSON_OK) {
         buf_reset(body);
-        ddb_error_compose(body, DDB_InternalServerError, "The backend's answer is not valid JSON");
+        ddb_msg_compose(body, MSG_backend_bad_json);
         status = 500;
     }
     return status;
@@ -126,6 +138,17 @@ bool item_error_forgets_table(struct request *r, int status, const struct buf *b
     return d && d->forgets_table;
 }
 
+bool item_projection_allowed(struct request *r, const struct key_schema *ks,
+                             const struct projection *proj)
+{
+    for (int i = 0; proj && i < ks->nattrs; i++)
+        if (projection_inside(proj, ks->attr[i].name, ks->attr[i].len)) {
+            request_send_msg(r, MSG_projection_key_path, ks->attr[i].name);
+            return false;
+        }
+    return true;
+}
+
 bool item_same_key(const struct cache_key *a, const struct cache_key *b)
 {
     return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
@@ -133,8 +156,7 @@ bool item_same_key(const struct cache_key *a, const struct cache_key *b)
 
 void item_send_duplicate_keys(struct request *r)
 {
-    request_send_error(r, DDB_ValidationException,
-                       "Provided list of item keys contains duplicates");
+    request_send_msg(r, MSG_keys_duplicate);
 }
 
 enum write_outcome item_relay_outcome(struct request *r, const struct backend_result *res)
@@ -143,21 +165,30 @@ enum write_outcome item_relay_outcome(struct request *r, const struct backend_re
                               &res->body);
 }
 
-void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes)
+void item_capacity(struct json_writer *w, const char *table, size_t len, double units, bool indexes)
 {
     jw_object_begin(w);
     jw_cstr(w, "TableName");
     jw_string(w, table, len);
     jw_cstr(w, "CapacityUnits");
-    jw_double(w, 0.0);
+    jw_double(w, units);
     if (indexes) {
         jw_cstr(w, "Table");
         jw_object_begin(w);
         jw_cstr(w, "CapacityUnits");
-        jw_double(w, 0.0);
+        jw_double(w, units);
         jw_object_end(w);
     }
     jw_object_end(w);
+}
+
+size_t item_value_size(struct request *r, const char *value, size_t len)
+{
+    const struct json *item = item_value_item(r, value, len);
+    struct attr_check chk;
+    struct attr_error err;
+    if (!item || attr_check_item(item, &chk, &err) < 0) return 0;
+    return chk.size;
 }
 
 const struct json *item_value_item(struct request *r, const char *value, size_t len)

@@ -17,6 +17,10 @@
 #include "proto/key.h"
 #include "proto/projection.h"
 
+/* What to do with a proto/params.h parse result: true when rc is
+ * DDB_PARAMS_OK; otherwise the request was answered (INVALID: DynamoDB's
+ * error in err) or relayed (RELAY), and the handler returns. */
+bool item_params_ok(struct request *r, int rc, const struct attr_error *err);
 /* A JSON string node for s[0..len) in r->arena (s itself is not copied). */
 const struct json *item_string_node(struct request *r, const char *s, size_t len);
 /* Answers an attr_error (an error DynamoDB answers that ddbx found itself). */
@@ -41,6 +45,10 @@ int item_cache_key(struct request *r, const struct key_schema *ks, const struct 
  * backend's to refuse). Returns false when the request was answered. */
 bool item_key_or_answer(struct request *r, const struct key_schema *ks, const struct json *obj,
                         bool exact, struct cache_key *k);
+/* False after answering DynamoDB's refusal when `proj` reaches inside one of
+ * the table's key attributes ("pk.a", "pk[0]"). */
+bool item_projection_allowed(struct request *r, const struct key_schema *ks,
+                             const struct projection *proj);
 /* True when a and b are one key (whatever their epochs). */
 bool item_same_key(const struct cache_key *a, const struct cache_key *b);
 /* Answers DynamoDB's error for a request naming one key twice. */
@@ -70,9 +78,13 @@ enum write_outcome item_relay_outcome(struct request *r, const struct backend_re
  * "table" column), so its schema must be forgotten. */
 bool item_error_forgets_table(struct request *r, int status, const struct buf *body);
 
-/* Writes {"TableName":t,"CapacityUnits":0.0[,"Table":{...}]}: what a read
- * served without the backend consumed. */
-void item_zero_capacity(struct json_writer *w, const char *table, size_t len, bool indexes);
+/* Writes {"TableName":t,"CapacityUnits":units[,"Table":{"CapacityUnits":units}]}:
+ * what the caller's read consumed, as DynamoDB reports it. */
+void item_capacity(struct json_writer *w, const char *table, size_t len, double units,
+                   bool indexes);
+/* The size DynamoDB counts for the item of a cached value ({"Item":...});
+ * 0 for "not found". */
+size_t item_value_size(struct request *r, const char *value, size_t len);
 /* Parses a cached value ({"Item":{...}} or {}) and returns its item or NULL. */
 const struct json *item_value_item(struct request *r, const char *value, size_t len);
 

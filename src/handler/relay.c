@@ -12,11 +12,14 @@
 
 #include "handler/handler.h"
 #include "handler/schema.h"
+#include "handler/throttle.h"
 #include "proto/json.h"
+#include "util/common.h"
 
 void handler_relay_done(struct backend_result *res, void *arg)
 {
     struct request *r = arg;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     struct json *doc;
     if (r->op->describes && res->outcome == BACKEND_ANSWERED && res->status == 200 &&
         json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
@@ -26,7 +29,7 @@ void handler_relay_done(struct backend_result *res, void *arg)
 
 void handler_call(struct request *r, const char *target, struct buf *body, backend_cb cb, void *arg)
 {
-    r->thread->bops->call(r->thread->backend, target, body, cb, arg);
+    throttle_call(r, target, body, cb, arg); /* --max-backend-inflight */
 }
 
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg)

@@ -3,6 +3,7 @@
  * proto/operations.tsv, per-operation metrics, and the thread mailbox.
  */
 #include "handler/request.h"
+#include "handler/grant.h"
 #include "handler/handler.h"
 
 #include <stdarg.h>
@@ -64,11 +65,8 @@ uint64_t handler_holdoff_ms(void)
 void handler_setup(const struct config *cfg)
 {
     options = cfg;
-    fam_requests = metrics_family_define("ddbx_requests_total", "requests by operation",
-                                         "operation", ops_names, OP_COUNT);
-    fam_errors = metrics_family_define("ddbx_errors_total",
-                                       "requests answered with an error status, by operation",
-                                       "operation", ops_names, OP_COUNT);
+    fam_requests = metrics_family_setup(FAMILY_REQUESTS, ops_names, OP_COUNT);
+    fam_errors = metrics_family_setup(FAMILY_ERRORS, ops_names, OP_COUNT);
 }
 
 void handler_teardown(void) {}
@@ -77,6 +75,7 @@ void handler_dispatch(struct request *r)
 {
     r->magic = REQUEST_MAGIC;
     if (r->thread) r->thread->active++;
+    if (handler_authorize(r) != DDBX_OK) return;
     handlers[r->op->id](r);
 }
 
@@ -121,6 +120,7 @@ void request_make_id(char *out, size_t outlen)
 
 void request_send(struct request *r, int status)
 {
+    if (r->op) CHECK_MAGIC(r, REQUEST_MAGIC);
     if (r->replied) {
         log_error("request replied twice (%s)", r->op ? r->op->name : "admin");
         abort();
@@ -152,6 +152,16 @@ void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ..
     request_send(r, ddb_error_desc(e)->status);
 }
 
+void request_send_msg(struct request *r, enum ddb_msg m, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, m);
+    vsnprintf(msg, sizeof(msg), ddb_msg_text(m), ap);
+    va_end(ap);
+    request_send_error(r, ddb_msg_error(m), "%s", msg);
+}
+
 int request_backend_answer(struct backend_result *res, struct buf *body)
 {
     buf_reset(body);
@@ -163,31 +173,32 @@ int request_backend_answer(struct backend_result *res, struct buf *body)
         }
         log_warn("backend answered %d with a body that is not a JSON object", res->status);
         if (res->status == 503) {
-            ddb_error_compose(body, DDB_ServiceUnavailable, "The backend is unavailable");
+            ddb_msg_compose(body, MSG_backend_unavailable);
             return 503;
         }
-        ddb_error_compose(body, DDB_InternalServerError,
-                          "The backend answered without a DynamoDB body");
+        ddb_msg_compose(body, MSG_backend_no_body);
         return 500;
-    case BACKEND_TIMEOUT:
-        ddb_error_compose(body, DDB_InternalServerError, "The backend did not answer in time");
-        return 500;
-    case BACKEND_UNREACHABLE:
-        ddb_error_compose(body, DDB_ServiceUnavailable, "The backend cannot be reached");
-        return 503;
+    case BACKEND_TIMEOUT: ddb_msg_compose(body, MSG_backend_timeout); return 500;
+    case BACKEND_UNREACHABLE: ddb_msg_compose(body, MSG_backend_unreachable); return 503;
     case BACKEND_IO_ERROR: break;
     }
-    ddb_error_compose(body, DDB_InternalServerError, "The backend connection failed");
+    ddb_msg_compose(body, MSG_backend_connection);
     return 500;
 }
 
 void request_send_backend(struct request *r, struct backend_result *res)
 {
-    int status = request_backend_answer(res, &r->reply);
     r->crc_set = false;
-    if (res->outcome == BACKEND_ANSWERED)
-        snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
-    request_send(r, status);
+    if (res->outcome != BACKEND_ANSWERED) {
+        request_send(r, request_backend_answer(res, &r->reply));
+        return;
+    }
+    /* a relayed answer goes back as the backend sent it, whatever its body
+     * (TagResource answers 200 with an empty one) */
+    buf_reset(&r->reply);
+    buf_move(&r->reply, &res->body);
+    snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+    request_send(r, res->status);
 }
 
 const char *request_header(const struct request *r, const char *name, size_t *len)

@@ -6,20 +6,45 @@
  * A record without key attributes is a placeholder: the table is not known
  * yet but is held (schema_invalidate with a hold on a table never described),
  * so the hold survives until the table is learnt.
+ *
+ * Index snapshots are reference counted: the registry holds one reference,
+ * each schema_indexes_get() another, and the last put frees it, so a
+ * request may keep using a snapshot the registry has replaced.
+ *
+ * With a spill tier (spill/spill.h), epochs outlive the process as spilled
+ * records do, kept as the tier's named values: the counter, so no epoch a
+ * record may carry is issued twice, and each table's epoch with what makes it
+ * that table (backend, region, account, name, creation time, key schema),
+ * under "schema.table." and a hash of the name. A table learnt
+ * again with the same identity gets its stored epoch back, and its records
+ * are served after a warm restart; every forget or invalidation stores a new
+ * epoch or none, so no record of an older incarnation ever is. The tier keeps
+ * named values in the order they are put, and they are put under `lock`, in
+ * the order epochs are assigned.
  */
 #include "handler/schema.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "handler/handler.h"
 #include "handler/item.h"
+#include "spill/spill.h"
 #include "util/common.h"
 #include "util/hash.h"
 #include "util/log.h"
 
 #define SCHEMA_BUCKETS 256
+
+struct snapshot {
+    atomic_int refs;
+    struct arena strings;
+    struct query_table q;
+};
 
 struct record {
     struct record *next;
@@ -27,9 +52,13 @@ struct record {
     size_t table_len;
     char *account; /* NULL: the backend gave no TableArn */
     size_t account_len;
+    char *created; /* CreationDateTime's text (NULL: not given): tells incarnations apart */
+    size_t created_len;
     uint32_t epoch;
     uint64_t hold_until;
-    int nattrs; /* 0: a placeholder carrying a hold */
+    uint64_t query_hold_until;
+    struct snapshot *snap; /* NULL: no usable index list */
+    int nattrs;            /* 0: a placeholder carrying a hold */
     char *names[2];
     size_t lens[2];
     char types[2];
@@ -38,7 +67,25 @@ struct record {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct record *buckets[SCHEMA_BUCKETS];
 static uint32_t next_epoch = 1;
+static uint32_t epoch_floor;    /* stored epochs below it are never reused */
 static uint64_t all_hold_until; /* a hold on every table */
+static schema_watch_fn watcher;
+
+static struct snapshot *snapshot_new(const struct query_table *q)
+{
+    struct snapshot *sn = xcalloc(1, sizeof(*sn));
+    atomic_init(&sn->refs, 1);
+    arena_init(&sn->strings);
+    query_table_copy(&sn->strings, q, &sn->q);
+    return sn;
+}
+
+static void snapshot_put(struct snapshot *sn)
+{
+    if (!sn || atomic_fetch_sub(&sn->refs, 1) != 1) return;
+    arena_free(&sn->strings);
+    free(sn);
+}
 
 static unsigned bucket(const char *t, size_t len)
 {
@@ -58,16 +105,168 @@ static void record_free(struct record *rec)
     if (!rec) return;
     free(rec->table);
     free(rec->account);
+    free(rec->created);
     free(rec->names[0]);
     free(rec->names[1]);
+    snapshot_put(rec->snap);
     free(rec);
 }
 
-void schema_setup(void) {}
+/* ---- epochs kept in the spill tier (under `lock`, except at setup) ---- */
 
+#define META_NEXT "schema.next_epoch"
+#define META_FLOOR "schema.epoch_floor"
+#define META_TABLE "schema.table." /* + 32 hex digits of the name's XXH3-128 */
+
+static void be32(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)(v >> 24);
+    b[1] = (uint8_t)(v >> 16);
+    b[2] = (uint8_t)(v >> 8);
+    b[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const char *p)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static void meta_put_u32(const char *name, uint32_t v)
+{
+    uint8_t b[4];
+    be32(b, v);
+    spill_meta_put(name, b, sizeof(b));
+}
+
+static uint32_t meta_get_u32(const char *name)
+{
+    struct buf b = BUF_INIT;
+    uint32_t v = spill_meta_get(name, &b) == SPILL_OK && b.len == 4 ? get_be32(b.data) : 0;
+    buf_free(&b);
+    return v;
+}
+
+static void table_meta_name(char *out, size_t outlen, const char *t, size_t len)
+{
+    XXH128_hash_t h = XXH3_128bits(t, len);
+    snprintf(out, outlen, META_TABLE "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+}
+
+static void put_field(struct buf *b, const char *s, size_t len)
+{
+    uint8_t n[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+    buf_append(b, n, sizeof(n));
+    buf_append(b, s, len);
+}
+
+/* Appends the stored form of a table: its epoch, then what makes it that
+ * table (the backend and region ddbx uses, the account, the name, when it was
+ * created, the key schema). Only the epoch (meaning: forgotten) for a
+ * placeholder or a table without an account, which cannot be told from
+ * another account's. */
+static void stored_form(struct buf *b, const struct record *rec)
+{
+    const struct config *o = handler_options();
+    const char *backend = o ? o->backend : "", *region = handler_region();
+    uint8_t e[4];
+    be32(e, rec->epoch);
+    buf_append(b, e, sizeof(e));
+    if (!rec->account || !rec->nattrs) return;
+    put_field(b, backend, strlen(backend));
+    put_field(b, region, strlen(region));
+    put_field(b, rec->account, rec->account_len);
+    put_field(b, rec->table, rec->table_len);
+    put_field(b, rec->created ? rec->created : "", rec->created_len);
+    for (int i = 0; i < rec->nattrs; i++) {
+        put_field(b, rec->names[i], rec->lens[i]);
+        put_field(b, &rec->types[i], 1);
+    }
+}
+
+/* Stores the table's epoch (rec NULL: forgotten, no epoch to reuse). */
+static void store_table(const char *t, size_t len, const struct record *rec)
+{
+    if (!spill_enabled()) return;
+    char name[64];
+    table_meta_name(name, sizeof(name), t, len);
+    struct buf b = BUF_INIT;
+    if (rec) {
+        stored_form(&b, rec);
+    } else {
+        buf_append(&b, "\0\0\0\0", 4);
+    }
+    spill_meta_put(name, b.data, b.len);
+    buf_free(&b);
+}
+
+/* The stored epoch of a table with rec's identity, or 0: none stored, the
+ * table was forgotten or invalidated since, or it was another table. */
+static uint32_t stored_epoch(const struct record *rec)
+{
+    if (!spill_enabled()) return 0;
+    char name[64];
+    table_meta_name(name, sizeof(name), rec->table, rec->table_len);
+    struct buf stored = BUF_INIT, want = BUF_INIT;
+    uint32_t epoch = 0;
+    stored_form(&want, rec);
+    if (spill_meta_get(name, &stored) == SPILL_OK && stored.len == want.len && want.len > 4 &&
+        memcmp(stored.data + 4, want.data + 4, want.len - 4) == 0)
+        epoch = get_be32(stored.data);
+    buf_free(&stored);
+    buf_free(&want);
+    return epoch >= epoch_floor && epoch < next_epoch ? epoch : 0;
+}
+
+/* A new epoch, never issued before, even by an earlier process. */
+static uint32_t new_epoch(void)
+{
+    uint32_t e = next_epoch++;
+    if (spill_enabled()) meta_put_u32(META_NEXT, next_epoch);
+    return e;
+}
+
+/* No stored epoch below the counter's present value is reused. */
+static void raise_floor(void)
+{
+    epoch_floor = next_epoch;
+    if (spill_enabled()) meta_put_u32(META_FLOOR, epoch_floor);
+}
+
+/* The epochs a warm start inherits. */
+static void load_epochs(void)
+{
+    if (!spill_enabled()) return;
+    next_epoch = MAX(next_epoch, meta_get_u32(META_NEXT));
+    epoch_floor = MAX(epoch_floor, meta_get_u32(META_FLOOR));
+}
+
+static void drop_all(void)
+{
+    for (int i = 0; i < SCHEMA_BUCKETS; i++) {
+        while (buckets[i]) {
+            struct record *rec = buckets[i];
+            buckets[i] = rec->next;
+            record_free(rec);
+        }
+    }
+}
+
+void schema_setup(void)
+{
+    pthread_mutex_lock(&lock);
+    watcher = NULL;
+    load_epochs();
+    pthread_mutex_unlock(&lock);
+}
+
+/* Frees the registry; what the spill tier keeps stays for the next start. */
 void schema_teardown(void)
 {
-    schema_forget_all();
+    pthread_mutex_lock(&lock);
+    drop_all();
+    pthread_mutex_unlock(&lock);
 }
 
 static const struct key_schema *copy_out(struct request *r, const struct record *rec)
@@ -81,7 +280,8 @@ static const struct key_schema *copy_out(struct request *r, const struct record 
         ks->account_len = rec->account_len;
     }
     ks->epoch = rec->epoch;
-    ks->held = item_now() < MAX(rec->hold_until, all_hold_until);
+    uint64_t hold = MAX(rec->hold_until, all_hold_until);
+    ks->held = hold && item_now() < hold; /* no clock read on the common path */
     ks->nattrs = rec->nattrs;
     for (int i = 0; i < rec->nattrs; i++) {
         ks->attr[i].name = arena_strndup(r->arena, rec->names[i], rec->lens[i]);
@@ -208,10 +408,61 @@ static struct record *record_from(const struct json *d)
         rec->account = xstrndup(a.account, a.account_len);
         rec->account_len = a.account_len;
     }
+    struct query_table *q = xmalloc(sizeof(*q));
+    if (query_table_parse(d, q) == QUERY_OK) rec->snap = snapshot_new(q);
+    free(q);
+    const struct json *created = json_get(d, "CreationDateTime");
+    if (created && created->str) {
+        rec->created = xstrndup(created->str, created->len);
+        rec->created_len = created->len;
+    }
     return rec;
 bad:
     record_free(rec);
     return NULL;
+}
+
+/* False when both records say when their table was created and they differ:
+ * the table was deleted and created again. */
+static bool same_incarnation(const struct record *a, const struct record *b)
+{
+    return !a->created || !b->created ||
+           (a->created_len == b->created_len &&
+            memcmp(a->created, b->created, a->created_len) == 0);
+}
+
+/* Takes what rec says of the table and old does not (its account, its
+ * creation time); true if anything was taken. */
+static bool adopt(struct record *old, struct record *rec)
+{
+    bool taken = false;
+    if (!old->account && rec->account) {
+        old->account = rec->account;
+        old->account_len = rec->account_len;
+        rec->account = NULL;
+        taken = true;
+    }
+    if (!old->created && rec->created) {
+        old->created = rec->created;
+        old->created_len = rec->created_len;
+        rec->created = NULL;
+        taken = true;
+    }
+    return taken;
+}
+
+static bool same_indexes(const struct record *a, const struct record *b)
+{
+    if (!a->snap || !b->snap) return !a->snap && !b->snap;
+    return query_table_same_indexes(&a->snap->q, &b->snap->q);
+}
+
+static bool same_stream(const struct snapshot *a, const struct snapshot *b)
+{
+    const struct query_table *x = &a->q, *y = &b->q;
+    if (!x->stream_arn || !y->stream_arn) return !x->stream_arn && !y->stream_arn;
+    return x->stream_arn_len == y->stream_arn_len && x->stream_view == y->stream_view &&
+           memcmp(x->stream_arn, y->stream_arn, x->stream_arn_len) == 0;
 }
 
 void schema_learn(const struct json *d)
@@ -219,37 +470,55 @@ void schema_learn(const struct json *d)
     struct record *rec = record_from(d);
     if (!rec) return;
     struct record *drop = rec;
+    struct snapshot *told = NULL; /* a new or changed description, for the watcher */
     pthread_mutex_lock(&lock);
     struct record **link = find(rec->table, rec->table_len);
     struct record *old = *link;
-    if (old && old->nattrs && same_schema(old, rec)) { /* already known: keep its epoch */
-        if (!old->account && rec->account) {
-            old->account = rec->account;
-            old->account_len = rec->account_len;
-            rec->account = NULL;
+    if (old && old->nattrs && same_schema(old, rec) && same_indexes(old, rec) &&
+        same_incarnation(old, rec)) {
+        /* already known: keep its epoch */
+        if (adopt(old, rec)) store_table(old->table, old->table_len, old);
+        if (rec->snap && !same_stream(old->snap, rec->snap)) { /* a new stream */
+            struct snapshot *sn = old->snap;
+            old->snap = rec->snap;
+            rec->snap = sn;
+            told = old->snap;
         }
     } else {
-        rec->epoch = next_epoch++;
-        if (old) rec->hold_until = old->hold_until; /* a placeholder's hold carries over */
+        rec->epoch = stored_epoch(rec);
+        if (!rec->epoch) {
+            rec->epoch = new_epoch();
+            store_table(rec->table, rec->table_len, rec);
+        }
+        if (old) { /* a placeholder's holds carry over */
+            rec->hold_until = old->hold_until;
+            rec->query_hold_until = old->query_hold_until;
+        }
         rec->next = old ? old->next : NULL;
         *link = rec;
         drop = old;
+        told = rec->snap;
     }
+    if (told) atomic_fetch_add(&told->refs, 1);
+    schema_watch_fn fn = watcher;
     bool learnt = drop != rec;
     pthread_mutex_unlock(&lock);
     if (learnt) {
         const struct json *name = json_get(d, "TableName");
         log_debug("learnt the key schema of table %.*s", (int)name->len, name->str);
     }
+    if (told && fn) fn(&told->q);
+    snapshot_put(told);
     record_free(drop);
 }
 
 void schema_forget(const char *table, size_t len)
 {
     pthread_mutex_lock(&lock);
+    store_table(table, len, NULL);
     struct record **link = find(table, len), *rec = *link;
     /* a hold outlives the record: keep a placeholder */
-    if (rec && rec->hold_until > item_now()) {
+    if (rec && MAX(rec->hold_until, rec->query_hold_until) > item_now()) {
         rec->nattrs = 0;
         rec = NULL;
     } else if (rec) {
@@ -275,9 +544,10 @@ void schema_invalidate(const char *table, size_t len, uint64_t hold_until)
         fresh = NULL;
     }
     if (rec) {
-        rec->epoch = next_epoch++;
+        rec->epoch = new_epoch();
         rec->hold_until = MAX(rec->hold_until, hold_until);
     }
+    store_table(table, len, rec);
     pthread_mutex_unlock(&lock);
     record_free(fresh);
 }
@@ -285,9 +555,12 @@ void schema_invalidate(const char *table, size_t len, uint64_t hold_until)
 void schema_invalidate_all(uint64_t hold_until)
 {
     pthread_mutex_lock(&lock);
+    raise_floor(); /* the stored epochs of tables not learnt in this run included */
     for (int i = 0; i < SCHEMA_BUCKETS; i++)
-        for (struct record *rec = buckets[i]; rec; rec = rec->next)
-            rec->epoch = next_epoch++;
+        for (struct record *rec = buckets[i]; rec; rec = rec->next) {
+            rec->epoch = new_epoch();
+            store_table(rec->table, rec->table_len, rec);
+        }
     all_hold_until = MAX(all_hold_until, hold_until);
     pthread_mutex_unlock(&lock);
 }
@@ -295,13 +568,47 @@ void schema_invalidate_all(uint64_t hold_until)
 void schema_forget_all(void)
 {
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < SCHEMA_BUCKETS; i++) {
-        while (buckets[i]) {
-            struct record *rec = buckets[i];
-            buckets[i] = rec->next;
-            record_free(rec);
-        }
+    drop_all();
+    raise_floor();
+    pthread_mutex_unlock(&lock);
+}
+
+const struct query_table *schema_indexes_get(const char *table, size_t len, struct schema_state *st)
+{
+    struct snapshot *sn = NULL;
+    pthread_mutex_lock(&lock);
+    struct record *rec = *find(table, len);
+    if (rec && rec->nattrs && rec->snap) {
+        sn = rec->snap;
+        atomic_fetch_add(&sn->refs, 1);
     }
+    if (st && rec) {
+        uint64_t now = item_now();
+        st->epoch = rec->epoch;
+        st->held = now < MAX(rec->hold_until, all_hold_until);
+        st->query_held = now < rec->query_hold_until;
+    }
+    pthread_mutex_unlock(&lock);
+    return sn ? &sn->q : NULL;
+}
+
+void schema_indexes_put(const struct query_table *t)
+{
+    if (t) snapshot_put(container_of(t, struct snapshot, q));
+}
+
+void schema_hold_queries(const char *table, size_t len, uint64_t until)
+{
+    pthread_mutex_lock(&lock);
+    struct record *rec = *find(table, len);
+    if (rec) rec->query_hold_until = MAX(rec->query_hold_until, until);
+    pthread_mutex_unlock(&lock);
+}
+
+void schema_set_watcher(schema_watch_fn fn)
+{
+    pthread_mutex_lock(&lock);
+    watcher = fn;
     pthread_mutex_unlock(&lock);
 }
 
@@ -317,10 +624,9 @@ struct fetch {
     size_t account_len;
 };
 
-/* The schema, when the table it names is the one the request meant. */
-static const struct key_schema *resolve(struct fetch *f)
+/* ks (the table's schema, or NULL) when the table is the one the request meant. */
+static const struct key_schema *resolve(const struct fetch *f, const struct key_schema *ks)
 {
-    const struct key_schema *ks = schema_peek(f->r, f->table, f->len);
     if (ks && f->account &&
         !(ks->account && ks->account_len == f->account_len &&
           memcmp(ks->account, f->account, f->account_len) == 0))
@@ -332,6 +638,7 @@ static void on_described(struct backend_result *res, void *arg)
 {
     struct fetch *f = arg;
     struct request *r = f->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     if (res->outcome != BACKEND_ANSWERED) {
         /* no answer at all (timeout, unreachable): relaying the request would
          * wait as long again; answer the client with the failure now */
@@ -343,7 +650,7 @@ static void on_described(struct backend_result *res, void *arg)
         if (json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
             schema_learn(json_get(doc, "Table"));
     }
-    f->cb(r, resolve(f), f->arg);
+    f->cb(r, resolve(f, schema_peek(r, f->table, f->len)), f->arg);
 }
 
 void schema_get(struct request *r, const struct json *table, schema_cb cb, void *arg)
@@ -367,8 +674,9 @@ void schema_get(struct request *r, const struct json *table, schema_cb cb, void 
         f->account = a.account;
         f->account_len = a.account_len;
     }
-    if (schema_peek(r, f->table, f->len)) {
-        cb(r, resolve(f), arg);
+    const struct key_schema *ks = schema_peek(r, f->table, f->len);
+    if (ks) {
+        cb(r, resolve(f, ks), arg);
         return;
     }
     struct buf body = BUF_INIT;

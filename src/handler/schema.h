@@ -7,11 +7,21 @@
  * when everything cached of the table must go (a PartiQL write, a write ddbx
  * could not key, a schema change), the epoch changes and every older entry is
  * stale at once. Epochs only grow, across tables too, so a table that is
- * forgotten and learnt again never reuses an old epoch.
+ * forgotten and learnt again never reuses an old epoch. With a spill tier
+ * (spill/spill.h) they are kept across a clean restart in its named values:
+ * schema_setup (after spill_setup) takes them back, and a table learnt again
+ * that is the same table gets its old epoch, so its spilled items serve.
  *
  * A table is (account, region, name). A TableName may be an ARN: one of the
  * account and region ddbx serves names the table of that name; any other ARN
  * is another table, relayed and never cached (the schema callbacks get NULL).
+ *
+ * Beside the key schema, each table has its indexes and stream (a struct
+ * query_table, about 3 KB): an immutable snapshot, replaced whole when a new
+ * description differs, and handed out by reference (schema_indexes_get /
+ * schema_indexes_put), never copied per request. A change of the index list
+ * changes the table's epoch too, so no Query result cached under the old
+ * indexes is served under the new ones.
  */
 #ifndef DDBX_HANDLER_SCHEMA_H
 #define DDBX_HANDLER_SCHEMA_H
@@ -19,6 +29,7 @@
 #include "handler/request.h"
 #include "proto/json.h"
 #include "proto/key.h"
+#include "proto/query.h"
 
 /* Called with the schema (copied into r->arena), or NULL when the table
  * cannot be cached (unknown, another account's or region's ARN, a backend
@@ -60,5 +71,28 @@ void schema_invalidate(const char *table, size_t len, uint64_t hold_until);
 /* The same for every table (a statement ddbx cannot read). */
 void schema_invalidate_all(uint64_t hold_until);
 void schema_forget_all(void);
+
+/* What a request needs to know of a table at one instant. */
+struct schema_state {
+    uint32_t epoch;
+    bool held;       /* a change of unknown outcome may still land: cache nothing */
+    bool query_held; /* a write of unknown outcome: cache no Query or Scan result */
+};
+/* A reference to the table's indexes and stream (a plain name), or NULL when
+ * the table is unknown or its description had none ddbx can use (too many
+ * indexes). *st (may be NULL) gets the table's state at the same instant.
+ * Release the reference with schema_indexes_put(); it stays valid until then
+ * whatever the registry learns or forgets meanwhile. */
+const struct query_table *schema_indexes_get(const char *table, size_t len,
+                                             struct schema_state *st);
+void schema_indexes_put(const struct query_table *t);
+/* A write to the table has an unknown outcome: no Query or Scan result of it
+ * is cached until `until` (ms on item_now()'s clock), while it may still land. */
+void schema_hold_queries(const char *table, size_t len, uint64_t until);
+/* Called (on the learning thread, outside any lock) with each table whose
+ * description is new or changed; the reference is valid during the call only.
+ * The stream readers (stream/stream.h) watch tables this way. NULL: nobody. */
+typedef void (*schema_watch_fn)(const struct query_table *t);
+void schema_set_watcher(schema_watch_fn fn);
 
 #endif

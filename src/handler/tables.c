@@ -160,14 +160,7 @@ void handler_transact_get_items(struct request *r)
     t->r = r;
     struct attr_error err;
     int rc = ddb_parse_transact_get(r->arena, r->body, r->body_len, &t->q, &err);
-    if (rc == DDB_PARAMS_INVALID) {
-        item_send_attr_error(r, &err);
-        return;
-    }
-    if (rc != DDB_PARAMS_OK) {
-        handler_relay(r);
-        return;
-    }
+    if (!item_params_ok(r, rc, &err)) return;
     t->fills = arena_alloc(r->arena, sizeof(*t->fills) * (size_t)t->q.n);
     const struct json **tables = arena_alloc(r->arena, sizeof(*tables) * (size_t)t->q.n);
     for (int i = 0; i < t->q.n; i++)

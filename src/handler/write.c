@@ -29,13 +29,28 @@
  * does not stop the write: it goes to the backend all the same, and once it
  * is answered (success or unknown outcome) every entry of that table is
  * dropped (schema_invalidate), held too when the outcome is unknown.
+ *
+ * Query and Scan pages: once a write may have been applied (success or
+ * unknown outcome) it bumps the tags of what it may have changed
+ * (proto/invalidation.h, docs/QUERY_CACHE.md), before its item leases end
+ * (a Query page filling the item cache relies on that order). To name the
+ * GSI partitions of the old image, PutItem and DeleteItem ask the backend
+ * for ALL_OLD when the table has a GSI and the caller asked for nothing
+ * back (the caller still gets nothing back). An unknown outcome also holds
+ * the table's pages uncached for the hold-off. Writes answered through ddbx
+ * are told to the stream reader (stream/stream.h), so their own records do
+ * not bump the same tags again.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cache/tags.h"
 #include "handler/item.h"
 #include "handler/schema.h"
+#include "metrics/metrics.h"
+#include "proto/invalidation.h"
 #include "proto/params.h"
+#include "stream/stream.h"
 #include "util/common.h"
 
 enum wkind {
@@ -75,6 +90,9 @@ struct write {
     bool rewritten;
     bool caller_none; /* UpdateItem: the caller asked for ReturnValues NONE */
     bool derive;      /* UpdateItem: the backend was asked for ALL_NEW */
+    bool old_image;   /* PutItem, DeleteItem: the answer holds ALL_OLD */
+    bool strip;       /* the backend was asked for Attributes the caller did not want */
+    uint64_t sent_ms;
 };
 
 /* ---- building ---- */
@@ -109,15 +127,7 @@ static struct write *write_parse(struct request *r, enum wop op,
     w->r = r;
     w->op = op;
     struct attr_error err;
-    int rc = parse(r->arena, r->body, r->body_len, &w->q, &err);
-    if (rc == DDB_PARAMS_INVALID) {
-        item_send_attr_error(r, &err);
-        return NULL;
-    }
-    if (rc != DDB_PARAMS_OK) {
-        handler_relay(r);
-        return NULL;
-    }
+    if (!item_params_ok(r, parse(r->arena, r->body, r->body_len, &w->q, &err), &err)) return NULL;
     w->keys = arena_alloc(r->arena, sizeof(*w->keys) * (size_t)w->q.nreqs);
     w->tables = arena_alloc(r->arena, sizeof(*w->tables) * (size_t)w->q.nreqs);
     for (int i = 0; i < w->q.nreqs; i++) {
@@ -187,14 +197,10 @@ static enum processed processed(struct write *w, const struct json *doc, const s
     return p;
 }
 
-/* UpdateItem asked for ALL_NEW: cache the new image, answer as the caller asked. */
-static void update_answer(struct write *w, struct json *doc, uint64_t now)
+/* Answers the caller without the Attributes it did not ask for. */
+static void strip_attributes(struct write *w, const struct json *doc)
 {
     struct request *r = w->r;
-    const struct json *attrs = json_get(doc, "Attributes");
-    bool store = json_is_object(attrs) && !w->tables[0].ks->held;
-    end_lease(&w->keys[0], store ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, attrs, now);
-    if (!w->caller_none) return;
     buf_reset(&r->reply);
     struct json_writer jw;
     jw_init(&jw, &r->reply);
@@ -203,6 +209,94 @@ static void update_answer(struct write *w, struct json *doc, uint64_t now)
         if (!json_key_is(m, "Attributes")) jw_member(&jw, m);
     jw_object_end(&jw);
     jw_free(&jw);
+}
+
+/* UpdateItem asked for ALL_NEW: cache the new image. */
+static void update_answer(struct write *w, struct json *doc, uint64_t now)
+{
+    const struct json *attrs = json_get(doc, "Attributes");
+    bool store = json_is_object(attrs) && !w->tables[0].ks->held;
+    end_lease(&w->keys[0], store ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, attrs, now);
+}
+
+/* ---- query tags ---- */
+
+/* What the answer tells of key k's images, for the rule of
+ * docs/QUERY_CACHE.md; known: the write was applied as answered. */
+static void write_images(struct write *w, const struct wkey *k, const struct json *doc, bool known,
+                         struct invalidation_write *iw)
+{
+    const struct json *attrs = known ? json_get(doc, "Attributes") : NULL;
+    memset(iw, 0, sizeof(*iw));
+    iw->key = k->obj;
+    iw->old_state = iw->new_state = INVALIDATION_UNKNOWN;
+    if (k->from_item) { /* a put: the new image is the item written */
+        iw->new_state = INVALIDATION_KNOWN;
+        iw->new_image = k->obj;
+    } else if (w->q.reqs[k - w->keys].kind == DDB_WRITE_DELETE) {
+        iw->new_state = INVALIDATION_ABSENT;
+    }
+    if (known && w->old_image && w->op != OP_UPDATE) {
+        iw->old_state = json_is_object(attrs) ? INVALIDATION_KNOWN : INVALIDATION_ABSENT;
+        iw->old_image = attrs;
+    }
+    if (w->op != OP_UPDATE) return;
+    const struct json *doc_q = w->q.doc, *ue = json_get(doc_q, "UpdateExpression");
+    iw->update = true;
+    iw->update_expression = json_is_string(ue) ? ue->str : NULL;
+    iw->update_expression_len = json_is_string(ue) ? ue->len : 0;
+    iw->update_names = json_get(doc_q, "ExpressionAttributeNames");
+    iw->attribute_updates = json_get(doc_q, "AttributeUpdates");
+    if (!known) return;
+    if (w->derive && json_is_object(attrs)) { /* ALL_NEW */
+        iw->new_state = INVALIDATION_KNOWN;
+        iw->new_image = attrs;
+    } else if (w->q.return_values == DDB_RV_ALL_OLD) {
+        iw->old_state = json_is_object(attrs) ? INVALIDATION_KNOWN : INVALIDATION_ABSENT;
+        iw->old_image = attrs;
+    }
+}
+
+/* Bumps the tags of one written key (before its lease ends); a successful
+ * single write is then told to the stream reader. */
+static void bump_key(struct write *w, struct wkey *k, const struct json *doc, bool known,
+                     uint64_t now)
+{
+    const struct key_schema *ks = w->tables[k->table].ks;
+    const struct query_table *t = schema_indexes_get(ks->table, ks->table_len, NULL);
+    if (!t) return; /* no index list: no page of the table is cached */
+    struct invalidation_write iw;
+    struct invalidation_tags tags;
+    uint64_t hashes[INVALIDATION_MAX_TAGS];
+    write_images(w, k, doc, known, &iw);
+    invalidation_write_tags(w->r->arena, t, &iw, &tags);
+    for (int i = 0; i < tags.n; i++)
+        hashes[i] = tags_hash(tags.tag[i].data, tags.tag[i].len);
+    tags_bump(hashes, (unsigned)tags.n, now);
+    METRIC_ADD(query_cache_tag_bumps, tags.n);
+    if (known && w->op != OP_TRANSACT && iw.new_state != INVALIDATION_UNKNOWN)
+        stream_own_note(t, &k->k, iw.new_image, hashes, (unsigned)tags.n, w->sent_ms, now);
+    schema_indexes_put(t);
+}
+
+/* Bumps the tags of every key the write may have changed; an unknown
+ * outcome also holds the tables' pages uncached while it may land. */
+static void bump_tags(struct write *w, enum write_outcome outcome, const struct json *doc,
+                      uint64_t now)
+{
+    if (outcome != WO_SUCCESS && outcome != WO_AMBIGUOUS) return; /* nothing was written */
+    for (int i = 0; i < w->nkeys; i++) {
+        struct wkey *k = &w->keys[i];
+        if (!k->keyed || w->q.reqs[i].kind == DDB_WRITE_CHECK) continue;
+        if (outcome == WO_SUCCESS && w->op == OP_BATCH && processed(w, doc, k) == UNPROCESSED)
+            continue;
+        bump_key(w, k, doc, outcome == WO_SUCCESS, now);
+    }
+    if (outcome != WO_AMBIGUOUS) return;
+    for (int i = 0; i < w->ntables; i++)
+        if (w->tables[i].ks)
+            schema_hold_queries(w->tables[i].ks->table, w->tables[i].ks->table_len,
+                                now + handler_holdoff_ms());
 }
 
 /* Tables with keys ddbx could not build lose every entry once the write may
@@ -224,6 +318,7 @@ static void on_answer(struct backend_result *res, void *arg)
 {
     struct write *w = arg;
     struct request *r = w->r;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
     int status = request_backend_answer(res, &r->reply);
     r->crc_set = false;
     if (res->outcome == BACKEND_ANSWERED)
@@ -231,9 +326,11 @@ static void on_answer(struct backend_result *res, void *arg)
     enum write_outcome outcome = item_write_outcome(r, res, status, &r->reply);
     uint64_t now = item_now();
     struct json *doc = NULL;
-    if (outcome == WO_SUCCESS && (w->op == OP_UPDATE || w->op == OP_BATCH) &&
+    if (outcome == WO_SUCCESS && (w->op == OP_UPDATE || w->op == OP_BATCH || w->old_image) &&
         json_parse(r->arena, r->reply.data, r->reply.len, &doc, NULL, 0) != JSON_OK)
         outcome = WO_AMBIGUOUS; /* a 200 we cannot read */
+    bump_tags(w, outcome, doc, now);
+    if (outcome == WO_SUCCESS && w->strip) strip_attributes(w, doc);
     if (outcome == WO_SUCCESS && w->op == OP_UPDATE && w->derive) {
         update_answer(w, doc, now);
     } else {
@@ -265,6 +362,36 @@ static void on_answer(struct backend_result *res, void *arg)
 
 /* ---- before: schemas and keys ---- */
 
+/* PutItem, DeleteItem: the old image names the GSI partitions the item
+ * leaves; ask for it when the table has a GSI (or take it when the caller
+ * asked for it). */
+static void ask_old_image(struct write *w)
+{
+    const struct json *rv = json_get(w->q.doc, "ReturnValues");
+    if (json_str_is(rv, "ALL_OLD")) {
+        w->old_image = true;
+        return;
+    }
+    if (rv && !json_str_is(rv, "NONE")) return; /* the backend judges it */
+    const struct key_schema *ks = w->tables[0].ks;
+    const struct query_table *t = schema_indexes_get(ks->table, ks->table_len, NULL);
+    bool gsi = false;
+    for (int i = 1; t && i < t->nindexes; i++)
+        gsi |= t->index[i].kind == QUERY_INDEX_GSI;
+    schema_indexes_put(t);
+    if (!gsi) return;
+    struct json_writer jw;
+    jw_init(&jw, &w->send);
+    jw_object_begin(&jw);
+    for (const struct json *m = w->q.doc->child; m; m = m->next)
+        if (!json_key_is(m, "ReturnValues")) jw_member(&jw, m);
+    jw_cstr(&jw, "ReturnValues");
+    jw_cstr(&jw, "ALL_OLD");
+    jw_object_end(&jw);
+    jw_free(&jw);
+    w->rewritten = w->old_image = w->strip = true;
+}
+
 static void on_schemas(struct request *r, const struct key_schema **ks, void *arg)
 {
     struct write *w = arg;
@@ -293,7 +420,9 @@ static void on_schemas(struct request *r, const struct key_schema **ks, void *ar
     }
     for (int i = 0; i < w->nkeys; i++)
         if (w->keys[i].keyed) w->keys[i].lease = cache_write_begin(&w->keys[i].k);
-    if (w->op == OP_UPDATE && !w->keys[0].keyed) w->derive = w->rewritten = false;
+    if (w->op == OP_UPDATE && !w->keys[0].keyed) w->derive = w->rewritten = w->strip = false;
+    if ((w->op == OP_PUT || w->op == OP_DELETE) && w->keys[0].keyed) ask_old_image(w);
+    w->sent_ms = item_now();
     if (w->rewritten)
         handler_call(r, r->op->target, &w->send, on_answer, w);
     else
@@ -338,7 +467,7 @@ void handler_update_item(struct request *r)
         jw_cstr(&jw, "ALL_NEW");
         jw_object_end(&jw);
         jw_free(&jw);
-        w->rewritten = true;
+        w->rewritten = w->strip = true;
     }
     start(w);
 }

@@ -15,11 +15,13 @@
 #include "handler/request.h"
 #include "net/http.h"
 
+struct tls_server;
+
 struct conn;
 
 struct service {
     const char *name;
-    bool amz_headers; /* add x-amz-crc32 to replies */
+    bool amz_headers; /* add x-amzn-RequestId and x-amz-crc32 to replies */
     /* Serves a READY request: must end, now or later, in request_send*(r). */
     void (*serve)(struct conn *c, struct request *r, const struct http_request *h);
 };
@@ -36,7 +38,8 @@ struct conn_pool {
     uint64_t idle_timeout_ms, header_timeout_ms;
     size_t max_header;
     uint64_t max_connections; /* 0: no cap (admin) */
-    char busy_reply[320];     /* the 503 sent past max_connections */
+    struct tls_server *tls;   /* net/tls.h: serve TLS with it; NULL: plain TCP (borrowed) */
+    char busy_reply[1024];    /* the ThrottlingException sent past max_connections */
     char date[40];            /* cached Date header value */
     uint64_t date_sec;
 };
@@ -47,5 +50,22 @@ void conn_pool_init(struct conn_pool *pool, const struct service *svc,
 void conn_accept(struct conn_pool *pool, uv_stream_t *server);
 /* Begins stopping: idle connections close now, busy ones after their reply. */
 void conn_pool_stop(struct conn_pool *pool);
+
+/* CORS headers on the reply to c's current request (reset for each request). */
+enum conn_cors {
+    CONN_CORS_NONE,
+    CONN_CORS_ORIGIN,    /* Access-Control-Allow-Origin */
+    CONN_CORS_PREFLIGHT, /* that, Access-Control-Max-Age, the request's
+                          * Access-Control-Request-Headers and -Method echoed
+                          * as -Allow-Headers and -Allow-Methods; no x-amz-crc32 */
+};
+void conn_reply_cors(struct conn *c, enum conn_cors mode);
+
+/* The reason phrase of an HTTP status (proto/http_status.tsv). */
+const char *conn_reason(int status);
+
+/* Replies: r->content_type NULL is application/x-amz-json-1.0, "" sends no
+ * Content-Type (DynamoDB's health and 404 answers have none). A reply to a
+ * HEAD request carries the body's Content-Length but not the body. */
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * http.c: the request framer. Callbacks accumulate the pieces http_parser
  * hands out (a header may arrive in several pieces); on_message_complete
- * pauses the parser so each request is delivered on its own.
+ * pauses the parser so each request is delivered on its own. The callbacks
+ * return what http_parser expects (0 go on, -1 stop), with the reason in
+ * h->error.
  */
 #include "net/http.h"
 

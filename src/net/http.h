@@ -20,12 +20,15 @@
 #define HTTP_MAX_HEADERS 64
 #define HTTP_MAX_BODY (16u * 1024 * 1024) /* DynamoDB's request size limit */
 
+/* What http_request_feed returns: DDBX_OK when a request is ready, else a
+ * negative (util/common.h): NEED_MORE is not an error (libuv's EAGAIN), the
+ * others are refusals. */
 enum http_feed_status {
-    HTTP_NEED_MORE = 0, /* all bytes consumed, request incomplete */
-    HTTP_READY = 1,     /* a whole request is available */
-    HTTP_EINVALID = -1, /* malformed: answer 400 and close */
-    HTTP_EBODY = -2,    /* body above the cap: answer 413 and close */
-    HTTP_EHEADERS = -3, /* header block above the cap or too many headers: 431, close */
+    HTTP_READY = 0,      /* a whole request is available (DDBX_OK) */
+    HTTP_EINVALID = -1,  /* malformed: answer 400 and close */
+    HTTP_EBODY = -2,     /* body above the cap: answer 413 and close */
+    HTTP_EHEADERS = -3,  /* header block above the cap or too many headers: 431, close */
+    HTTP_NEED_MORE = -4, /* all bytes consumed, request incomplete */
 };
 
 struct http_request {
@@ -47,7 +50,7 @@ struct http_request {
     bool expect_continue; /* "Expect: 100-continue" and the body is still to come */
     bool complete;
     bool keep_alive; /* valid when READY */
-    int error;       /* an http_feed_status set by a callback */
+    int error;       /* an http_feed_status refusal set by a callback, or 0 */
 };
 
 void http_request_init(struct http_request *h, size_t max_header, size_t max_body);

@@ -17,12 +17,18 @@
 #include "handler/request.h"
 #include "metrics/metrics.h"
 #include "net/conn.h"
+#include "net/front.h"
 #include "net/server.h"
-#include "proto/ops.h"
+#include "net/tls.h"
+#include "net/trust.h"
+#include "util/addr.h"
 #include "util/common.h"
 #include "util/log.h"
 
+#define WORKER_MAGIC 0x6b726f77u
+
 struct worker {
+    uint32_t magic;
     int index;
     int fd;
     pthread_t tid;
@@ -34,6 +40,7 @@ struct worker {
     struct handler_thread ht;
     atomic_bool stop_requested;
     atomic_bool finished;
+    uv_sem_t ready; /* posted once `wake` exists: server_start returns after it */
     bool listener_closed;
     const struct config *cfg;
 };
@@ -41,46 +48,22 @@ struct worker {
 static struct worker *workers;
 static int nworkers;
 static int bound_port;
+static struct tls_server *api_tls; /* --tls-cert: every worker's connections use it */
 
-int server_parse_addr(const char *s, struct sockaddr_storage *out)
-{
-    char host[256];
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || strlen(colon + 1) == 0) return -1;
-    size_t hl = (size_t)(colon - s);
-    if (hl >= sizeof(host)) return -1;
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535) return -1;
-    memset(out, 0, sizeof(*out));
-    if (host[0] == '[' && host[hl - 1] == ']') {
-        host[hl - 1] = '\0';
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : -1;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -1;
-}
-
-static int bind_socket(struct sockaddr_storage *addr)
+/* A listening SO_REUSEPORT socket bound to addr: its descriptor, or
+ * DDBX_ERR with errno set. */
+static int bind_socket(const struct sockaddr_storage *addr, socklen_t len)
 {
     int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+    if (fd < 0) return DDBX_ERR;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    socklen_t len =
-        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (bind(fd, (struct sockaddr *)addr, len) < 0 || listen(fd, 1024) < 0) {
+    if (bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
         close(fd);
-        return -1;
+        errno = e;
+        return DDBX_ERR;
     }
     return fd;
 }
@@ -88,6 +71,7 @@ static int bind_socket(struct sockaddr_storage *addr)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct worker *w = server->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
     if (status < 0) {
         log_warn("accept: %s", uv_strerror(status));
         return;
@@ -99,7 +83,9 @@ static void finish_if_idle(struct worker *w);
 
 static void on_drain(uv_timer_t *t)
 {
-    finish_if_idle(t->data);
+    struct worker *w = t->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
+    finish_if_idle(w);
 }
 
 static void finish_if_idle(struct worker *w)
@@ -117,12 +103,15 @@ static void finish_if_idle(struct worker *w)
 
 static void on_pool_empty(struct conn_pool *pool)
 {
-    finish_if_idle(pool->data);
+    struct worker *w = pool->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
+    finish_if_idle(w);
 }
 
 static void on_listener_closed(uv_handle_t *h)
 {
     struct worker *w = h->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
     w->listener_closed = true;
     finish_if_idle(w);
 }
@@ -130,6 +119,7 @@ static void on_listener_closed(uv_handle_t *h)
 static void on_wake(uv_async_t *a)
 {
     struct worker *w = a->data;
+    CHECK_MAGIC(w, WORKER_MAGIC);
     if (!w->stop_requested || w->pool.stopping) return;
     uv_close((uv_handle_t *)&w->listener, on_listener_closed);
     conn_pool_stop(&w->pool);
@@ -140,6 +130,7 @@ static const struct service api_service;
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    CHECK_MAGIC(w, WORKER_MAGIC);
     char name[16];
     snprintf(name, sizeof(name), "w%d", w->index);
     log_set_thread_name(name);
@@ -148,6 +139,7 @@ static void *worker_main(void *arg)
     handler_thread_init(&w->ht, &w->loop, w->index);
     conn_pool_init(&w->pool, &api_service, &w->ht, w->cfg);
     w->pool.max_connections = w->cfg->max_connections ? w->cfg->max_connections : UINT64_MAX;
+    w->pool.tls = api_tls;
     w->pool.on_empty = on_pool_empty;
     w->pool.data = w;
     uv_async_init(&w->loop, &w->wake, on_wake);
@@ -161,34 +153,69 @@ static void *worker_main(void *arg)
         log_error("worker %d cannot listen", w->index);
         abort();
     }
+    uv_sem_post(&w->ready);                   /* from here on, other threads may signal `wake` */
     if (w->stop_requested) on_wake(&w->wake); /* stop raced the start */
     /* the loop ends when the listener, connections, backend and async are closed;
      * a pending backend call keeps it running until the call finishes */
     while (uv_run(&w->loop, UV_RUN_DEFAULT) != 0) {
     }
     uv_loop_close(&w->loop);
+    trust_thread_done();
     atomic_store(&w->finished, true);
     return NULL;
+}
+
+/* --tls-cert and --tls-key: the API port's certificate, or none. */
+static int tls_start(const struct config *cfg)
+{
+    if (!cfg->tls_cert[0] && !cfg->tls_key[0]) return DDBX_OK;
+    if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+        log_error("--tls-cert and --tls-key go together: give both, or neither");
+        return DDBX_ERR;
+    }
+    struct buf err = BUF_INIT;
+    int rc = tls_server_create(cfg->tls_cert, cfg->tls_key, &api_tls, &err);
+    if (rc != DDBX_OK) log_error("%s", err.data);
+    buf_free(&err);
+    return rc;
+}
+
+int server_reload(void)
+{
+    if (!api_tls) return DDBX_OK;
+    struct buf err = BUF_INIT;
+    int rc = tls_server_reload(api_tls, &err);
+    if (rc == DDBX_OK)
+        log_info("reloaded the TLS certificate and key; new connections use them");
+    else
+        log_error("reloading the TLS certificate: %s; the one loaded before stays in use",
+                  err.data);
+    buf_free(&err);
+    return rc;
 }
 
 int server_start(const struct config *cfg)
 {
     struct sockaddr_storage addr;
-    if (server_parse_addr(cfg->listen, &addr) < 0) {
-        log_error("--listen \"%s\" is not HOST:PORT", cfg->listen);
-        return -1;
+    socklen_t addrlen;
+    char err[300];
+    if (addr_resolve(cfg->listen, &addr, &addrlen, err, sizeof(err)) < 0) {
+        log_error("--listen \"%s\": %s", cfg->listen, err);
+        return DDBX_ERR;
     }
+    if (tls_start(cfg) != DDBX_OK) return DDBX_ERR;
     nworkers = cfg->threads ? (int)cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1) nworkers = 1;
     workers = xcalloc((size_t)nworkers, sizeof(*workers));
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
+        w->magic = WORKER_MAGIC;
         w->index = i;
         w->cfg = cfg;
-        w->fd = bind_socket(&addr);
+        w->fd = bind_socket(&addr, addrlen);
         if (w->fd < 0) {
             log_error("cannot listen on %s: %s", cfg->listen, strerror(errno));
-            return -1;
+            return DDBX_ERR;
         }
         if (i == 0) { /* with port 0, the others must join the port the first got */
             socklen_t len = sizeof(addr);
@@ -198,14 +225,20 @@ int server_start(const struct config *cfg)
                                                  : ((struct sockaddr_in *)&addr)->sin_port);
         }
     }
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0; i < nworkers; i++) {
+        uv_sem_init(&workers[i].ready, 0);
         if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0) {
             log_error("cannot start worker thread %d", i);
-            return -1;
+            return DDBX_ERR;
         }
-    log_info("serving the DynamoDB API on %s (port %d) with %d worker thread%s", cfg->listen,
-             bound_port, nworkers, nworkers == 1 ? "" : "s");
-    return 0;
+    }
+    /* a signal may call server_stop as soon as this returns: every worker's
+     * wake handle must exist (and be seen to exist) by then */
+    for (int i = 0; i < nworkers; i++)
+        uv_sem_wait(&workers[i].ready);
+    log_info("serving the DynamoDB API on %s (port %d) with %d worker thread%s%s", cfg->listen,
+             bound_port, nworkers, nworkers == 1 ? "" : "s", api_tls ? " over TLS" : "");
+    return DDBX_OK;
 }
 
 void server_stop(void)
@@ -225,32 +258,69 @@ bool server_stopped(void)
 
 void server_join(void)
 {
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0; i < nworkers; i++) {
         pthread_join(workers[i].tid, NULL);
+        uv_sem_destroy(&workers[i].ready);
+        workers[i].magic = 0;
+    }
     free(workers);
     workers = NULL;
     nworkers = 0;
+    tls_server_destroy(api_tls);
+    api_tls = NULL;
 }
 
 /* ---- the DynamoDB API service ---- */
 
+/* Verifies the request's signature (net/trust.h); on a refusal answers it,
+ * with DynamoDB's SerializationException when its body is not JSON (which
+ * DynamoDB judges first), and returns DDBX_ERR. */
+static int authenticate(struct request *r, const struct http_request *h)
+{
+    const char *url = h->url.data ? h->url.data : "/";
+    size_t url_len = h->url.data ? h->url.len : 1;
+    const char *q = memchr(url, '?', url_len);
+    struct sigv4_request sr = {http_request_method(h),
+                               url,
+                               q ? (size_t)(q - url) : url_len,
+                               q ? q + 1 : NULL,
+                               q ? (size_t)(url + url_len - q - 1) : 0,
+                               r->headers,
+                               r->nheaders,
+                               r->body,
+                               r->body_len};
+    struct auth_failure f;
+    auth_failure_init(&f);
+    int rc = trust_check(&sr, &r->principal, &f);
+    if (rc != DDBX_OK) {
+        buf_reset(&r->reply);
+        bool json = front_body_is_json(r->body, r->body_len, r->arena);
+        enum ddb_error e = json ? f.error : DDB_SerializationException;
+        ddb_error_compose(&r->reply, e, json ? f.message.data : NULL);
+        request_send(r, ddb_error_desc(e)->status);
+    }
+    auth_failure_free(&f);
+    return rc;
+}
+
+/* Judges the request as DynamoDB's front does (net/front.h), answers what
+ * the front answers, and hands the rest to the operation's handler. */
 static void serve_api(struct conn *c, struct request *r, const struct http_request *h)
 {
-    const char *method = http_request_method(h);
-    if (strcmp(method, "GET") == 0 && strcmp(h->url.data, "/") == 0) {
-        /* DynamoDB's health probe answer, which load balancers expect */
-        r->content_type = "text/plain";
-        buf_printf(&r->reply, "healthy: dynamodb.%s.amazonaws.com", backend_region());
-        request_send(r, 200);
+    struct front_judgement j;
+    front_judge(http_request_method(h), r->headers, r->nheaders, r->body, r->body_len, r->arena,
+                &j);
+    conn_reply_cors(c, !j.cors                        ? CONN_CORS_NONE
+                       : j.verdict == FRONT_PREFLIGHT ? CONN_CORS_PREFLIGHT
+                                                      : CONN_CORS_ORIGIN);
+    r->content_type = j.content_type;
+    if (j.verdict != FRONT_OPERATION) {
+        request_send(r, front_answer(&j, backend_region(), &r->reply));
         return;
     }
-    size_t len = 0;
-    const char *target = request_header(r, "x-amz-target", &len);
-    r->op = target && strcmp(method, "POST") == 0 ? ops_lookup(target, len) : NULL;
-    if (!r->op) {
-        request_send_error(r, DDB_UnknownOperationException, NULL);
-        return;
-    }
+    /* authentication: after the target, before the operation's own validation */
+    if (authenticate(r, h) != DDBX_OK) return;
+    r->op = j.op;
     handler_dispatch(r);
 }
 

@@ -1,7 +1,8 @@
 /*
- * errors.h: the DynamoDB errors ddbx composes itself, from proto/errors.tsv
- * (libuv's UV_ERRNO_MAP pattern: the enum, the status and the __type string
- * all come from one table).
+ * errors.h: the DynamoDB errors ddbx composes itself, from proto/errors.tsv,
+ * and the texts it sends them with, from proto/messages.tsv (libuv's
+ * UV_ERRNO_MAP pattern: the enums, the status, the __type string and every
+ * text come from tables; no error text is a literal in C).
  */
 #ifndef DDBX_PROTO_ERRORS_H
 #define DDBX_PROTO_ERRORS_H
@@ -12,7 +13,7 @@
 #include "util/buf.h"
 
 enum ddb_error {
-#define ERR(name, status, write, table, ns, message) DDB_##name,
+#define ERR(name, status, write, table, ns, member, message) DDB_##name,
 #include "errors.def"
 #undef ERR
     DDB_ERROR_COUNT
@@ -31,13 +32,34 @@ struct ddb_error_desc {
     enum ddb_write_effect write; /* for a write that got it from the backend */
     bool forgets_table;          /* the table is gone: forget it */
     const char *type;            /* full __type: "com.amazon.coral.validate#ValidationException" */
-    const char *message;         /* default message */
+    const char *member;          /* the member the text goes in: "message" ("Message" for some) */
+    const char *message;         /* default message; "-" where DynamoDB sends none */
 };
 
 const struct ddb_error_desc *ddb_error_desc(enum ddb_error e);
-/* Appends {"__type":"...","message":"..."} to out; message NULL: the default.
- * A NULL-message UnknownOperationException has no message member, as DynamoDB. */
+/* Appends {"__type":"...","<member>":"..."} to out. message NULL: the
+ * table's default, and no text at all where the table has none
+ * (SerializationException and UnknownOperationException, as DynamoDB). */
 void ddb_error_compose(struct buf *out, enum ddb_error e, const char *message);
+
+/* The texts of proto/messages.tsv: MSG_<name>. */
+enum ddb_msg {
+#define MSG(name, error, text) MSG_##name,
+#include "messages.def"
+#undef MSG
+    DDB_MSG_COUNT
+};
+
+/* The error a message is sent as. */
+enum ddb_error ddb_msg_error(enum ddb_msg m);
+/* The message's text: a printf format (see proto/messages.tsv for the
+ * arguments each one takes). Static storage. */
+const char *ddb_msg_text(enum ddb_msg m);
+/* Formats message m with its arguments into out[0..outlen) (truncated,
+ * always NUL-terminated). Returns the error it is sent as. */
+enum ddb_error ddb_msg_format(char *out, size_t outlen, enum ddb_msg m, ...);
+/* Appends the whole error body of message m, formatted with its arguments. */
+void ddb_msg_compose(struct buf *out, enum ddb_msg m, ...);
 
 /* The error name of a DynamoDB error body: the text after '#' in its
  * "__type" ("ConditionalCheckFailedException"), parsed into arena `a`.

@@ -1,7 +1,6 @@
 /* key.c: canonical cache keys from Key parameters and items. */
 #include "proto/key.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "proto/number.h"
@@ -15,14 +14,11 @@ static void put_u16(struct buf *out, size_t n)
 int key_encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
                      struct buf *out, struct attr_error *err)
 {
+    int shape = attr_check_shape(value, err); /* DynamoDB's SerializationException */
+    if (shape < 0) return KEY_EINVALID;
     const struct json *m = attr_type_member(value);
-    if (!m || m->keylen != 1 || m->key[0] != ka->type) return KEY_EMISMATCH;
-    if (m->type != JSON_STRING) {
-        err->code = DDB_SerializationException;
-        snprintf(err->message, sizeof(err->message),
-                 "Unexpected value type in payload: %c must be a string", ka->type);
-        return KEY_EINVALID;
-    }
+    if (shape != 0 || !m || m->keylen != 1 || m->key[0] != ka->type || m->type != JSON_STRING)
+        return KEY_EMISMATCH; /* nulls, several or other types: the backend's answer */
     size_t max = is_range ? KEY_RANGE_MAX : KEY_HASH_MAX;
     buf_append_char(out, ka->type);
     if (ka->type == 'N') {
@@ -40,25 +36,15 @@ int key_encode_value(const struct key_attr *ka, bool is_range, const struct json
     }
     size_t len = m->len;
     if (ka->type == 'B') {
-        long n = attr_base64_length(m->str, m->len);
-        if (n < 0) {
-            err->code = DDB_SerializationException;
-            snprintf(err->message, sizeof(err->message), "Invalid base64 in binary value");
-            return KEY_EINVALID;
-        }
         /* a non-canonical text ("QR==") would share a key with the canonical
-         * one; whether DynamoDB accepts it is the backend's to say */
+         * one; whether DynamoDB accepts it is the backend's to say (the shape
+         * check let only valid base64 through) */
         if (!attr_base64_canonical(m->str, m->len)) return KEY_EMISMATCH;
-        len = (size_t)n;
+        len = (size_t)attr_base64_length(m->str, m->len);
     }
     if (len == 0) return KEY_EMISMATCH; /* empty key values: the backend's error */
     if (len > max) {
-        err->code = DDB_ValidationException;
-        snprintf(err->message, sizeof(err->message),
-                 is_range ? "One or more parameter values were invalid: Aggregated size of all "
-                            "range keys has exceeded the size limit of 1024 bytes"
-                          : "One or more parameter values were invalid: Size of hashkey has "
-                            "exceeded the maximum size limit of 2048 bytes");
+        attr_fail_limit(err, is_range ? DDB_LIMIT_range_key_bytes : DDB_LIMIT_hash_key_bytes);
         return KEY_EINVALID;
     }
     put_u16(out, len);
@@ -77,6 +63,20 @@ static int encode(const struct key_schema *ks, const struct json *obj, bool exac
                   struct attr_error *err)
 {
     if (!json_is_object(obj)) return KEY_EMISMATCH;
+    /* a Key's values are checked as DynamoDB does before it looks at the
+     * schema: a value of the wrong JSON type anywhere (SerializationException)
+     * first, then invalid numbers, in document order (an item's values were
+     * checked by attr_check_item already) */
+    for (const struct json *a = exact ? obj->child : NULL; a; a = a->next) {
+        int shape = attr_check_shape(a, err);
+        if (shape < 0) return KEY_EINVALID;
+        if (shape == ATTR_RELAY) return KEY_EMISMATCH;
+    }
+    for (const struct json *a = exact ? obj->child : NULL; a; a = a->next) {
+        struct attr_check chk = {0, true, false};
+        if (attr_check_value(a, 0, &chk, err) < 0) return KEY_EINVALID;
+        if (chk.relay) return KEY_EMISMATCH;
+    }
     if (exact && obj->len != (uint32_t)ks->nattrs) return KEY_EMISMATCH;
     buf_append(out, ks->table, ks->table_len);
     buf_append_char(out, '\0');

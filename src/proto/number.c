@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "proto/errors.h"
+
 int number_parse(const char *s, size_t len, struct number *out)
 {
     memset(out, 0, sizeof(*out));
@@ -85,14 +87,10 @@ int number_parse(const char *s, size_t len, struct number *out)
 const char *number_error_message(int status)
 {
     switch (status) {
-    case NUMBER_EDIGITS: return "Attempting to store more than 38 significant digits in a Number";
-    case NUMBER_EOVERFLOW:
-        return "Number overflow. Attempting to store a number with magnitude larger than "
-               "supported range";
-    case NUMBER_EUNDERFLOW:
-        return "Number underflow. Attempting to store a number with magnitude smaller than "
-               "supported range";
-    default: return "The parameter cannot be converted to a numeric value";
+    case NUMBER_EDIGITS: return ddb_msg_text(MSG_number_digits);
+    case NUMBER_EOVERFLOW: return ddb_msg_text(MSG_number_overflow);
+    case NUMBER_EUNDERFLOW: return ddb_msg_text(MSG_number_underflow);
+    default: return ddb_msg_text(MSG_number_invalid);
     }
 }
 

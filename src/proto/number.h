@@ -40,7 +40,7 @@ enum number_status {
 
 /* Parses s[0..len). Returns a number_status. */
 int number_parse(const char *s, size_t len, struct number *out);
-/* DynamoDB's ValidationException message for a parse failure. */
+/* DynamoDB's ValidationException message for a parse failure (proto/messages.tsv). */
 const char *number_error_message(int status);
 /* Canonical bytes for keys: equal numbers give equal bytes. Returns length. */
 size_t number_key(const struct number *n, uint8_t out[NUMBER_KEY_MAX]);

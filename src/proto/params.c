@@ -17,9 +17,29 @@
 
 static int invalid(struct attr_error *err, enum ddb_limit l)
 {
-    const struct ddb_limit_desc *d = ddb_limit_desc(l);
-    err->code = d->error;
-    snprintf(err->message, sizeof(err->message), "%s", d->message);
+    attr_fail_limit(err, l);
+    return DDB_PARAMS_INVALID;
+}
+
+/* A length-constraint refusal: DynamoDB quotes the offending value (as its
+ * Java objects print; ddbx quotes the JSON, shortened). */
+static int too_long(struct attr_error *err, enum ddb_msg m, const struct json *value,
+                    const char *member)
+{
+    struct buf text = BUF_INIT;
+    struct json_writer w;
+    jw_init(&w, &text);
+    jw_value(&w, value);
+    jw_free(&w);
+    if (text.len > 200) {
+        text.len = 200;
+        buf_append_str(&text, "...");
+    }
+    if (member)
+        attr_fail(err, m, text.data, member);
+    else
+        attr_fail(err, m, text.data);
+    buf_free(&text);
     return DDB_PARAMS_INVALID;
 }
 
@@ -148,6 +168,11 @@ int ddb_parse_batch_get(struct arena *a, const char *body, size_t len, struct dd
     memset(out->tables, 0, sizeof(*out->tables) * items->len);
     uint64_t total = 0;
     for (const struct json *m = items->child; m; m = m->next) {
+        const struct json *keys = json_get(m, "Keys");
+        if (json_is_array(keys) && keys->len > ddb_limit(DDB_LIMIT_batch_get_keys))
+            return too_long(err, MSG_batch_get_table_keys, keys, m->key);
+    }
+    for (const struct json *m = items->child; m; m = m->next) {
         struct ddb_batch_get_table *t = &out->tables[out->ntables++];
         if (read_batch_table(a, m, t) != DDB_PARAMS_OK) return DDB_PARAMS_RELAY;
         total += (uint64_t)t->nkeys;
@@ -202,6 +227,10 @@ static int single(struct arena *a, const char *body, size_t len, struct ddb_writ
     if (ddb_parse_object(a, body, len, &doc, err) != DDB_PARAMS_OK) return DDB_PARAMS_INVALID;
     out->doc = doc;
     const struct json *table = json_get(doc, "TableName"), *obj = json_get(doc, field);
+    if (kind == DDB_WRITE_PUT && obj && !json_is_object(obj)) { /* DynamoDB's exact words */
+        struct attr_check chk;
+        if (attr_check_item(obj, &chk, err) < 0) return DDB_PARAMS_INVALID;
+    }
     if (!json_is_string(table) || !json_is_object(obj)) return DDB_PARAMS_RELAY;
     out->reqs = arena_alloc(a, sizeof(*out->reqs));
     return add_req(out, table, obj, kind, NULL, err);
@@ -249,6 +278,8 @@ int ddb_parse_batch_write(struct arena *a, const char *body, size_t len, struct 
     uint64_t total = 0;
     for (const struct json *t = items->child; t; t = t->next) {
         if (!json_is_array(t) || t->len == 0) return DDB_PARAMS_RELAY;
+        if (t->len > ddb_limit(DDB_LIMIT_batch_write_requests))
+            return too_long(err, MSG_batch_write_table_requests, items, NULL);
         total += t->len;
     }
     if (total > ddb_limit(DDB_LIMIT_batch_write_requests))
@@ -260,6 +291,10 @@ int ddb_parse_batch_write(struct arena *a, const char *body, size_t len, struct 
         for (const struct json *q = t->child; q; q = q->next) {
             const struct json *put = json_get(json_get(q, "PutRequest"), "Item");
             const struct json *del = json_get(json_get(q, "DeleteRequest"), "Key");
+            if (put && !json_is_object(put) && q->len == 1) { /* DynamoDB's exact words */
+                struct attr_check chk;
+                if (attr_check_item(put, &chk, err) < 0) return DDB_PARAMS_INVALID;
+            }
             if (!json_is_object(q) || q->len != 1 || !(json_is_object(put) || json_is_object(del)))
                 return DDB_PARAMS_RELAY;
             int rc = add_req(out, table, put ? put : del, put ? DDB_WRITE_PUT : DDB_WRITE_DELETE,
@@ -283,7 +318,7 @@ int ddb_parse_transact_write(struct arena *a, const char *body, size_t len, stru
     const struct json *items = json_get(doc, "TransactItems");
     if (!json_is_array(items) || items->len == 0) return DDB_PARAMS_RELAY;
     if (items->len > ddb_limit(DDB_LIMIT_transact_items))
-        return invalid(err, DDB_LIMIT_transact_items);
+        return too_long(err, MSG_transact_too_many, items, NULL);
     out->reqs = arena_alloc(a, sizeof(*out->reqs) * items->len);
     size_t bytes = 0;
     for (const struct json *q = items->child; q; q = q->next) {
@@ -300,6 +335,12 @@ int ddb_parse_transact_write(struct arena *a, const char *body, size_t len, stru
     }
     if (bytes > ddb_limit(DDB_LIMIT_transact_bytes)) return invalid(err, DDB_LIMIT_transact_bytes);
     return DDB_PARAMS_OK;
+}
+
+double ddb_read_units(size_t item_bytes, bool consistent)
+{
+    size_t units = item_bytes ? (item_bytes + 4095) / 4096 : 1;
+    return (double)units * (consistent ? 1.0 : 0.5);
 }
 
 /* ---- table administration and PartiQL ---- */

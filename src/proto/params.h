@@ -113,6 +113,12 @@ struct ddb_transact_get {
 int ddb_parse_transact_get(struct arena *a, const char *body, size_t len,
                            struct ddb_transact_get *out, struct attr_error *err);
 
+/* The read capacity units DynamoDB charges for reading one item of
+ * item_bytes (as attr_check_item counts them; 0: not found) with an eventually
+ * consistent or a consistent read: 4 KB units, rounded up, halved when
+ * eventually consistent. */
+double ddb_read_units(size_t item_bytes, bool consistent);
+
 /* Table administration and PartiQL: the body must be a JSON object; the table
  * a table operation names (TableName, TargetTableName or
  * TableCreationParameters.TableName; NULL when none) and the statements a

@@ -46,6 +46,13 @@ static void sort_reserved(void)
     qsort(reserved, ARRAY_SIZE(reserved), sizeof(reserved[0]), cmp_word);
 }
 
+bool projection_inside(const struct projection *p, const char *name, size_t len)
+{
+    for (const struct pnode *c = p ? p->root.children : NULL; c; c = c->next)
+        if (c->name && c->len == len && memcmp(c->name, name, len) == 0) return c->children != NULL;
+    return false;
+}
+
 bool projection_is_reserved(const char *s, size_t len)
 {
     char word[64];

@@ -22,7 +22,7 @@
 
 struct projection;
 
-enum projection_status { PROJECTION_OK = 0, PROJECTION_RELAY = 1 };
+enum projection_status { PROJECTION_OK = 0, PROJECTION_RELAY = -1 };
 
 /* Parses expr with its ExpressionAttributeNames (`names`, may be NULL). The
  * plan lives in `a`. Returns a projection_status. */
@@ -32,6 +32,10 @@ int projection_parse(struct arena *a, const char *expr, size_t len, const struct
 int projection_from_names(struct arena *a, const struct json *list, struct projection **out);
 /* Writes the projected item (an object of attributes) from `item`. */
 void projection_apply(const struct projection *p, const struct json *item, struct json_writer *w);
+/* True when the projection reaches inside attribute name[0..len) (a map
+ * member "name.x" or a list element "name[i]"), which DynamoDB refuses for
+ * key attributes. */
+bool projection_inside(const struct projection *p, const char *name, size_t len);
 /* True when s (case-insensitive) is a DynamoDB reserved word. */
 bool projection_is_reserved(const char *s, size_t len);
 

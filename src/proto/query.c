@@ -123,6 +123,43 @@ int query_table_parse(const struct json *d, struct query_table *t)
     return QUERY_OK;
 }
 
+static const char *copy_str(struct arena *a, const char *s, size_t len)
+{
+    return s ? arena_strndup(a, s, len) : NULL;
+}
+
+void query_table_copy(struct arena *a, const struct query_table *src, struct query_table *dst)
+{
+    *dst = *src;
+    dst->table = copy_str(a, src->table, src->table_len);
+    dst->stream_arn = copy_str(a, src->stream_arn, src->stream_arn_len);
+    for (int i = 0; i < src->nindexes; i++) {
+        struct query_index *ix = &dst->index[i];
+        ix->name = copy_str(a, ix->name, ix->name_len);
+        ix->hash.name = copy_str(a, ix->hash.name, ix->hash.len);
+        ix->range.name = copy_str(a, ix->range.name, ix->range.len);
+    }
+}
+
+static bool same_attr(const struct key_attr *x, const struct key_attr *y)
+{
+    if (!x->name || !y->name) return !x->name && !y->name;
+    return x->len == y->len && x->type == y->type && memcmp(x->name, y->name, x->len) == 0;
+}
+
+bool query_table_same_indexes(const struct query_table *a, const struct query_table *b)
+{
+    if (a->nindexes != b->nindexes) return false;
+    for (int i = 0; i < a->nindexes; i++) {
+        const struct query_index *x = &a->index[i], *y = &b->index[i];
+        if (x->kind != y->kind || x->projection != y->projection || x->name_len != y->name_len ||
+            memcmp(x->name, y->name, x->name_len) != 0 || !same_attr(&x->hash, &y->hash) ||
+            !same_attr(&x->range, &y->range))
+            return false;
+    }
+    return true;
+}
+
 int query_table_index(const struct query_table *t, const char *name, size_t len)
 {
     for (int i = 0; i < t->nindexes; i++)

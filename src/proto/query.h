@@ -78,6 +78,12 @@ struct query_table {
  * strings. epoch is left 0 for the caller. Returns QUERY_OK or QUERY_EINVALID
  * (missing key schema, an attribute without a definition, too many indexes). */
 int query_table_parse(const struct json *description, struct query_table *out);
+/* Copies src into dst with every string copied into a, so dst lives as
+ * long as a (the schema registry keeps one per table this way). */
+void query_table_copy(struct arena *a, const struct query_table *src, struct query_table *dst);
+/* True when a and b have the same indexes: kinds, names, key attributes and
+ * projections, in the same order (the stream and epoch are not compared). */
+bool query_table_same_indexes(const struct query_table *a, const struct query_table *b);
 /* The position of the index named name[0..len) in t, 0 for len 0 (the base
  * table), or -1 when the table has no such index. */
 int query_table_index(const struct query_table *t, const char *name, size_t len);

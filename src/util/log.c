@@ -24,10 +24,10 @@ int log_set_level_name(const char *name)
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
         if (strcmp(name, names[i]) == 0) {
             threshold = (enum log_level)i;
-            return 0;
+            return DDBX_OK;
         }
     }
-    return -1;
+    return DDBX_ERR;
 }
 
 void log_set_level(enum log_level level)

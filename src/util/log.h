@@ -9,7 +9,7 @@
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
-/* Sets the threshold; returns 0, or -1 if `name` is not error|warn|info|debug. */
+/* Sets the threshold; DDBX_OK, or DDBX_ERR if `name` is not error|warn|info|debug. */
 int log_set_level_name(const char *name);
 void log_set_level(enum log_level level);
 enum log_level log_level(void);

@@ -7,24 +7,27 @@
 
 #include <string.h>
 
+#include "util/common.h"
+
 struct unit {
     const char *name;
     uint64_t mult; /* for durations: microseconds per unit */
 };
 
-/* Parses "<digits>[.<digits>]" into thousandths; returns chars used or -1. */
+/* Parses "<digits>[.<digits>]" into thousandths; returns the characters
+ * used, or DDBX_ERR. */
 static int parse_milli(const char *s, uint64_t *milli)
 {
     uint64_t whole = 0, frac = 0;
     int i = 0, fd = 0;
-    if (s[0] < '0' || s[0] > '9') return -1;
+    if (s[0] < '0' || s[0] > '9') return DDBX_ERR;
     for (; s[i] >= '0' && s[i] <= '9'; i++) {
-        if (whole > (UINT64_MAX / 10000)) return -1;
+        if (whole > (UINT64_MAX / 10000)) return DDBX_ERR;
         whole = whole * 10 + (uint64_t)(s[i] - '0');
     }
     if (s[i] == '.') {
         i++;
-        if (s[i] < '0' || s[i] > '9') return -1;
+        if (s[i] < '0' || s[i] > '9') return DDBX_ERR;
         for (; s[i] >= '0' && s[i] <= '9'; i++, fd++)
             if (fd < 3) frac = frac * 10 + (uint64_t)(s[i] - '0');
         for (; fd < 3; fd++)
@@ -38,7 +41,7 @@ static int parse_with_units(const char *s, const struct unit *units, uint64_t df
 {
     uint64_t milli;
     int n = parse_milli(s, &milli);
-    if (n < 0) return -1;
+    if (n < 0) return DDBX_ERR;
     const char *suffix = s + n;
     uint64_t mult = 0;
     if (*suffix == '\0') {
@@ -50,11 +53,11 @@ static int parse_with_units(const char *s, const struct unit *units, uint64_t df
                 break;
             }
         }
-        if (!mult) return -1;
+        if (!mult) return DDBX_ERR;
     }
-    if (milli && mult > UINT64_MAX / milli) return -1;
+    if (milli && mult > UINT64_MAX / milli) return DDBX_ERR;
     *out = milli * mult / 1000;
-    return 0;
+    return DDBX_OK;
 }
 
 int units_parse_size(const char *s, uint64_t *bytes)
@@ -81,7 +84,7 @@ int units_parse_duration(const char *s, uint64_t *ms)
     static const struct unit units[] = {{"us", 1},       {"ms", 1000},         {"s", 1000000},
                                         {"m", 60000000}, {"h", 3600000000ull}, {NULL, 0}};
     uint64_t us;
-    if (parse_with_units(s, units, 1000000, &us) < 0) return -1;
+    if (parse_with_units(s, units, 1000000, &us) < 0) return DDBX_ERR;
     *ms = us / 1000;
-    return 0;
+    return DDBX_OK;
 }

@@ -9,9 +9,9 @@
 
 #include <stdint.h>
 
-/* Returns 0 and stores bytes, or -1 if `s` is not a size. */
+/* Returns DDBX_OK and stores bytes, or DDBX_ERR if `s` is not a size. */
 int units_parse_size(const char *s, uint64_t *bytes);
-/* Returns 0 and stores milliseconds, or -1 if `s` is not a duration. */
+/* Returns DDBX_OK and stores milliseconds, or DDBX_ERR if `s` is not a duration. */
 int units_parse_duration(const char *s, uint64_t *ms);
 
 #endif

@@ -2,6 +2,8 @@
 
 - free_port(): a free loopback TCP port.
 - MotoServer: moto_server on a free loopback port.
+- Dynalite: dynalite (a DynamoDB imitation that copies DynamoDB's answers,
+  from npm into js/node_modules) on a free loopback port.
 - Ddbx: the ddbx binary ($DDBX_BIN, default <repo>/build/ddbx) on free ports,
   its stderr kept in a file, /metrics parsed into a dict.
 - FaultProxy: an HTTP/1.1 proxy to put between ddbx and moto. It counts
@@ -212,6 +214,72 @@ class MotoServer(_Process):
         return self._terminate(signal.SIGTERM, 5.0)
 
 
+JS_DIR = os.path.join(HERE, "js")
+
+
+def npm_ci(*packages):
+    """Installs js/package-lock.json into js/node_modules unless every one of
+    packages (e.g. "dynalite/cli.js") is there already (scripts/test runs
+    npm ci itself). Raises with npm's output when it fails."""
+    if all(os.path.exists(os.path.join(JS_DIR, "node_modules", p)) for p in packages):
+        return
+    p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS_DIR,
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError("npm ci failed:\n%s%s" % (p.stdout, p.stderr))
+
+
+class Dynalite(_Process):
+    """dynalite (js/node_modules/dynalite) on a free loopback port, in memory,
+    tables ACTIVE at once. Its answers copy DynamoDB's (status, __type,
+    message, content type, CORS), which is what test_conformance compares
+    ddbx's with. It wants an AWS4 Authorization header and X-Amz-Date on every
+    API request (DYNALITE_AUTH_HEADERS) but checks no signature."""
+
+    name = "dynalite"
+
+    def __init__(self):
+        self.proc = None
+        self.port = None
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=30.0):
+        npm_ci("dynalite/cli.js")
+        return self._start_retrying(self._spawn_once, self._answers, timeout, "EADDRINUSE")
+
+    def _spawn_once(self):
+        self.port = free_port()
+        cli = os.path.join(JS_DIR, "node_modules", "dynalite", "cli.js")
+        self._spawn(["node", cli, "--host", "127.0.0.1", "--port", str(self.port),
+                     "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
+                    base_env())
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("dynalite exited with %s" % self.proc.returncode)
+        try:
+            return http_get(self.endpoint + "/", 1.0)[0] == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        return self._terminate(signal.SIGTERM, 5.0)
+
+
+# An Authorization header of the right form: what DynamoDB (and dynalite, and
+# ddbx) checks before the operation's validation; ddbx without --credentials
+# verifies no signature, so raw requests carry this one (api_request adds it).
+DYNALITE_AUTH_HEADERS = {
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDDDBXTESTCLIENT/20250101/us-east-1/dynamodb/"
+                     "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+                     "Signature=0000000000000000000000000000000000000000000000000000000000000000",
+    "X-Amz-Date": "20250101T000000Z",
+}
+
+
 def default_binary():
     return os.environ.get("DDBX_BIN") or os.path.join(REPO, "build", "ddbx")
 
@@ -324,7 +392,13 @@ def op_series(family, op):
 # ---------------------------------------------------------------- FaultProxy
 
 class Fault:
-    """One injected fault. kind: delay | status | reset | hang | gate | hold.
+    """One injected fault. kind: delay | status | reset | hang | gate | hold |
+    truncate | reset_mid | corrupt.
+
+    truncate: moto's answer with its full Content-Length but half its body,
+    then the connection closes; reset_mid: the same, then a reset; corrupt:
+    moto's answer with body bytes replaced (replace=(old, new)) under moto's own
+    x-amz-crc32, as a damaged transfer would arrive.
 
     forward=True (status, reset, hang): the request reaches moto first and moto's
     answer is lost, as when a backend acts on a write but its answer never
@@ -341,13 +415,14 @@ class Fault:
 
     def __init__(self, kind, once=False, seconds=0.0, status=500, body=None,
                  content_type="application/x-amz-json-1.0", forward=False, gated=False,
-                 match=None, after=0.0):
+                 match=None, after=0.0, replace=(b"", b"")):
         self.kind = kind
         self.once = once
         self.forward = forward
         self.gated = gated
         self.match = match
         self.after = after
+        self.replace = replace
         self.seconds = seconds
         self.status = status
         self.body = body
@@ -457,7 +532,27 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return
             elif fault.kind == "status":
                 return self._answer(fault.status, fault.body, fault.content_type, {})
+            elif fault.kind in ("truncate", "reset_mid"):
+                return self._partial(self._upstream(body), fault.kind == "reset_mid")
+            elif fault.kind == "corrupt":
+                status, data, ctype, keep = self._upstream(body)
+                return self._answer(status, data.replace(*fault.replace), ctype, keep)
         self._forward(body)
+
+    def _partial(self, answer, reset):
+        """Headers promising the whole body, half of it, then a close or a reset."""
+        status, data, ctype, keep = answer
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in keep.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data[:len(data) // 2])
+        self.wfile.flush()
+        if reset:
+            self._reset()
+        self.close_connection = True
 
     def _reset(self):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -683,8 +778,9 @@ class RawHttp:
         line, _, self.buf = self.buf.partition(b"\r\n")
         return line.decode("latin-1")
 
-    def read_response(self):
-        """The next response, 1xx interim answers included, as a Response."""
+    def read_response(self, head=False):
+        """The next response, 1xx interim answers included, as a Response.
+        head=True: the answer to a HEAD request (its Content-Length, no body)."""
         status_line = self._line()
         parts = status_line.split(" ", 2)
         status = int(parts[1])
@@ -695,7 +791,7 @@ class RawHttp:
                 break
             k, _, v = line.partition(":")
             headers[k.strip().lower()] = v.strip()
-        n = int(headers.get("content-length", "0")) if status >= 200 else 0
+        n = int(headers.get("content-length", "0")) if status >= 200 and not head else 0
         while len(self.buf) < n:
             self._fill()
         body, self.buf = self.buf[:n], self.buf[n:]
@@ -721,8 +817,12 @@ class RawHttp:
         return self.read_response()
 
 
-def api_request(op, body, target=None, extra=b"", **headers):
-    """The bytes of a DynamoDB POST for op (a dict body is JSON-encoded)."""
+AUTH_LINES = "".join("%s: %s\r\n" % kv for kv in DYNALITE_AUTH_HEADERS.items())
+
+
+def api_request(op, body, target=None, extra=b"", auth=True, **headers):
+    """The bytes of a DynamoDB POST for op (a dict body is JSON-encoded), with
+    DYNALITE_AUTH_HEADERS unless auth=False or headers has an Authorization."""
     if isinstance(body, (dict, list)):
         body = json.dumps(body).encode()
     elif isinstance(body, str):
@@ -731,6 +831,8 @@ def api_request(op, body, target=None, extra=b"", **headers):
              "Content-Type: application/x-amz-json-1.0",
              "X-Amz-Target: %s" % (target or TARGET_PREFIX + op),
              "Content-Length: %d" % len(body)]
+    if auth and "Authorization" not in headers:
+        lines += ["%s: %s" % kv for kv in DYNALITE_AUTH_HEADERS.items()]
     lines += ["%s: %s" % (k.replace("_", "-"), v) for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n").encode() + extra + b"\r\n" + body
 

@@ -3,7 +3,8 @@
 Writer threads, each the only writer of its keys, write increasing versions
 through ddbx with PutItem, UpdateItem (every ReturnValues), DeleteItem,
 BatchWriteItem and TransactWriteItems, while reader threads read the same
-keys with GetItem (projected or not) and BatchGetItem. The FaultProxy delays
+keys with GetItem (projected or not), BatchGetItem, Query (the key's
+partition, from the query cache) and Scan (every key at once). The FaultProxy delays
 every backend request by a random few milliseconds, loses the answer of a
 few writes after moto applied them, and holds a few others past ddbx's
 --backend-timeout so they land after ddbx answered 500 (unknown outcomes).
@@ -21,6 +22,7 @@ import os
 import random
 import threading
 import time
+import traceback
 import unittest
 
 from botocore.exceptions import ClientError
@@ -74,9 +76,7 @@ class StressTest(IntegrationTestCase):
     def setUp(self):
         self.moto = self.start(MotoServer())
         self.proxy = self.start(FaultProxy(self.moto.endpoint))
-        # the hold-off after an unknown outcome is its default, twice the timeout
-        self.ddbx = self.start(Ddbx(self.proxy.endpoint, "--backend-timeout", "2s",
-                                    "--item-ttl", "10m"))
+        self.ddbx = self.start(Ddbx(self.proxy.endpoint, *self.ddbx_flags()))
         self.addCleanup(stops_cleanly, self.ddbx)
         self.table = "stress"
         self.direct = client(self.moto.endpoint)
@@ -97,6 +97,15 @@ class StressTest(IntegrationTestCase):
         self.violations = []
         self.reads = collections.Counter()
         self.stop = threading.Event()
+
+    def ddbx_flags(self):
+        """The flags of the ddbx under test (a subclass may add its own)."""
+        # the hold-off after an unknown outcome is its default, twice the timeout
+        return ("--backend-timeout", "2s", "--item-ttl", "10m")
+
+    def background(self):
+        """Functions run in threads beside the writers and readers until self.stop."""
+        return []
 
     # ---- writers
 
@@ -176,7 +185,12 @@ class StressTest(IntegrationTestCase):
         t = self.table
         while not self.stop.is_set():
             try:
-                if rng.random() < 0.7:
+                dice = rng.random()
+                if dice < 0.15:
+                    self.query(c, rng.choice(all_keys))
+                elif dice < 0.22:
+                    self.scan(c, all_keys)
+                elif dice < 0.7:
                     k = rng.choice(all_keys)
                     floor = self.history.snapshot([k])[k]
                     params = {}
@@ -204,10 +218,32 @@ class StressTest(IntegrationTestCase):
             except ClientError:
                 self.reads["error"] += 1
 
+    def query(self, c, k):
+        """A Query of k's partition: k's item, or nothing."""
+        floor = self.history.snapshot([k])[k]
+        items = c.query(TableName=self.table, KeyConditionExpression="pk = :k",
+                        ExpressionAttributeValues={":k": {"S": k}})["Items"]
+        if len(items) > 1 or any(i["pk"]["S"] != k for i in items):
+            self.violations.append("Query of %s answered %s" % (k, items))
+            return
+        self.check(k, floor, self.version_of(items[0] if items else None), "Query")
+
+    def scan(self, c, keys):
+        """A Scan: every key at once, each checked against its own floor."""
+        floors = self.history.snapshot(keys)
+        found = {i["pk"]["S"]: i for i in c.scan(TableName=self.table)["Items"]}
+        for k in keys:
+            self.check(k, floors[k], self.version_of(found.get(k)), "Scan")
+        if set(found) - set(keys):
+            self.violations.append("Scan answered keys never written: %s" % (set(found) - set(keys)))
+
     def test_no_read_older_than_an_acknowledged_write(self):
         before = self.ddbx.metrics()
-        threads = [threading.Thread(target=self.writer, args=(w,)) for w in range(WRITERS)]
-        threads += [threading.Thread(target=self.reader, args=(n,)) for n in range(READERS)]
+        threads = [threading.Thread(target=self.guarded(self.writer), args=(w,))
+                   for w in range(WRITERS)]
+        threads += [threading.Thread(target=self.guarded(self.reader), args=(n,))
+                    for n in range(READERS)]
+        threads += [threading.Thread(target=self.guarded(fn)) for fn in self.background()]
         for th in threads:
             th.start()
         time.sleep(SECONDS)
@@ -216,13 +252,32 @@ class StressTest(IntegrationTestCase):
             th.join(30)
         d = self.ddbx.metrics_since(before)
         print("\nstress: %d acknowledged writes, %d of unknown outcome; reads %s; "
-              "cache hits %d, held misses %d"
+              "cache hits %d, held misses %d; query/scan page hits %d, refused fills %d"
               % (self.history.acks, self.history.unknown, dict(self.reads),
-                 d["ddbx_item_cache_hits_total"], d["ddbx_item_cache_held_misses_total"]))
+                 d["ddbx_item_cache_hits_total"], d["ddbx_item_cache_held_misses_total"],
+                 d["ddbx_query_cache_hits_total"] + d["ddbx_scan_cache_hits_total"],
+                 d["ddbx_query_cache_fills_refused_total"]))
         self.assertEqual(self.violations[:20], [])
         self.assertGreater(self.history.acks, 50)
         self.assertGreater(self.reads["GetItem"] + self.reads["BatchGetItem"], 200)
-        self.assertGreater(d["ddbx_item_cache_hits_total"], 0)  # the cache was in play
+        self.assertGreater(self.reads["Query"], 50)
+        self.check_in_play(d)
+
+    def guarded(self, fn):
+        """fn, with any exception it dies of recorded as a violation (an answer of
+        an unexpected shape must fail the test, not end a thread quietly)."""
+        def run(*args):
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001
+                self.violations.append("%s died: %s" % (fn.__name__, traceback.format_exc()))
+                self.stop.set()
+        return run
+
+    def check_in_play(self, d):
+        """The caches this run is about answered some reads (d: metric growth)."""
+        self.assertGreater(d["ddbx_item_cache_hits_total"], 0)
+        self.assertGreater(d["ddbx_query_cache_hits_total"], 0)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 #include "util/common.h"
 
 const char *fx_client = "auto";
+const char *fx_session_token;
 
 static bool in_call; /* backend_call is on the stack */
 
@@ -34,13 +35,15 @@ static void on_result(struct backend_result *res, void *arg)
 void fx_start(struct fx *f, const char *url, uint64_t timeout_ms)
 {
     memset(f, 0, sizeof(*f));
-    if (!metrics_tls) {
-        metrics_setup();
-        metrics_thread_register();
-    }
-    setenv("AWS_ACCESS_KEY_ID", FX_KEY_ID, 0);
-    setenv("AWS_SECRET_ACCESS_KEY", FX_SECRET, 0);
+    metrics_setup();
+    metrics_thread_register();
+    setenv("AWS_ACCESS_KEY_ID", FX_KEY_ID, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", FX_SECRET, 1);
     setenv("AWS_REGION", "us-east-1", 1);
+    if (fx_session_token)
+        setenv("AWS_SESSION_TOKEN", fx_session_token, 1);
+    else
+        unsetenv("AWS_SESSION_TOKEN");
     assert_int_equal(uv_loop_init(&f->loop), 0);
     f->srv = ts_start(&f->loop);
     config_defaults(&f->cfg);
@@ -64,6 +67,7 @@ void fx_stop(struct fx *f)
     assert_int_equal(uv_loop_close(&f->loop), 0);
     backend_teardown();
     config_free(&f->cfg);
+    metrics_teardown();
 }
 
 void fx_call(struct fx *f, const char *target, const char *body, size_t len, struct got *g)

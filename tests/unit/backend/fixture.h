@@ -36,11 +36,13 @@ struct got {
 
 /* The client every fx_start uses: "auto" (http1 for http://) or "curl". */
 extern const char *fx_client;
+/* The session token fx_start puts in the environment (NULL: none). */
+extern const char *fx_session_token;
 
 /* Starts the server and a backend for it at url, a printf format given the
  * server's port (NULL: "http://127.0.0.1:%d"),
- * with the given --backend-timeout. Credentials come from the environment
- * (fx_start sets FX_KEY_ID/FX_SECRET unless already set). */
+ * with the given --backend-timeout. The environment gets FX_KEY_ID,
+ * FX_SECRET and fx_session_token as the credentials. */
 void fx_start(struct fx *f, const char *url, uint64_t timeout_ms);
 /* backend_destroy, the server stopped, the loop run until every handle has
  * closed (asserted), backend_teardown. */

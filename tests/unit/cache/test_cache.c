@@ -4,6 +4,8 @@
  * that started before a write never installs), coalescing of concurrent
  * misses, and honest memory accounting.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cache/cache.h"
+#include "util/common.h"
 #include "util/crc.h"
 
 #define MIB (1024 * 1024)
@@ -562,10 +565,92 @@ static void test_shards_chosen_from_memory(void **state)
     assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 2000, 3), -1); /* not a power of two */
 }
 
+/* ---- threads: shards, leases and holds shared by several workers ---- */
+
+#define THREADS 4
+#define KEYS 64
+
+struct waiter_box {
+    struct cache_waiter w;
+    int woken;
+};
+
+static void thread_wake(struct cache_waiter *w, const struct cache_result *r)
+{
+    struct waiter_box *box = container_of(w, struct waiter_box, w);
+    __atomic_store_n(&box->woken, 1, __ATOMIC_RELEASE);
+}
+
+static void *hammer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    struct buf out = BUF_INIT;
+    char name[16];
+    for (int i = 0; i < 20000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        snprintf(name, sizeof(name), "k%u", (seed >> 8) % KEYS);
+        struct cache_key k = key_at(name, (seed >> 20) % 3);
+        uint64_t now = (uint64_t)i;
+        struct cache_fill *f = NULL;
+        uint32_t crc;
+        struct waiter_box box = {{thread_wake, NULL}, 0};
+        buf_reset(&out);
+        switch ((seed >> 4) % 6) {
+        case 0: /* a read, filling its miss at once */
+            if (cache_get(&k, now, &out, &crc, &f, NULL) == CACHE_MISS) fill_with(f, name, now);
+            break;
+        case 1: { /* a read that may wait: its fill is ended by whoever holds it */
+            enum cache_kind kind = cache_get(&k, now, &out, &crc, &f, &box.w);
+            if (kind == CACHE_MISS) fill_with(f, NULL, now);
+            /* a WAIT is woken when the other thread's fill ends; box must
+             * outlive it, so only the MISS path may return while queued */
+            while (kind == CACHE_WAIT && !__atomic_load_n(&box.woken, __ATOMIC_ACQUIRE))
+                sched_yield();
+            break;
+        }
+        case 2: { /* a write */
+            struct cache_fill *w = cache_write_begin(&k);
+            cache_write_end(w, (seed >> 12) % 4 == 0 ? CACHE_WRITE_AMBIGUOUS : CACHE_WRITE_STORE,
+                            "w", 1, now);
+            break;
+        }
+        case 3: cache_invalidate(&k); break;
+        case 4: { /* a consistent read */
+            struct cache_fill *c = cache_lease(&k);
+            fill_with(c, "c", now);
+            break;
+        }
+        default: {
+            struct cache_stats st;
+            cache_get_stats(&st, now);
+            break;
+        }
+        }
+    }
+    buf_free(&out);
+    return NULL;
+}
+
+static void test_threads_share_shards(void **state)
+{
+    /* run under ThreadSanitizer in CI (DDBX_TSAN): every shard structure,
+     * fill list and hold list is touched from several threads at once */
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, hammer, (void *)(uintptr_t)(i + 1)), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    struct cache_stats st;
+    cache_get_stats(&st, 0);
+    assert_true(st.entries <= KEYS);
+    assert_true(st.bytes <= st.limit);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_miss_fill_hit, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_share_shards, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_crc_matches_value, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ttl, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_across_32bit_wrap, setup_small, teardown),

@@ -322,6 +322,7 @@ static void test_help_lists_every_option(void **state)
         }
         assert_contains(out, "--version");
         assert_contains(out, "--help-markdown");
+        assert_contains(out, "--help-metrics");
         free(out);
     }
     /* config_print_help writes the same text */
@@ -342,6 +343,20 @@ static void test_version(void **state)
     assert_string_equal(out, want);
     assert_string_equal(DDBX_VERSION, "0.1.0");
     free(out);
+}
+
+/* --help-metrics is main's to print (config cannot see the metrics table):
+ * config_parse only says so, and prints nothing. */
+static void test_help_metrics_is_left_to_the_caller(void **state)
+{
+    char *out = output_of("--help-metrics", CONFIG_HELP_METRICS);
+    assert_string_equal(out, "");
+    free(out);
+    /* every outcome but OK is negative (util/common.h's convention) */
+    static const enum config_result others[] = {CONFIG_ERROR, CONFIG_HELP, CONFIG_VERSION,
+                                                CONFIG_MARKDOWN, CONFIG_HELP_METRICS};
+    for (size_t i = 0; i < ARRAY_LEN(others); i++)
+        assert_true(others[i] < 0);
 }
 
 static void test_help_markdown_row_per_option(void **state)
@@ -382,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_bad_environment_names_flag),
         cmocka_unit_test(test_help_lists_every_option),
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_help_metrics_is_left_to_the_caller),
         cmocka_unit_test(test_help_markdown_row_per_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
  *   ht_answer(i, 200, "{...}")          answer call i (ht_fail: no answer)
  *   ht_describe(i, "t")                 answer a DescribeTable of table t (key pk S)
  *   q->done, q->status, q->body         the reply, once sent
+ *   ht.principal = p                    requests sent from now on are p's (grants)
  *
  * Everything is static inline, so each test file includes it and links the
  * handler library only.
@@ -23,6 +24,7 @@
 #include <zlib.h>
 
 #include "cache/cache.h"
+#include "cache/tags.h"
 #include "config/config.h"
 #include "handler/handler.h"
 #include "handler/request.h"
@@ -64,6 +66,7 @@ static struct {
     struct ht_req *reqs[HT_MAX_REQS];
     int nreqs;
     uint64_t now;
+    const struct auth_principal *principal; /* who sends (NULL: nobody is verified) */
 } ht;
 
 /* ---- the fake backend ---- */
@@ -125,12 +128,16 @@ static inline int ht_setup_with(const char *const *flags, int nflags, void **sta
         cache_setup(16u << 20, ht.cfg.item_ttl, ht.cfg.negative_ttl,
                     ht.cfg.write_holdoff ? ht.cfg.write_holdoff : 2 * ht.cfg.backend_timeout, 0),
         0);
+    assert_int_equal(tags_setup(1u << 20, ht.cfg.query_lag_window,
+                                ht.cfg.query_ttl + 2 * ht.cfg.backend_timeout, 0),
+                     0);
     schema_setup();
     handler_setup(&ht.cfg);
     uv_loop_init(&ht.loop);
     handler_thread_init_with(&ht.thread, &ht.loop, 0, &ht_backend_ops, NULL);
     ht.ncalls = 0;
     ht.nreqs = 0;
+    ht.principal = NULL;
     return 0;
 }
 
@@ -160,6 +167,7 @@ static inline int ht_teardown(void **state)
     uv_loop_close(&ht.loop);
     handler_teardown();
     schema_teardown();
+    tags_teardown();
     cache_teardown();
     config_free(&ht.cfg);
     handler_set_clock(NULL);
@@ -197,6 +205,7 @@ static inline struct ht_req *ht_send(const char *op, const char *body)
     q->r.arena = &q->arena;
     q->r.done = ht_done;
     q->r.owner = q;
+    q->r.principal = ht.principal;
     assert_true(ht.nreqs < HT_MAX_REQS);
     ht.reqs[ht.nreqs++] = q;
     handler_dispatch(&q->r);

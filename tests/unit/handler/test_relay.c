@@ -2,13 +2,15 @@
  * test_relay.c: relayed operations (src/handler/relay.c, request.c) against a
  * fake backend: bodies and answers pass unchanged, answers that describe a
  * table teach ddbx its key schema, a backend that does not answer gives a
- * DynamoDB-shaped 5xx, DescribeEndpoints is answered by ddbx itself.
+ * DynamoDB-shaped 5xx (one that answers is relayed whatever its body), DescribeEndpoints is
+ * answered by ddbx itself.
  */
 #include "handler_test.h"
 
 static void test_relayed_unchanged_both_ways(void **state)
 {
-    static const char *const ops[] = {"Query", "Scan", "ListTables", "UpdateTimeToLive"};
+    static const char *const ops[] = {"DescribeTimeToLive", "ListTagsOfResource", "ListTables",
+                                      "UpdateTimeToLive"};
     for (size_t i = 0; i < ARRAY_LEN(ops); i++) {
         const char *body = "{\"TableName\":\"t\", \"Limit\" : 1}";
         int c = ht.ncalls;
@@ -44,16 +46,18 @@ static void test_no_answer_is_a_dynamodb_5xx(void **state)
                  {BACKEND_IO_ERROR, 500, "InternalServerError"}};
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         int c = ht.ncalls;
-        struct ht_req *q = ht_send("Query", "{\"TableName\":\"t\"}");
+        struct ht_req *q = ht_send("DescribeTimeToLive", "{\"TableName\":\"t\"}");
         ht_fail(c, cases[i].outcome);
         assert_int_equal(q->status, cases[i].status);
         assert_contains(q->body, cases[i].type);
     }
-    /* an answer that is not a DynamoDB body */
-    struct ht_req *q = ht_send("Query", "{\"TableName\":\"t\"}");
+    /* an answer, whatever its body, goes back as it came (TagResource's is empty) */
+    struct ht_req *q = ht_send("DescribeTimeToLive", "{\"TableName\":\"t\"}");
     ht_answer(ht.ncalls - 1, 502, "<html>bad gateway</html>");
-    assert_int_equal(q->status, 500);
-    assert_contains(q->body, "InternalServerError");
+    ht_replied(q, 502, "<html>bad gateway</html>");
+    q = ht_send("TagResource", "{\"ResourceArn\":\"arn\",\"Tags\":[]}");
+    ht_answer(ht.ncalls - 1, 200, "");
+    ht_replied(q, 200, "");
 }
 
 static void test_a_body_that_is_not_an_object_is_refused(void **state)

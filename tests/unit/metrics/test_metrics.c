@@ -1,7 +1,8 @@
 /*
  * test_metrics.c: per-thread metrics and their Prometheus rendering
- * (metrics/metrics.h): counters, gauges, families, histograms, render hooks,
- * and the sum over several registered threads.
+ * (metrics/metrics.h): counters, gauges, families, histograms, gauge
+ * functions, the sum over several registered threads, and the docs' tables,
+ * all checked against the rows of metrics/metrics.def.
  */
 #include "testutil.h"
 
@@ -13,11 +14,50 @@
 static const struct {
     const char *name;
     enum metric_kind kind;
+    const char *help;
 } fixed[] = {
-#define METRIC(field, kind, name, help) {name, kind},
+#define METRIC(field, kind, name, help) {name, kind, help},
 #include "metrics/metrics.def"
-#undef METRIC
 };
+
+/* Every row but the sections: name, Prometheus type, help, family label. */
+static const struct {
+    const char *name, *type, *help, *label;
+} rows[] = {
+#define METRIC(field, kind, name, help) {name, kind == COUNTER ? "counter" : "gauge", help, NULL},
+#define FAMILY(id, name, label, help) {name, "counter", help, label},
+#define HISTOGRAM(id, name, help) {name, "histogram", help, NULL},
+#define GAUGE_FN(id, name, fn, help) {name, "gauge", help, NULL},
+#define GAUGES_FN(id, name, labels, fn, help) {name, "gauge", help, labels},
+#include "metrics/metrics.def"
+};
+
+static const char *const sections[] = {
+#define SECTION(title) title,
+#include "metrics/metrics.def"
+};
+
+/* "# HELP <name> <help>\n# TYPE <name> <type>\n" of the row named `name`. */
+static const char *head_of(const char *name)
+{
+    static char head[1024];
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++)
+        if (strcmp(rows[i].name, name) == 0) {
+            snprintf(head, sizeof(head), "# HELP %s %s\n# TYPE %s %s\n", name, rows[i].help, name,
+                     rows[i].type);
+            return head;
+        }
+    fail_msg("no row named %s", name);
+    return NULL;
+}
+
+/* head_of(name) followed by `samples`. */
+static const char *with_head(const char *name, const char *samples)
+{
+    static char text[2048];
+    snprintf(text, sizeof(text), "%s%s", head_of(name), samples);
+    return text;
+}
 
 static const char *const ops[] = {"GetItem", "PutItem", "Query"};
 
@@ -148,9 +188,7 @@ static void test_counters_and_gauges(void **state)
     METRIC_DECR(client_connections);
     char *out = render();
     assert_prometheus_syntax(out);
-    assert_contains(out, "# HELP ddbx_client_connections client connections open\n"
-                         "# TYPE ddbx_client_connections gauge\n"
-                         "ddbx_client_connections 4\n");
+    assert_contains(out, with_head("ddbx_client_connections", "ddbx_client_connections 4\n"));
     assert_contains(out, "# TYPE ddbx_client_connections_accepted_total counter\n"
                          "ddbx_client_connections_accepted_total 2\n");
     assert_true(sample(out, "ddbx_backend_requests_total") == 40);
@@ -192,10 +230,10 @@ static void test_families(void **state)
     assert_int_equal(metrics_family_total(errs, 2), 1);
     char *out = render();
     assert_prometheus_syntax(out);
-    assert_contains(out, "# HELP ddbx_requests_total requests by operation\n"
-                         "# TYPE ddbx_requests_total counter\n"
-                         "ddbx_requests_total{operation=\"GetItem\"} 2\n"
-                         "ddbx_requests_total{operation=\"Query\"} 5\n");
+    /* the help is the row's, whatever the caller passed */
+    assert_contains(out, with_head("ddbx_requests_total",
+                                   "ddbx_requests_total{operation=\"GetItem\"} 2\n"
+                                   "ddbx_requests_total{operation=\"Query\"} 5\n"));
     /* zero series are left out */
     assert_not_contains(out, "operation=\"PutItem\"");
     assert_contains(out, "# TYPE ddbx_errors_total counter\n"
@@ -255,19 +293,36 @@ static void test_histogram(void **state)
     free(out);
 }
 
-static void hook(struct buf *out)
+static int64_t gauge_seven(void)
 {
-    buf_append_str(out, "# HELP ddbx_hooked x\n# TYPE ddbx_hooked gauge\nddbx_hooked 7\n");
+    return 7;
 }
 
-static void test_render_hook(void **state)
+static int64_t gauge_negative(void)
 {
-    metrics_add_render_hook(hook);
+    return -12;
+}
+
+static void test_gauge_functions(void **state)
+{
+    /* unbound: the row is declared, with no sample */
     char *out = render();
     assert_prometheus_syntax(out);
-    assert_true(sample(out, "ddbx_hooked") == 7);
-    /* hooks come after the built-in metrics */
-    assert_true(strstr(out, "ddbx_hooked") > strstr(out, "ddbx_request_duration_seconds_count"));
+    assert_contains(out, head_of("ddbx_item_cache_entries"));
+    assert_true(sample(out, "ddbx_item_cache_entries") == -1);
+    free(out);
+    metrics_gauge_bind(GAUGE_ITEM_CACHE_ENTRIES, gauge_seven);
+    metrics_gauge_bind(GAUGE_ITEM_CACHE_HELD_KEYS, gauge_negative);
+    out = render();
+    assert_prometheus_syntax(out);
+    assert_contains(out, with_head("ddbx_item_cache_entries", "ddbx_item_cache_entries 7\n"));
+    assert_true(sample(out, "ddbx_item_cache_held_keys") == -12);
+    assert_true(sample(out, "ddbx_item_cache_bytes") == -1);
+    free(out);
+    /* teardown forgets the functions */
+    metrics_teardown();
+    out = render();
+    assert_true(sample(out, "ddbx_item_cache_entries") == -1);
     free(out);
 }
 
@@ -323,16 +378,88 @@ static void test_teardown_forgets_everything(void **state)
 {
     metrics_thread_register();
     METRIC_ADD(backend_requests, 9);
-    metrics_family_define("ddbx_gone_total", "gone", "op", ops, 1);
+    int errs = metrics_family_setup(FAMILY_ERRORS, ops, 1);
+    metrics_family_incr(errs, 0);
     metrics_teardown();
     assert_null(metrics_tls);
     metrics_setup();
     char *out = render();
     assert_true(sample(out, "ddbx_backend_requests_total") == 0);
-    assert_not_contains(out, "ddbx_gone_total");
+    assert_not_contains(out, "ddbx_errors_total{");
     free(out);
     /* families start again from slot 0 */
-    assert_int_equal(metrics_family_define("ddbx_again_total", "again", "op", ops, 2), 0);
+    assert_int_equal(metrics_family_setup(FAMILY_REQUESTS, ops, 2), 0);
+}
+
+/* Every row is rendered, in table order, with its own HELP and TYPE. */
+static void test_every_row_rendered_in_order(void **state)
+{
+    char *out = render();
+    assert_prometheus_syntax(out);
+    assert_int_equal(count_occurrences(out, "# TYPE "), ARRAY_LEN(rows));
+    const char *prev = out;
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        const char *at = strstr(out, head_of(rows[i].name));
+        if (!at) fail_msg("%s is not rendered as its row says", rows[i].name);
+        assert_true(at >= prev);
+        prev = at;
+        /* a family row's help and label must be usable as they are */
+        assert_null(strchr(rows[i].help, '\n'));
+        assert_null(strchr(rows[i].help, '|'));
+        assert_true(rows[i].label == NULL || strchr(rows[i].label, '"') == NULL);
+    }
+    free(out);
+}
+
+/* metrics_family_define finds the row by name and shares its slots. */
+static void test_family_define_by_row(void **state)
+{
+    int a = metrics_family_setup(FAMILY_ERRORS, ops, 3);
+    int b = metrics_family_define("ddbx_errors_total", "ignored", "operation", ops, 3);
+    assert_int_equal(a, b);
+    int c = metrics_family_define("ddbx_requests_total", "ignored", "operation", ops, 3);
+    assert_int_equal(c, a + 3);
+}
+
+/* docs/metrics.md's tables: a table per section, a line per row with its
+ * name, type and help (flags in code spans), nothing else. */
+static void test_markdown_tables(void **state)
+{
+    struct capture cap;
+    metrics_print_markdown(capture_begin(&cap));
+    const char *md = capture_end(&cap);
+    assert_true(strncmp(md, "## ", 3) == 0);
+    assert_int_equal(count_occurrences(md, "| metric | type | meaning |\n|---|---|---|\n"),
+                     ARRAY_LEN(sections));
+    assert_int_equal(count_occurrences(md, "## "), ARRAY_LEN(sections));
+    for (size_t i = 0; i < ARRAY_LEN(sections); i++) {
+        char h[128];
+        const char *flag = strstr(sections[i], "--"); /* in a code span up to its end */
+        if (flag)
+            snprintf(h, sizeof(h), "## %.*s`", (int)(flag - sections[i]), sections[i]);
+        else
+            snprintf(h, sizeof(h), "## %s\n", sections[i]);
+        assert_int_equal(count_occurrences(md, h), 1);
+    }
+    assert_contains(md, "\n## Spill tier (`--spill-dir`)\n");
+    int lines = 0;
+    for (const char *p = md; *p; p = strchr(p, '\n') + 1)
+        lines += strncmp(p, "| `", 3) == 0;
+    assert_int_equal(lines, ARRAY_LEN(rows));
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        char cell[160];
+        if (rows[i].label)
+            snprintf(cell, sizeof(cell), "| `%s{%s}` | %s | ", rows[i].name, rows[i].label,
+                     rows[i].type);
+        else
+            snprintf(cell, sizeof(cell), "| `%s` | %s | ", rows[i].name, rows[i].type);
+        assert_int_equal(count_occurrences(md, cell), 1);
+    }
+    assert_contains(md, "answered ThrottlingException and closed because `--max-connections` were "
+                        "open |\n");
+    assert_contains(md, "closed by `--idle-timeout` or `--header-timeout` |\n");
+    assert_contains(md, "(DAX: ItemCacheHits) |\n");
+    capture_free(&cap);
 }
 
 int main(void)
@@ -342,9 +469,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counters_and_gauges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_families, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histogram, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_render_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gauge_functions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_are_summed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_teardown_forgets_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_row_rendered_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_family_define_by_row, setup, teardown),
+        cmocka_unit_test(test_markdown_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

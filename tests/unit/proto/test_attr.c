@@ -1,8 +1,8 @@
 /*
  * test_attr.c: AttributeValue checks (proto/attr.h): item sizes as DynamoDB
- * counts them, the canonical-numbers flag, SerializationException for
- * values of the wrong JSON type, number limits, nesting depth, the 400 KB
- * item limit, and base64.
+ * counts them, the canonical-numbers flag, DynamoDB's SerializationException
+ * texts for values of the wrong JSON type, what is left to the backend
+ * (relay), number limits, nesting depth, the 400 KB item limit, and base64.
  */
 #include "proto_test.h"
 
@@ -50,7 +50,6 @@ static void assert_refused(struct arena *a, const char *item, enum ddb_error cod
     if (message) assert_string_equal(e.message, message);
 }
 
-#define SERIAL(a, item) assert_refused(a, item, DDB_SerializationException, NULL)
 #define INVALID(a, item, msg) assert_refused(a, item, DDB_ValidationException, msg)
 
 static const char MSG_NAN[] = "The parameter cannot be converted to a numeric value";
@@ -136,6 +135,7 @@ static void test_check_value_and_type_member(void **state)
     assert_true(b.canonical);
     assert_int_equal(attr_check_value(json_lit(a, "{\"B\":\"QR==\"}"), 0, &b, &e), 0);
     assert_false(b.canonical);
+    assert_true(b.relay); /* whether DynamoDB takes it is the backend's to say */
     assert_true(attr_base64_canonical("", 0));
     assert_true(attr_base64_canonical("QUE=", 4));
     assert_false(attr_base64_canonical("QUF=", 4));
@@ -179,37 +179,84 @@ static void test_canonical_flag(void **state)
 
 static void test_serialization_errors(void **state)
 {
+    /* DynamoDB's texts, as dynalite (which copies them) answers each case */
+    static const struct {
+        const char *item, *message;
+    } cases[] = {
+        {"{\"a\":{\"N\":5}}", "NUMBER_VALUE cannot be converted to String"},
+        {"{\"a\":{\"S\":5}}", "NUMBER_VALUE cannot be converted to String"},
+        {"{\"a\":{\"S\":-12}}", "NUMBER_VALUE cannot be converted to String"},
+        {"{\"a\":{\"S\":1.5}}", "DECIMAL_VALUE cannot be converted to String"},
+        {"{\"a\":{\"N\":true}}", "TRUE_VALUE cannot be converted to String"},
+        {"{\"a\":{\"S\":false}}", "FALSE_VALUE cannot be converted to String"},
+        {"{\"a\":{\"B\":true}}", "only base-64-encoded strings are convertible to bytes"},
+        {"{\"a\":{\"B\":7}}", "only base-64-encoded strings are convertible to bytes"},
+        {"{\"a\":{\"S\":[\"x\"]}}", "Unrecognized collection type class java.lang.String"},
+        {"{\"a\":{\"S\":{}}}", "Start of structure or map found where not expected"},
+        {"{\"a\":{\"B\":[]}}", "Unrecognized collection type class java.nio.ByteBuffer"},
+        {"{\"a\":{\"SS\":[\"a\",1]}}", "NUMBER_VALUE cannot be converted to String"},
+        {"{\"a\":{\"NS\":[1]}}", "NUMBER_VALUE cannot be converted to String"},
+        {"{\"a\":{\"SS\":[{\"S\":\"a\"}]}}", "Start of structure or map found where not expected"},
+        {"{\"a\":{\"SS\":\"a\"}}", "Unexpected field type"},
+        {"{\"a\":{\"L\":true}}", "Unexpected field type"},
+        {"{\"a\":{\"NS\":{}}}", "Start of structure or map found where not expected"},
+        {"{\"a\":{\"BOOL\":\"x\"}}", "Unexpected token received from parser"},
+        {"{\"a\":{\"NULL\":\"\"}}", "Unexpected token received from parser"},
+        {"{\"a\":{\"NULL\":1}}", "NUMBER_VALUE cannot be converted to Boolean"},
+        {"{\"a\":{\"BOOL\":0.5}}", "DECIMAL_VALUE cannot be converted to Boolean"},
+        {"{\"a\":{\"BOOL\":[true]}}", "Unrecognized collection type class java.lang.Boolean"},
+        {"{\"a\":{\"M\":[]}}", "Unrecognized collection type java.util.Map<java.lang.String, "
+                               "com.amazonaws.dynamodb.v20120810.AttributeValue>"},
+        {"{\"a\":{\"M\":\"x\"}}", "Unexpected field type"},
+        {"{\"a\":{\"L\":{}}}", "Start of structure or map found where not expected"},
+        {"{\"a\":\"x\"}", "Unexpected value type in payload"},
+        {"{\"ok\":{\"S\":\"x\"},\"a\":{\"M\":{\"x\":5}}}", "Unexpected value type in payload"},
+        {"{\"a\":{\"L\":[{\"S\":\"x\"},{\"N\":1.5}]}}",
+         "DECIMAL_VALUE cannot be converted to String"},
+        {"[]", "Unrecognized collection type java.util.Map<java.lang.String, "
+               "com.amazonaws.dynamodb.v20120810.AttributeValue>"},
+        {"\"item\"", "Unexpected field type"},
+        /* binary that is not base64 by its length */
+        {"{\"a\":{\"B\":\"abc\"}}",
+         "Base64 encoded length is expected a multiple of 4 bytes but found: 3"},
+        {"{\"a\":{\"BS\":[\"QQ==\",\"Q\"]}}",
+         "Base64 encoded length is expected a multiple of 4 bytes but found: 1"},
+        /* the deserializer reads everything before anything is validated: a misfit
+         * anywhere wins over an invalid number, an empty value or a limit before it */
+        {"{\"n\":{\"N\":\"abc\"},\"b\":{\"S\":5}}", "NUMBER_VALUE cannot be converted to String"},
+        {"{\"e\":{},\"b\":{\"BOOL\":\"maybe\"}}", "Unexpected token received from parser"},
+        /* one misfit beside a well-formed member: the misfit (several types come later) */
+        {"{\"a\":{\"S\":\"x\",\"N\":5}}", "NUMBER_VALUE cannot be converted to String"},
+        /* unknown members are dropped before they are looked at */
+        {"{\"a\":{\"X\":5,\"S\":true}}", "TRUE_VALUE cannot be converted to String"},
+    };
     struct arena *a = *state;
-    SERIAL(a, "{\"a\":{\"N\":5}}");
-    SERIAL(a, "{\"a\":{\"S\":5}}");
-    SERIAL(a, "{\"a\":{\"B\":true}}");
-    SERIAL(a, "{\"a\":{\"S\":null}}");
-    SERIAL(a, "{\"a\":{\"S\":[\"x\"]}}");
-    SERIAL(a, "{\"a\":{\"SS\":[\"a\",1]}}");
-    SERIAL(a, "{\"a\":{\"NS\":[1]}}");
-    SERIAL(a, "{\"a\":{\"BS\":[null]}}");
-    SERIAL(a, "{\"a\":{\"SS\":\"a\"}}");
-    SERIAL(a, "{\"a\":{\"NS\":{}}}");
-    SERIAL(a, "{\"a\":{\"BOOL\":\"true\"}}");
-    SERIAL(a, "{\"a\":{\"NULL\":1}}");
-    SERIAL(a, "{\"a\":{\"M\":[]}}");
-    SERIAL(a, "{\"a\":{\"L\":{}}}");
-    SERIAL(a, "{\"a\":\"x\"}");
-    SERIAL(a, "{\"a\":[{\"S\":\"x\"}]}");
-    SERIAL(a, "{\"ok\":{\"S\":\"x\"},\"a\":{\"M\":{\"x\":5}}}");
-    SERIAL(a, "{\"a\":{\"L\":[{\"S\":\"x\"},{\"N\":1.5}]}}");
-    SERIAL(a, "[]");
-    SERIAL(a, "\"item\"");
-    /* binary that is not base64 */
-    SERIAL(a, "{\"a\":{\"B\":\"abc\"}}");
-    SERIAL(a, "{\"a\":{\"B\":\"a$c=\"}}");
-    SERIAL(a, "{\"a\":{\"BS\":[\"QQ==\",\"Q\"]}}");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_refused(a, cases[i].item, DDB_SerializationException, cases[i].message);
     struct attr_check c;
     struct attr_error e;
     assert_int_equal(attr_check_item(NULL, &c, &e), -1);
     assert_int_equal(e.code, DDB_SerializationException);
     assert_int_equal(attr_check_value(NULL, 0, &c, &e), -1);
     assert_int_equal(e.code, DDB_SerializationException);
+    /* the first pass alone, as keys use it */
+    assert_int_equal(attr_check_shape(json_lit(a, "{\"S\":1}"), &e), -1);
+    assert_string_equal(e.message, "NUMBER_VALUE cannot be converted to String");
+    assert_int_equal(attr_check_shape(json_lit(a, "{\"S\":\"1\"}"), &e), 0);
+    assert_int_equal(attr_check_shape(json_lit(a, "{\"S\":1.0}"), &e), ATTR_RELAY);
+}
+
+/* Checks that item passes as one to relay: nothing cached, nothing answered. */
+static void assert_relayed(struct arena *a, const char *item)
+{
+    struct attr_check c;
+    struct attr_error e;
+    int rc = check(a, item, &c, &e);
+    if (rc != 0 || !c.relay)
+        print_error("%.200s: rc %d relay %d (%s)\n", item, rc, c.relay, e.message);
+    assert_int_equal(rc, 0);
+    assert_true(c.relay);
+    assert_false(c.canonical); /* a handler that writes it anyway does not cache it */
 }
 
 static void test_left_for_the_backend(void **state)
@@ -219,6 +266,56 @@ static void test_left_for_the_backend(void **state)
     assert_int_equal(size_of(a, "{\"a\":{}}"), 1);
     assert_int_equal(size_of(a, "{\"a\":{\"S\":\"x\",\"N\":\"1\"}}"), 1);
     assert_int_equal(size_of(a, "{\"a\":{\"X\":\"y\"}}"), 1);
+    const char *relayed[] = {
+        "{\"a\":{}}",                        /* empty */
+        "{\"a\":{\"S\":\"x\",\"N\":\"1\"}}", /* two types */
+        "{\"a\":{\"X\":\"y\"}}",             /* an unknown type: empty to DynamoDB */
+        "{\"a\":{\"s\":\"y\"}}",
+        "{\"a\":{\"S\":\"x\",\"X\":1}}", /* DynamoDB drops the unknown member and stores S */
+        "{\"a\":{\"S\":null}}",          /* a null member is dropped: empty */
+        "{\"a\":{\"S\":\"x\",\"N\":null}}",
+        "{\"a\":null}", /* nulls where a value belongs */
+        "{\"a\":{\"L\":[null]}}",
+        "{\"a\":{\"M\":{\"x\":null}}}",
+        "{\"a\":{\"BS\":[null]}}",
+        "{\"a\":{\"NULL\":false}}",  /* NULL must be true */
+        "{\"a\":{\"NULL\":\"no\"}}", /* strings DynamoDB reads as booleans */
+        "{\"a\":{\"NULL\":\"yes\"}}",
+        "{\"a\":{\"BOOL\":\"true\"}}",
+        "{\"a\":{\"BOOL\":\"0\"}}",
+        "{\"a\":{\"SS\":[]}}", /* empty sets */
+        "{\"a\":{\"NS\":[]}}",
+        "{\"a\":{\"BS\":[]}}",
+        "{\"a\":{\"SS\":[\"a\",\"b\",\"a\"]}}", /* duplicates: by text, by value for NS */
+        "{\"a\":{\"NS\":[\"1\",\"2\",\"1.0\"]}}",
+        "{\"a\":{\"BS\":[\"QQ==\",\"QQ==\"]}}",
+        "{\"a\":{\"M\":{\"x\":{\"L\":[{}]}}}}", /* deep inside */
+        /* where DynamoDB's words are not certain */
+        "{\"a\":{\"S\":5.0}}", /* a decimal token with a whole value */
+        "{\"a\":{\"N\":1e3}}",
+        "{\"a\":{\"B\":\"a$c=\"}}", /* foreign characters, odd padding */
+        "{\"a\":{\"B\":\"QQ=A\"}}",
+        "{\"a\":{\"B\":\"QR==\"}}", /* unused bits set in the last symbol */
+        "{\"a\":{\"B\":\"\xc3\xa9\xc3\xa9\"}}",
+        "{\"a\":{\"S\":5,\"N\":true}}", /* two misfits in one value */
+        /* what DynamoDB refuses in its words wins over ddbx's limits */
+        "{\"n\":{\"N\":\"abc\"},\"z\":{\"NULL\":false}}",
+        "{\"z\":{\"NULL\":false},\"n\":{\"N\":\"1E999\"}}",
+    };
+    for (size_t i = 0; i < sizeof(relayed) / sizeof(relayed[0]); i++)
+        assert_relayed(a, relayed[i]);
+    /* an unsure misfit stops the walk before a sure one after it */
+    assert_relayed(a, "{\"a\":{\"S\":2.0},\"b\":{\"S\":5}}");
+    /* well-formed values are not relayed */
+    struct attr_check c;
+    struct attr_error e;
+    assert_int_equal(check(a,
+                           "{\"a\":{\"SS\":[\"a\",\"b\"]},\"n\":{\"NS\":[\"1\",\"1.5\"]},"
+                           "\"b\":{\"BOOL\":false},\"z\":{\"NULL\":true},\"e\":{\"S\":\"\"}}",
+                           &c, &e),
+                     0);
+    assert_false(c.relay);
+    assert_true(c.canonical);
 }
 
 static void test_invalid_numbers(void **state)
