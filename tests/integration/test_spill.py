@@ -14,7 +14,7 @@ item came from ddbx's RAM or disk (no backend request) and when from moto.
   succeeding with the right answers, and ddbx stops cleanly;
 - a write through ddbx to a spilled key is never followed by the spilled
   value, also when the write's answer is held while reads and evictions run;
-- the randomized write-rule run of test_stress.py with a 128 KiB cache and a
+- the randomized write-rule run of test_stress.py with an 8 KiB cache and a
   spill, and a thread writing other items to push the keys out of RAM.
 """
 import os
@@ -301,11 +301,14 @@ class SpillTest(SpillTestCase):
 
 
 class SpilledKeyWriteTest(SpillTestCase):
-    """A write through ddbx to a key whose value is in the spill."""
+    """A write through ddbx to a key whose value is in the spill. The cache is
+    2 MiB, so each push of 8 MiB is four budgets: under CLOCK an entry read
+    since it last reached the LRU tail gets a second turn, and leaves on the
+    next."""
 
     def setUp(self):
         super().setUp()
-        self.d = self.spill_ddbx(self.new_dir(), "--write-holdoff", "1s")
+        self.d = self.spill_ddbx(self.new_dir(), "--write-holdoff", "1s", memory="2MiB")
         self.c = client(self.d.endpoint)
         self.t = self.table(self.c)
         self.round = 0
@@ -393,16 +396,19 @@ class SpilledKeyWriteTest(SpillTestCase):
 
 
 class SpillStressTest(test_stress.StressTest):
-    """test_stress.py's run with a 128 KiB cache over a spill, and a thread
-    writing other items (25 of 2 KB a request, 20 requests a second) so the
-    keys keep leaving RAM for the spill between reads, at a pace the spill's
-    writer keeps up with on a loaded machine (a queue it cannot drain drops
-    puts, and then keys leave RAM without reaching the spill)."""
+    """test_stress.py's run with an 8 KiB cache over a spill, and a thread
+    writing other items (25 of 600 bytes a request, 20 requests a second). The
+    cache evicts by CLOCK: the test's keys, read all the time, would keep a
+    second turn at the LRU tail in a cache that holds them all, so the cache
+    is smaller than their working set, and the keys keep leaving RAM for the
+    spill between reads, at a pace the spill's writer keeps up with on a
+    loaded machine (a queue it cannot drain drops puts, and then keys leave
+    RAM without reaching the spill)."""
 
     def ddbx_flags(self):
         spill_dir = tempfile.mkdtemp(prefix="ddbx-it-spill-")
         self.addCleanup(shutil.rmtree, spill_dir, True)
-        return super().ddbx_flags() + ("--memory", "128KiB", "--spill-dir", spill_dir)
+        return super().ddbx_flags() + ("--memory", "8KiB", "--spill-dir", spill_dir)
 
     def background(self):
         return super().background() + [self.pusher]
@@ -415,15 +421,15 @@ class SpillStressTest(test_stress.StressTest):
         while not self.stop.is_set():
             try:
                 c.batch_write_item(RequestItems={t: [
-                    {"PutRequest": {"Item": big_item(n + i, size=2048)}} for i in range(25)]})
+                    {"PutRequest": {"Item": big_item(n + i, size=600)}} for i in range(25)]})
             except Exception:  # noqa: BLE001 (faults are injected on every operation)
                 pass
             n += 25
             self.stop.wait(0.05)
 
     def check_in_play(self, d):
-        # the spill answered reads; query pages are not spilled, and a 128 KiB
-        # cache flushed by the pusher keeps none long enough to be hit
+        # the spill answered reads; query pages are not spilled, and an 8 KiB
+        # cache churned by the pusher keeps none long enough to be hit
         print("spill: %d hits, %d writes, %d deletes" % (
             d[SPILL_HITS], d["ddbx_spill_writes_total"], d["ddbx_spill_deletes_total"]))
         self.assertGreater(d[SPILL_HITS], 0)
