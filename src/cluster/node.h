@@ -109,6 +109,7 @@ struct node_get_req {
     struct peer_bytes table;   /* the table name */
     struct peer_bytes key;     /* the item key (cache key without epoch and table) */
     struct peer_bytes request; /* the GetItem body to fill with on a miss */
+    struct node *node;         /* the node it came to: what node_get_reply answers through */
     /* private */
     uint64_t from_inc, req_seq;
 };

@@ -360,6 +360,30 @@ void schema_invalidate_all(uint64_t hold_until)
     pthread_mutex_unlock(&lock);
 }
 
+/* Whether a record's table has a stream (as its last description said). */
+static bool has_stream(const struct record *rec)
+{
+    return rec->snap && rec->snap->q.stream_arn;
+}
+
+void schema_invalidate_unstreamed(bool streams)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < SCHEMA_BUCKETS; i++)
+        for (struct record *rec = buckets[i]; rec; rec = rec->next)
+            if (!streams || !has_stream(rec)) rec->epoch = next_epoch++;
+    pthread_mutex_unlock(&lock);
+}
+
+bool schema_has_stream(const char *table, size_t len)
+{
+    pthread_mutex_lock(&lock);
+    const struct record *rec = *find(table, len);
+    bool yes = rec && has_stream(rec);
+    pthread_mutex_unlock(&lock);
+    return yes;
+}
+
 void schema_forget_all(void)
 {
     pthread_mutex_lock(&lock);
