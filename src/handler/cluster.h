@@ -87,8 +87,10 @@ const struct node_handlers *cluster_node_handlers(void);
  * DDBX_ERR when the serving thread cannot start. */
 int cluster_setup(const struct cluster_ops *ops, void *node, const struct cluster_options *o);
 /* Stops answering peers' GETs (later ones get MISS), waits for the ones
- * being filled, stops the serving thread it started. Call after the workers
- * stopped and before node_stop (node.h: every GET must be answered first). */
+ * being filled and stops the serving thread it started (with a serving
+ * thread of the caller's, the caller runs it until they are answered). Call
+ * after the workers stopped and before node_stop (node.h: every GET must be
+ * answered first). */
 void cluster_stop(void);
 /* Forgets the node; handlers see no cluster again. After node_stop. */
 void cluster_teardown(void);

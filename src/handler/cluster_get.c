@@ -346,6 +346,9 @@ static void serve_main(void *arg)
 
 int cluster__serve_start(void)
 {
+    for (size_t i = 0; i < RECENT_SLOTS; i++) /* times of an earlier setup's clock */
+        atomic_store_explicit(&recent[i], 0, memory_order_relaxed);
+    atomic_store(&recent_all, 0);
     sv.own = !cluster__s.o.serve;
     sv.ht = cluster__s.o.serve ? cluster__s.o.serve : &sv.own_ht;
     if (sv.own) {
@@ -369,6 +372,7 @@ void cluster__serve_stop(void)
     pthread_mutex_lock(&sv.lock);
     sv.accepting = false;
     pthread_mutex_unlock(&sv.lock);
+    if (!sv.own) return; /* the caller's thread: the caller runs it until they are answered */
     for (;;) { /* each is bounded by --backend-timeout */
         pthread_mutex_lock(&sv.lock);
         int left = sv.inflight;
@@ -376,7 +380,6 @@ void cluster__serve_stop(void)
         if (!left) break;
         uv_sleep(1);
     }
-    if (!sv.own) return;
     uv_async_send(&sv.stop);
     uv_thread_join(&sv.tid);
     sv.own = false;

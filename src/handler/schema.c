@@ -97,6 +97,7 @@ static void record_free(struct record *rec)
 void schema_setup(void)
 {
     watcher = NULL;
+    all_hold_until = 0; /* a hold is on the clock of the setup that set it */
 }
 
 void schema_teardown(void)
