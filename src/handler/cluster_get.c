@@ -373,7 +373,7 @@ void cluster__serve_stop(void)
     sv.accepting = false;
     pthread_mutex_unlock(&sv.lock);
     if (!sv.own) return; /* the caller's thread: the caller runs it until they are answered */
-    for (;;) { /* each is bounded by --backend-timeout */
+    for (;;) {           /* each is bounded by --backend-timeout */
         pthread_mutex_lock(&sv.lock);
         int left = sv.inflight;
         pthread_mutex_unlock(&sv.lock);
