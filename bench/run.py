@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import report, servers  # noqa: E402
+from benchlib import report, servers, spill  # noqa: E402
 from benchlib.measure import NOISY_CPU, Loadgen, build_loadgen, measure, wait_quiet  # noqa: E402
 from benchlib.procs import Reaper, cores  # noqa: E402
 
@@ -45,7 +45,13 @@ WORKLOADS = {
                         what="PutItem of whole items, --write-fraction (95%), the rest GetItem"),
     "relay-get": dict(gen="catalog", items=100000, reads=False, index=False, consistent=True,
                       what="GetItem with ConsistentRead=true: always relayed (issue 2's added latency)"),
+    "catalog-spill": dict(gen="catalog", items=100000, reads=True, index=False, zipf=0.0,
+                          targets="ddbx,ddbx-spill",
+                          what="GetItem, uniform keys; ddbx holds every item in RAM, ddbx-spill has "
+                               "--memory a tenth of that (--spill-ratio) over a spill tier in the page "
+                               "cache, so most of its hits are spill hits"),
 }
+TARGETS = {"backend", "ddbx", "ddbx-spill", "nginx"}
 
 
 def parse_args(argv):
@@ -57,12 +63,16 @@ def parse_args(argv):
     p.add_argument("--warmup", type=float, default=2, help="unmeasured seconds per target before round 1 (2)")
     p.add_argument("--items", type=int, help="item population (catalog 100000, leaderboard 10000)")
     p.add_argument("--item-size", type=int, default=1000, help="item size in DynamoDB bytes (1000)")
-    p.add_argument("--zipf", type=float, default=0.99, help="key skew, 0 = uniform (0.99)")
+    p.add_argument("--zipf", type=float, help="key skew, 0 = uniform (0.99; catalog-spill 0)")
     p.add_argument("--batch", type=int, default=25, help="keys per BatchGetItem (25)")
     p.add_argument("--boards", type=int, default=100, help="leaderboard boards (100)")
     p.add_argument("--write-fraction", type=float, help="share of writes in mixed workloads")
-    p.add_argument("--targets", default="backend,ddbx,nginx",
-                   help="comma list of backend, ddbx, nginx (all three)")
+    p.add_argument("--targets", help="comma list of backend, ddbx, ddbx-spill, nginx "
+                                     "(backend,ddbx,nginx; catalog-spill: ddbx,ddbx-spill)")
+    p.add_argument("--spill-ratio", type=float, default=10,
+                   help="catalog-spill: the working set over ddbx-spill's --memory (10)")
+    p.add_argument("--restart-items", type=int, default=0, metavar="N",
+                   help="catalog-spill: also time a warm restart with N items spilled (0: no)")
     p.add_argument("--backend", choices=["moto", "dynalite"], default="moto",
                    help="backend to start (moto)")
     p.add_argument("--backend-url", help="use this running backend (http://127.0.0.1:PORT) instead")
@@ -109,10 +119,12 @@ def parse_args(argv):
         if a.sweep_connections:
             a.sweep_connections = "1,4"
     a.items = a.items or wl["items"]
+    a.zipf = wl.get("zipf", 0.99) if a.zipf is None else a.zipf
+    a.targets = a.targets or wl.get("targets", "backend,ddbx,nginx")
     if a.write_fraction is None:
         a.write_fraction = {"leaderboard": 0.05, "session": 0.5, "write-heavy": 0.95}.get(a.workload, 0.0)
     a.target_list = [t.strip() for t in a.targets.split(",") if t.strip()]
-    bad = set(a.target_list) - {"backend", "ddbx", "nginx"}
+    bad = set(a.target_list) - TARGETS
     if bad:
         p.error(f"unknown targets {sorted(bad)}")
     if a.backend_cpu is None:
@@ -163,15 +175,9 @@ class Bench:
             if t == "backend":
                 self.targets.append(self.backend)
             elif t == "ddbx":
-                if not os.path.exists(a.ddbx):
-                    raise SystemExit(f"{a.ddbx} not found: build ddbx first (see bench/README.md)")
-                flags = servers.ddbx_flags(a.ddbx)
-                extra = a.ddbx_args.split()
-                # Entries must outlive the whole run, or later rounds measure refills.
-                for flag, value in (("item-ttl", "1h"), ("negative-ttl", "1h"), ("query-ttl", "1h"),
-                                    ("memory", "1GiB")):
-                    if flag in flags and f"--{flag}" not in extra:
-                        extra += [f"--{flag}", value]
+                extra = self.ddbx_extra_args()
+                if "--memory" not in extra and "memory" in servers.ddbx_flags(a.ddbx):
+                    extra += ["--memory", "1GiB"]
                 self.ddbx = servers.start_ddbx(self.reaper, self.tmp, cpu, a.ddbx, self.backend,
                                                a.ddbx_threads, extra)
                 self.facts["ddbx_args"] = " ".join(self.ddbx.args)
@@ -179,10 +185,49 @@ class Bench:
                 self.facts["ddbx_idle_rss_kib"] = self.ddbx.servers[0].rss_kib("VmRSS")
                 self.facts["ddbx_idle_rss_anon_kib"] = self.ddbx.servers[0].rss_kib("RssAnon")
                 self.targets.append(self.ddbx)
+            elif t == "ddbx-spill":
+                continue  # started once ddbx holds the working set (its --memory is a share of it)
             else:
                 bodies = servers.canned_bodies(self.table, a.item_size, a.boards, a.batch)
                 self.targets.append(servers.start_nginx(self.reaper, self.tmp, cpu, bodies))
-        self.prewarm()
+        ram = next((t for t in self.targets if t.name == "ddbx"), None)
+        if ram and "ddbx-spill" in a.target_list:
+            with spill.RssSampler(ram) as sampler:  # anonymous RSS against bytes cached
+                self.prewarm(ram)
+            self.rss_samples = {"ddbx (RAM only)": sampler.points}
+            self.start_spill()
+        elif "ddbx-spill" in a.target_list:
+            self.start_spill()
+        else:
+            self.prewarm(ram)
+
+    def ddbx_extra_args(self):
+        """--ddbx-args, with what every ddbx target of a run gets unless given."""
+        a = self.a
+        if not os.path.exists(a.ddbx):
+            raise SystemExit(f"{a.ddbx} not found: build ddbx first (see bench/README.md)")
+        flags = servers.ddbx_flags(a.ddbx)
+        extra = a.ddbx_args.split()
+        # Entries must outlive the whole run, or later rounds measure refills.
+        for flag, value in (("item-ttl", "1h"), ("negative-ttl", "1h"), ("query-ttl", "1h")):
+            if flag in flags and f"--{flag}" not in extra:
+                extra += [f"--{flag}", value]
+        return extra
+
+    def start_spill(self):
+        """ddbx-spill, with --memory the working set / --spill-ratio, filled by
+        its own prewarm (every key read once: most go on to the spill)."""
+        a = self.a
+        ram = next((t for t in self.targets if t.name == "ddbx"), None)
+        ws, memory = spill.spill_memory(ram, a.items, a.item_size, a.spill_ratio)
+        t = spill.start_spill_target(self, memory)
+        self.facts["spill_args"] = " ".join(t.args)
+        self.facts["working_set"] = ws
+        with spill.RssSampler(t) as sampler:
+            self.prewarm(t)
+        self.rss_samples = dict(getattr(self, "rss_samples", {}), **{"ddbx-spill": sampler.points})
+        self.facts["spill_after_prewarm"] = spill.figures_after_prewarm(t)
+        self.targets.append(t)
 
     def load_data(self):
         a = self.a
@@ -206,11 +251,10 @@ class Bench:
                               f"({a.items / dt:,.0f} items/s)")
         print(self.facts["load"])
 
-    def prewarm(self):
-        """Reads every key once through ddbx (BatchGetItem of 100), so the
-        rounds measure a warm cache rather than its filling."""
+    def prewarm(self, ddbx):
+        """Reads every key once through a ddbx target (BatchGetItem of 100), so
+        the rounds measure a warm cache rather than its filling."""
         a = self.a
-        ddbx = next((t for t in self.targets if t.name == "ddbx"), None)
         if not ddbx or a.no_prewarm or not self.wl["reads"]:
             return
         t0 = time.time()
@@ -218,8 +262,10 @@ class Bench:
                                timeout=3600)
         dt = time.time() - t0
         errs = res["errors"]
-        self.facts["prewarm"] = (f"every key read once through ddbx with BatchGetItem of 100 keys: "
-                                 f"{res['requests']} calls in {dt:.1f} s; errors {errs}")
+        self.facts.setdefault("prewarm", "")
+        self.facts["prewarm"] += ("; " if self.facts["prewarm"] else "") + (
+            f"every key read once through {ddbx.name} with BatchGetItem of 100 keys: "
+            f"{res['requests']} calls in {dt:.1f} s; errors {errs}")
         print(self.facts["prewarm"])
 
     # ---- runs ------------------------------------------------------------------------------------
@@ -318,6 +364,9 @@ class Bench:
         else:
             results["main"] = self.run_all(f"{a.connections} conns" + (f" @{a.rate:.0f}/s" if a.rate else ""),
                                            a.connections, rate=a.rate)
+        if a.restart_items:
+            print(f"warm restart with {a.restart_items:,} items spilled ...", flush=True)
+            self.restart = spill.warm_restart(self, a.restart_items, a.item_size)
         if a.half_peak:
             base = results.get("main") or results[f"c{max(int(c) for c in a.sweep_connections.split(','))}"]
             rows = report.aggregate(base)
@@ -369,6 +418,10 @@ class Bench:
               report.target_table(rows, batch), ""]
         L += self.ratio_section(rows, batch)
         L += self.goal_section(rows, results)
+        if "ddbx-spill" in rows:
+            L += spill.spill_section(self, rows, base)
+        if getattr(self, "restart", None):
+            L += spill.restart_section(self.restart)
         if "half" in results:
             hrows = report.aggregate(results["half"])
             L += ["## Constant rate at half of each target's peak", "",
@@ -437,7 +490,7 @@ class Bench:
 
     def ratio_section(self, rows, batch):
         d, b, n = rows.get("ddbx"), rows.get(self.backend.name), rows.get("nginx")
-        if not d:
+        if not d or not (b or n):
             return []
         L = ["## Ratios", "", "| ratio | throughput | p50 | p99 | server CPU/req |", "|---|---|---|---|---|"]
         for name, other in ((f"ddbx / {self.backend.name}", b), ("ddbx / nginx", n)):
@@ -496,11 +549,18 @@ class Bench:
             check("backend calls per request once warm", d.get("backend_per_request"), "≤", 0, "")  # wanted: none
         elif a.workload == "catalog-batch" and b:
             check(f"items/s vs {b['target']}", report.ratio(d["keys_per_s"], b["keys_per_s"]), "≥", 10)
+        elif a.workload == "catalog-spill" and rows.get("ddbx-spill"):
+            sp = rows["ddbx-spill"]
+            check("spill-hit throughput vs RAM-hit throughput (ddbx-spill / ddbx)",
+                  report.ratio(sp["throughput"], d["throughput"]), "≥", 0.5)
+            check("backend calls per request once warm (ddbx-spill)", sp.get("backend_per_request"), "≤",
+                  0, "")
         elif a.workload == "write-heavy" and b:
             check(f"throughput vs {b['target']}", report.ratio(d["throughput"], b["throughput"]), "≥", 0.9)
         if not goals:
             return []
-        return ["## Goals (issue 4)", "", "| goal | measured | wanted | verdict |", "|---|---|---|---|"] \
+        issue = 11 if a.workload == "catalog-spill" else 4
+        return [f"## Goals (issue {issue})", "", "| goal | measured | wanted | verdict |", "|---|---|---|---|"] \
             + goals + [""]
 
     def sweep_section(self, results, base):

@@ -65,6 +65,9 @@ def cache_figures(before, after):
            "backend_saved": requests - backend,
            "backend_per_request": backend / requests if requests else None,
            "cache_metrics": hit_names + miss_names}
+    spill_hits, spill_names = metric_like(d, "spill_hits")
+    if spill_names:
+        out["spill_hits"] = spill_hits
     if hit_names or miss_names:
         looked = hits + misses
         out.update(hits=hits, negative_hits=neg, misses=misses,

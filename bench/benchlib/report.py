@@ -76,6 +76,8 @@ def aggregate(runs):
             row["backend_saved"] = creq - cback
             row["backend_per_request"] = cback / creq if creq else None
             row["cache_metrics"] = sorted({n for c in caches for n in c["cache_metrics"]})
+            if any("spill_hits" in c for c in caches):
+                row["spill_hits"] = sum(c.get("spill_hits", 0) for c in caches)
             if any("hit_ratio" in c for c in caches):
                 hits = sum(c.get("hits", 0) for c in caches)
                 looked = hits + sum(c.get("misses", 0) for c in caches)

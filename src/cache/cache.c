@@ -16,6 +16,27 @@
  * Allocation, copying and freeing happen outside the shard lock where they
  * can; under the lock are only the probe, the LRU relink and the memcpy of
  * a hit.
+ *
+ * The spill tier (spill/spill.h, when --spill-dir set it up) lies under the
+ * shards, invisible to callers:
+ *   eviction  a victim that has not expired is queued for the spill (spill_put),
+ *             unless it came from the spill unchanged (ENTRY_SPILLED)
+ *   miss      after the fill record is registered and the lock released,
+ *             spill_get; a hit completes the fill as a backend read would
+ *             (installed with the record's expiry, waiters woken), so
+ *             concurrent misses of a key make one disk read; held keys never
+ *             reach it (BYPASS comes first)
+ *   supersede every lease superseded (write, invalidation, consistent read,
+ *             hold) deletes the spilled copy
+ * Spill puts and deletes are queued under the shard lock, unlike the rest of
+ * the I/O here: the spill then sees each key's puts and deletes in the order
+ * the shard applied them. Queued after unlocking, an eviction's put of an old
+ * value could land after the delete of a write that replaced it, and a miss
+ * registered between a write's unlock and its delete could read the old value
+ * back from the spill and install it; either would serve a value older than
+ * an acknowledged write. Queueing is a copy and a short critical section
+ * (spill_put never waits on the disk), paid on evictions and writes only;
+ * table epochs are checked by spill_get (another epoch's record is a miss).
  */
 #include "cache/cache.h"
 
@@ -26,13 +47,15 @@
 #include <xxhash.h>
 
 #include "metrics/metrics.h"
+#include "spill/spill.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/crc.h"
 #include "util/log.h"
 
 #define ENTRY_NEGATIVE 1u
-#define CHUNK_OVERHEAD sizeof(size_t)                /* glibc's per-chunk header */
+#define ENTRY_SPILLED 2u              /* came back from the spill unchanged: not spilled again */
+#define CHUNK_OVERHEAD sizeof(size_t) /* glibc's per-chunk header */
 #define MAX_TTL_MS (100ull * 365 * 24 * 3600 * 1000) /* keeps now + ttl far from overflow */
 
 struct centry {
@@ -239,9 +262,11 @@ static void grow(struct shard *sh)
 }
 
 /* Detaches every lease of the key (fills, consistent reads, writes): fills
- * will not install, writes will invalidate instead of storing. */
+ * will not install, writes will invalidate instead of storing. The key's
+ * spilled copy goes too (queued under the lock: see the top of the file). */
 static void supersede_fills(struct shard *sh, const struct cache_key *k)
 {
+    spill_delete(k->data, k->len);
     for (struct cache_fill **link = &sh->fills; *link;) {
         struct cache_fill *f = *link;
         if (same(f->key, f->klen, f->hash, k)) {
@@ -302,8 +327,42 @@ static void add_hold(struct shard *sh, struct hold *h, const struct cache_key *k
     sh->bytes += alloc_cost(h);
 }
 
-/* Links e (replacing the key's old entry) and evicts down to the budget. */
-static void install(struct shard *sh, struct centry *e, const struct cache_key *k,
+/* Expiry ms on the caller's clock (now) to the spill's wall clock, and back. */
+static uint64_t to_wall(uint64_t expires, uint64_t now)
+{
+    return spill_wall_ms() + (expires - now);
+}
+
+static uint64_t from_wall(uint64_t expires_wall, uint64_t now)
+{
+    uint64_t wall = spill_wall_ms();
+    return now + (expires_wall > wall ? expires_wall - wall : 0);
+}
+
+/* Queues an evicted entry for the spill tier, if it is worth keeping: not
+ * expired, and not already there (ENTRY_SPILLED). */
+static bool spill_worthy(const struct centry *e, uint64_t now)
+{
+    return !(e->flags & ENTRY_SPILLED) && e->expires > now;
+}
+
+/* spill_put (wait: spill_put_wait) of the entry; true if queued. */
+static bool spill_entry_put(const struct centry *e, uint64_t now, bool wait)
+{
+    struct spill_entry se = {e->crc, to_wall(e->expires, now), e->epoch,
+                             e->flags & ENTRY_NEGATIVE ? SPILL_NEGATIVE : 0, 0};
+    return (wait ? spill_put_wait : spill_put)(e->data, e->klen, e->data + e->klen, e->vlen, &se) ==
+           SPILL_OK;
+}
+
+static void spill_victim(const struct centry *e, uint64_t now)
+{
+    if (spill_enabled() && spill_worthy(e, now)) spill_entry_put(e, now, false);
+}
+
+/* Links e (replacing the key's old entry) and evicts down to the budget,
+ * spilling the victims. */
+static void install(struct shard *sh, struct centry *e, const struct cache_key *k, uint64_t now,
                     struct centry **garbage)
 {
     struct centry **link = find_link(sh, k);
@@ -319,6 +378,7 @@ static void install(struct shard *sh, struct centry *e, const struct cache_key *
     while (sh->bytes > sh->budget && sh->lru_tail && sh->lru_tail != e) {
         struct centry *victim = sh->lru_tail;
         size_t cost = alloc_cost(victim);
+        spill_victim(victim, now);
         remove_at(sh,
                   find_link(sh, &(struct cache_key){victim->data, victim->klen, victim->hash, 0}),
                   garbage);
@@ -386,6 +446,30 @@ static bool fits(const struct cache_key *k, size_t vlen)
     return k->len <= UINT16_MAX && sizeof(struct centry) + k->len + vlen < c.shards[0].budget / 2;
 }
 
+/* A RAM miss holding the lease *fill looks in the spill. On a hit the fill
+ * is completed with the record (installed unless a write came meanwhile,
+ * waiters woken) and *fill cleared; else the miss stands. */
+static void fill_end(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms,
+                     const struct spill_entry *from);
+
+static enum cache_kind from_spill(struct cache_fill **fill, const struct cache_key *k,
+                                  uint64_t now_ms, struct buf *out, uint32_t *crc)
+{
+    struct spill_entry se;
+    size_t mark = out->len;
+    if (spill_get(k->data, k->len, k->epoch, out, &se) != SPILL_OK) return CACHE_MISS;
+    struct cache_result r = {CACHE_NEGATIVE, NULL, 0, 0, 200};
+    if (!(se.flags & SPILL_NEGATIVE)) {
+        r = (struct cache_result){CACHE_HIT, out->len > mark ? out->data + mark : "",
+                                  out->len - mark, se.crc, 200};
+        *crc = se.crc;
+    }
+    struct cache_fill *f = *fill;
+    *fill = NULL;
+    fill_end(f, &r, now_ms, &se);
+    return r.kind;
+}
+
 enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
                           uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w)
 {
@@ -448,6 +532,7 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
     METRIC_INCR(item_cache_misses);
     if (kind == CACHE_WAIT) METRIC_INCR(item_cache_coalesced);
     if (kind == CACHE_BYPASS) METRIC_INCR(item_cache_held_misses);
+    if (kind == CACHE_MISS && spill_enabled()) kind = from_spill(fill, k, now_ms, out, crc);
     return kind;
 }
 
@@ -471,7 +556,10 @@ bool cache_fill_valid(const struct cache_fill *f)
     return valid;
 }
 
-void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms)
+/* cache_fill_done; from: the spill record the result came from (NULL: the
+ * backend), whose expiry the entry keeps (within the TTL). */
+static void fill_end(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms,
+                     const struct spill_entry *from)
 {
     struct shard *sh = f->shard;
     struct cache_key k = {f->key, f->klen, f->hash, f->epoch};
@@ -481,6 +569,10 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
     if (store && fits(&k, r->len))
         e = entry_new(&k, f->epoch, r->kind == CACHE_HIT ? r->data : NULL,
                       r->kind == CACHE_HIT ? r->len : 0, r->crc, r->ttl_ms, now_ms);
+    if (e && from) {
+        e->expires = MIN(e->expires, from_wall(from->expires_ms, now_ms));
+        e->flags |= ENTRY_SPILLED;
+    }
     pthread_mutex_lock(&sh->lock);
     bool attached = f->attached;
     if (attached) unlink_fill(sh, f);
@@ -489,7 +581,7 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
         /* a newer epoch's entry (a fill that began after a table change) stays */
         struct centry *old = *find_link(sh, &k);
         if (!old || old->epoch <= f->epoch) {
-            install(sh, e, &k, &garbage);
+            install(sh, e, &k, now_ms, &garbage);
             installed = true;
         }
     }
@@ -509,6 +601,11 @@ void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_
         w->wake(w, r);
         w = next;
     }
+}
+
+void cache_fill_done(struct cache_fill *f, const struct cache_result *r, uint64_t now_ms)
+{
+    fill_end(f, r, now_ms, NULL);
 }
 
 struct cache_fill *cache_write_begin(const struct cache_key *k)
@@ -554,7 +651,8 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
         outcome = CACHE_WRITE_INVALIDATE;
     if (outcome != CACHE_WRITE_UNCHANGED) supersede_fills(sh, &k);
     if (outcome == CACHE_WRITE_STORE) {
-        install(sh, e, &k, &garbage); /* whatever epoch the entry there had: this is newer */
+        /* whatever epoch the entry there had: this is newer */
+        install(sh, e, &k, now_ms, &garbage);
         e = NULL;
     } else if (outcome != CACHE_WRITE_UNCHANGED) {
         remove_key(sh, &k, &garbage);
@@ -589,7 +687,7 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
     if (is_held)
         remove_key(sh, k, &garbage);
     else
-        install(sh, e, k, &garbage);
+        install(sh, e, k, now_ms, &garbage);
     pthread_mutex_unlock(&sh->lock);
     METRIC_INCR(item_cache_writes);
     if (is_held) free(e);
@@ -648,6 +746,20 @@ enum cache_kind cache_peek(const struct cache_key *k, uint64_t now_ms, struct bu
     }
     pthread_mutex_unlock(&sh->lock);
     return kind;
+}
+
+size_t cache_spill_all(uint64_t now_ms)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < c.nshards && spill_enabled(); i++) {
+        struct shard *sh = &c.shards[i];
+        pthread_mutex_lock(&sh->lock);
+        /* least recently used first: the spill evicts its oldest records first */
+        for (struct centry *e = sh->lru_tail; e; e = e->lprev)
+            if (spill_worthy(e, now_ms)) n += spill_entry_put(e, now_ms, true);
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return n;
 }
 
 void cache_get_stats(struct cache_stats *s, uint64_t now_ms)

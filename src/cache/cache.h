@@ -29,8 +29,14 @@
  * with its table's name). Their fills give their own TTL (cache_result's
  * ttl_ms), and the item_cache_* hit and miss metrics leave them out.
  *
+ * The spill tier: when spill/spill.h's tier is set up, entries evicted for
+ * space are written to it and a RAM miss reads it before answering MISS; a
+ * spilled entry is answered as HIT or NEGATIVE like any other (cache.c says
+ * how the lease rules hold across both tiers).
+ *
  * Time is passed in by the caller (milliseconds, any monotonic origin), so
- * tests can drive TTLs and holds with a fake clock.
+ * tests can drive TTLs and holds with a fake clock; spilled records keep
+ * absolute wall-clock expiries (spill_wall_ms converts).
  */
 #ifndef DDBX_CACHE_CACHE_H
 #define DDBX_CACHE_CACHE_H
@@ -154,6 +160,14 @@ void cache_hold(const struct cache_key *k, uint64_t until_ms, uint64_t now_ms);
  * that may keep a copy only as long as the entry here lives. */
 enum cache_kind cache_peek(const struct cache_key *k, uint64_t now_ms, struct buf *out,
                            uint32_t *crc, uint64_t *ttl_left_ms);
+/* For a clean stop (warm restart): queues every entry worth keeping for the
+ * spill tier (spill/spill.h), least recently used first, waiting for room in
+ * its queue rather than dropping; spill_teardown then commits them. Entries
+ * that expired or came from the spill unchanged are skipped. Other threads
+ * must not use the cache meanwhile. Returns the entries queued (0 without a
+ * spill tier, or once spilling paused). */
+size_t cache_spill_all(uint64_t now_ms);
+
 /* The cache's figures; holds still in force at now_ms are counted. */
 void cache_get_stats(struct cache_stats *s, uint64_t now_ms);
 /* The cache's gauges for /metrics (GAUGE_FN rows of metrics/metrics.def):

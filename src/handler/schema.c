@@ -10,16 +10,30 @@
  * Index snapshots are reference counted: the registry holds one reference,
  * each schema_indexes_get() another, and the last put frees it, so a
  * request may keep using a snapshot the registry has replaced.
+ *
+ * With a spill tier (spill/spill.h), epochs outlive the process as spilled
+ * records do, kept as the tier's named values: the counter, so no epoch a
+ * record may carry is issued twice, and each table's epoch with what makes it
+ * that table (backend, region, account, name, creation time, key schema),
+ * under "schema.table." and a hash of the name. A table learnt
+ * again with the same identity gets its stored epoch back, and its records
+ * are served after a warm restart; every forget or invalidation stores a new
+ * epoch or none, so no record of an older incarnation ever is. The tier keeps
+ * named values in the order they are put, and they are put under `lock`, in
+ * the order epochs are assigned.
  */
 #include "handler/schema.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "handler/handler.h"
 #include "handler/item.h"
+#include "spill/spill.h"
 #include "util/common.h"
 #include "util/hash.h"
 #include "util/log.h"
@@ -38,6 +52,8 @@ struct record {
     size_t table_len;
     char *account; /* NULL: the backend gave no TableArn */
     size_t account_len;
+    char *created; /* CreationDateTime's text (NULL: not given): tells incarnations apart */
+    size_t created_len;
     uint32_t epoch;
     uint64_t hold_until;
     uint64_t query_hold_until;
@@ -51,6 +67,7 @@ struct record {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct record *buckets[SCHEMA_BUCKETS];
 static uint32_t next_epoch = 1;
+static uint32_t epoch_floor;    /* stored epochs below it are never reused */
 static uint64_t all_hold_until; /* a hold on every table */
 static schema_watch_fn watcher;
 
@@ -88,21 +105,169 @@ static void record_free(struct record *rec)
     if (!rec) return;
     free(rec->table);
     free(rec->account);
+    free(rec->created);
     free(rec->names[0]);
     free(rec->names[1]);
     snapshot_put(rec->snap);
     free(rec);
 }
 
-void schema_setup(void)
+/* ---- epochs kept in the spill tier (under `lock`, except at setup) ---- */
+
+#define META_NEXT "schema.next_epoch"
+#define META_FLOOR "schema.epoch_floor"
+#define META_TABLE "schema.table." /* + 32 hex digits of the name's XXH3-128 */
+
+static void be32(uint8_t *b, uint32_t v)
 {
-    watcher = NULL;
-    all_hold_until = 0; /* a hold is on the clock of the setup that set it */
+    b[0] = (uint8_t)(v >> 24);
+    b[1] = (uint8_t)(v >> 16);
+    b[2] = (uint8_t)(v >> 8);
+    b[3] = (uint8_t)v;
 }
 
+static uint32_t get_be32(const char *p)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static void meta_put_u32(const char *name, uint32_t v)
+{
+    uint8_t b[4];
+    be32(b, v);
+    spill_meta_put(name, b, sizeof(b));
+}
+
+static uint32_t meta_get_u32(const char *name)
+{
+    struct buf b = BUF_INIT;
+    uint32_t v = spill_meta_get(name, &b) == SPILL_OK && b.len == 4 ? get_be32(b.data) : 0;
+    buf_free(&b);
+    return v;
+}
+
+static void table_meta_name(char *out, size_t outlen, const char *t, size_t len)
+{
+    XXH128_hash_t h = XXH3_128bits(t, len);
+    snprintf(out, outlen, META_TABLE "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+}
+
+static void put_field(struct buf *b, const char *s, size_t len)
+{
+    uint8_t n[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+    buf_append(b, n, sizeof(n));
+    buf_append(b, s, len);
+}
+
+/* Appends the stored form of a table: its epoch, then what makes it that
+ * table (the backend and region ddbx uses, the account, the name, when it was
+ * created, the key schema). Only the epoch (meaning: forgotten) for a
+ * placeholder or a table without an account, which cannot be told from
+ * another account's. */
+static void stored_form(struct buf *b, const struct record *rec)
+{
+    const struct config *o = handler_options();
+    const char *backend = o ? o->backend : "", *region = handler_region();
+    uint8_t e[4];
+    be32(e, rec->epoch);
+    buf_append(b, e, sizeof(e));
+    if (!rec->account || !rec->nattrs) return;
+    put_field(b, backend, strlen(backend));
+    put_field(b, region, strlen(region));
+    put_field(b, rec->account, rec->account_len);
+    put_field(b, rec->table, rec->table_len);
+    put_field(b, rec->created ? rec->created : "", rec->created_len);
+    for (int i = 0; i < rec->nattrs; i++) {
+        put_field(b, rec->names[i], rec->lens[i]);
+        put_field(b, &rec->types[i], 1);
+    }
+}
+
+/* Stores the table's epoch (rec NULL: forgotten, no epoch to reuse). */
+static void store_table(const char *t, size_t len, const struct record *rec)
+{
+    if (!spill_enabled()) return;
+    char name[64];
+    table_meta_name(name, sizeof(name), t, len);
+    struct buf b = BUF_INIT;
+    if (rec) {
+        stored_form(&b, rec);
+    } else {
+        buf_append(&b, "\0\0\0\0", 4);
+    }
+    spill_meta_put(name, b.data, b.len);
+    buf_free(&b);
+}
+
+/* The stored epoch of a table with rec's identity, or 0: none stored, the
+ * table was forgotten or invalidated since, or it was another table. */
+static uint32_t stored_epoch(const struct record *rec)
+{
+    if (!spill_enabled()) return 0;
+    char name[64];
+    table_meta_name(name, sizeof(name), rec->table, rec->table_len);
+    struct buf stored = BUF_INIT, want = BUF_INIT;
+    uint32_t epoch = 0;
+    stored_form(&want, rec);
+    if (spill_meta_get(name, &stored) == SPILL_OK && stored.len == want.len && want.len > 4 &&
+        memcmp(stored.data + 4, want.data + 4, want.len - 4) == 0)
+        epoch = get_be32(stored.data);
+    buf_free(&stored);
+    buf_free(&want);
+    return epoch >= epoch_floor && epoch < next_epoch ? epoch : 0;
+}
+
+/* A new epoch, never issued before, even by an earlier process. */
+static uint32_t new_epoch(void)
+{
+    uint32_t e = next_epoch++;
+    if (spill_enabled()) meta_put_u32(META_NEXT, next_epoch);
+    return e;
+}
+
+/* No stored epoch below the counter's present value is reused. */
+static void raise_floor(void)
+{
+    epoch_floor = next_epoch;
+    if (spill_enabled()) meta_put_u32(META_FLOOR, epoch_floor);
+}
+
+/* The epochs a warm start inherits. */
+static void load_epochs(void)
+{
+    if (!spill_enabled()) return;
+    next_epoch = MAX(next_epoch, meta_get_u32(META_NEXT));
+    epoch_floor = MAX(epoch_floor, meta_get_u32(META_FLOOR));
+}
+
+static void drop_all(void)
+{
+    for (int i = 0; i < SCHEMA_BUCKETS; i++) {
+        while (buckets[i]) {
+            struct record *rec = buckets[i];
+            buckets[i] = rec->next;
+            record_free(rec);
+        }
+    }
+}
+
+void schema_setup(void)
+{
+    pthread_mutex_lock(&lock);
+    watcher = NULL;
+    all_hold_until = 0; /* a hold is on the clock of the setup that set it */
+    load_epochs();
+    pthread_mutex_unlock(&lock);
+}
+
+/* Frees the registry; what the spill tier keeps stays for the next start. */
 void schema_teardown(void)
 {
-    schema_forget_all();
+    pthread_mutex_lock(&lock);
+    drop_all();
+    pthread_mutex_unlock(&lock);
 }
 
 static const struct key_schema *copy_out(struct request *r, const struct record *rec)
@@ -247,10 +412,44 @@ static struct record *record_from(const struct json *d)
     struct query_table *q = xmalloc(sizeof(*q));
     if (query_table_parse(d, q) == QUERY_OK) rec->snap = snapshot_new(q);
     free(q);
+    const struct json *created = json_get(d, "CreationDateTime");
+    if (created && created->str) {
+        rec->created = xstrndup(created->str, created->len);
+        rec->created_len = created->len;
+    }
     return rec;
 bad:
     record_free(rec);
     return NULL;
+}
+
+/* False when both records say when their table was created and they differ:
+ * the table was deleted and created again. */
+static bool same_incarnation(const struct record *a, const struct record *b)
+{
+    return !a->created || !b->created ||
+           (a->created_len == b->created_len &&
+            memcmp(a->created, b->created, a->created_len) == 0);
+}
+
+/* Takes what rec says of the table and old does not (its account, its
+ * creation time); true if anything was taken. */
+static bool adopt(struct record *old, struct record *rec)
+{
+    bool taken = false;
+    if (!old->account && rec->account) {
+        old->account = rec->account;
+        old->account_len = rec->account_len;
+        rec->account = NULL;
+        taken = true;
+    }
+    if (!old->created && rec->created) {
+        old->created = rec->created;
+        old->created_len = rec->created_len;
+        rec->created = NULL;
+        taken = true;
+    }
+    return taken;
 }
 
 static bool same_indexes(const struct record *a, const struct record *b)
@@ -276,13 +475,10 @@ void schema_learn(const struct json *d)
     pthread_mutex_lock(&lock);
     struct record **link = find(rec->table, rec->table_len);
     struct record *old = *link;
-    if (old && old->nattrs && same_schema(old, rec) && same_indexes(old, rec)) {
+    if (old && old->nattrs && same_schema(old, rec) && same_indexes(old, rec) &&
+        same_incarnation(old, rec)) {
         /* already known: keep its epoch */
-        if (!old->account && rec->account) {
-            old->account = rec->account;
-            old->account_len = rec->account_len;
-            rec->account = NULL;
-        }
+        if (adopt(old, rec)) store_table(old->table, old->table_len, old);
         if (rec->snap && !same_stream(old->snap, rec->snap)) { /* a new stream */
             struct snapshot *sn = old->snap;
             old->snap = rec->snap;
@@ -290,7 +486,11 @@ void schema_learn(const struct json *d)
             told = old->snap;
         }
     } else {
-        rec->epoch = next_epoch++;
+        rec->epoch = stored_epoch(rec);
+        if (!rec->epoch) {
+            rec->epoch = new_epoch();
+            store_table(rec->table, rec->table_len, rec);
+        }
         if (old) { /* a placeholder's holds carry over */
             rec->hold_until = old->hold_until;
             rec->query_hold_until = old->query_hold_until;
@@ -316,6 +516,7 @@ void schema_learn(const struct json *d)
 void schema_forget(const char *table, size_t len)
 {
     pthread_mutex_lock(&lock);
+    store_table(table, len, NULL);
     struct record **link = find(table, len), *rec = *link;
     /* a hold outlives the record: keep a placeholder */
     if (rec && MAX(rec->hold_until, rec->query_hold_until) > item_now()) {
@@ -344,9 +545,10 @@ void schema_invalidate(const char *table, size_t len, uint64_t hold_until)
         fresh = NULL;
     }
     if (rec) {
-        rec->epoch = next_epoch++;
+        rec->epoch = new_epoch();
         rec->hold_until = MAX(rec->hold_until, hold_until);
     }
+    store_table(table, len, rec);
     pthread_mutex_unlock(&lock);
     record_free(fresh);
 }
@@ -354,9 +556,12 @@ void schema_invalidate(const char *table, size_t len, uint64_t hold_until)
 void schema_invalidate_all(uint64_t hold_until)
 {
     pthread_mutex_lock(&lock);
+    raise_floor(); /* the stored epochs of tables not learnt in this run included */
     for (int i = 0; i < SCHEMA_BUCKETS; i++)
-        for (struct record *rec = buckets[i]; rec; rec = rec->next)
-            rec->epoch = next_epoch++;
+        for (struct record *rec = buckets[i]; rec; rec = rec->next) {
+            rec->epoch = new_epoch();
+            store_table(rec->table, rec->table_len, rec);
+        }
     all_hold_until = MAX(all_hold_until, hold_until);
     pthread_mutex_unlock(&lock);
 }
@@ -372,7 +577,10 @@ void schema_invalidate_unstreamed(bool streams)
     pthread_mutex_lock(&lock);
     for (int i = 0; i < SCHEMA_BUCKETS; i++)
         for (struct record *rec = buckets[i]; rec; rec = rec->next)
-            if (!streams || !has_stream(rec)) rec->epoch = next_epoch++;
+            if (!streams || !has_stream(rec)) {
+                rec->epoch = new_epoch();
+                store_table(rec->table, rec->table_len, rec);
+            }
     pthread_mutex_unlock(&lock);
 }
 
@@ -388,13 +596,8 @@ bool schema_has_stream(const char *table, size_t len)
 void schema_forget_all(void)
 {
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < SCHEMA_BUCKETS; i++) {
-        while (buckets[i]) {
-            struct record *rec = buckets[i];
-            buckets[i] = rec->next;
-            record_free(rec);
-        }
-    }
+    drop_all();
+    raise_floor();
     pthread_mutex_unlock(&lock);
 }
 

@@ -7,7 +7,10 @@
  * when everything cached of the table must go (a PartiQL write, a write ddbx
  * could not key, a schema change), the epoch changes and every older entry is
  * stale at once. Epochs only grow, across tables too, so a table that is
- * forgotten and learnt again never reuses an old epoch.
+ * forgotten and learnt again never reuses an old epoch. With a spill tier
+ * (spill/spill.h) they are kept across a clean restart in its named values:
+ * schema_setup (after spill_setup) takes them back, and a table learnt again
+ * that is the same table gets its old epoch, so its spilled items serve.
  *
  * A table is (account, region, name). A TableName may be an ARN: one of the
  * account and region ddbx serves names the table of that name; any other ARN

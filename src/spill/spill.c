@@ -436,8 +436,9 @@ static struct spill_op *op_new(enum spill_op_kind kind, const void *key, size_t 
 
 /* ---- the calls ---- */
 
-int spill_put(const void *key, size_t klen, const void *value, size_t vlen,
-              const struct spill_entry *e)
+/* Queues a put; with wait, waits for room in the queue instead of dropping. */
+static int put(const void *key, size_t klen, const void *value, size_t vlen,
+               const struct spill_entry *e, bool wait)
 {
     if (!s.enabled || klen > MAX_KEY || vlen + klen > s.o.map_size / 64 ||
         vlen + klen > s.o.queue_bytes) {
@@ -449,14 +450,31 @@ int spill_put(const void *key, size_t klen, const void *value, size_t vlen,
     op->e = *e;
     op->e.written_ms = 0;
     pthread_mutex_lock(&s.lock);
-    bool take = s.readable && !s.paused && !s.stopping &&
-                s.put_bytes + spill__op_cost(op) <= s.o.queue_bytes;
-    if (take) enqueue(op);
+    bool open, room;
+    for (;;) {
+        open = s.readable && !s.paused && !s.stopping;
+        room = s.put_bytes + spill__op_cost(op) <= s.o.queue_bytes;
+        if (!open || room || !wait) break;
+        pthread_cond_wait(&s.done, &s.lock); /* the writer broadcasts as it finishes ops */
+    }
+    if (open && room) enqueue(op);
     pthread_mutex_unlock(&s.lock);
-    if (take) return SPILL_OK;
+    if (open && room) return SPILL_OK;
     free(op);
     METRIC_INCR(spill_dropped);
     return SPILL_DROPPED;
+}
+
+int spill_put(const void *key, size_t klen, const void *value, size_t vlen,
+              const struct spill_entry *e)
+{
+    return put(key, klen, value, vlen, e, false);
+}
+
+int spill_put_wait(const void *key, size_t klen, const void *value, size_t vlen,
+                   const struct spill_entry *e)
+{
+    return put(key, klen, value, vlen, e, true);
 }
 
 void spill_delete(const void *key, size_t klen)
@@ -651,4 +669,9 @@ void spill_get_stats(struct spill_stats *st)
     st->paused = s.paused;
     st->readable = s.readable;
     pthread_mutex_unlock(&s.lock);
+}
+
+uint64_t spill_wall_ms(void)
+{
+    return s.enabled ? s.o.wall_ms() : clock_wall_ms();
 }

@@ -110,6 +110,13 @@ bool spill_enabled(void);
 int spill_put(const void *key, size_t klen, const void *value, size_t vlen,
               const struct spill_entry *e);
 
+/* spill_put for a clean stop: instead of dropping a put the queue has no
+ * room for, waits until the writer has made room. Still SPILL_DROPPED when
+ * the record is too large, spilling is paused or not readable, or the tier
+ * is not set up. */
+int spill_put_wait(const void *key, size_t klen, const void *value, size_t vlen,
+                   const struct spill_entry *e);
+
 /* Forgets the key (its value was written or invalidated). Never dropped
  * (see the rule above), except while the tier is not readable, when nothing
  * is served until it has emptied itself. */
@@ -134,5 +141,9 @@ int spill_meta_get(const char *name, struct buf *out);
 int spill_flush(void);
 
 void spill_get_stats(struct spill_stats *s);
+
+/* The wall clock the tier keeps expiries in (spill_options.wall_ms), in
+ * milliseconds; clock_wall_ms when the tier is not set up. */
+uint64_t spill_wall_ms(void);
 
 #endif

@@ -22,6 +22,7 @@ import os
 import random
 import threading
 import time
+import traceback
 import unittest
 
 from botocore.exceptions import ClientError
@@ -75,9 +76,7 @@ class StressTest(IntegrationTestCase):
     def setUp(self):
         self.moto = self.start(MotoServer())
         self.proxy = self.start(FaultProxy(self.moto.endpoint))
-        # the hold-off after an unknown outcome is its default, twice the timeout
-        self.ddbx = self.start(Ddbx(self.proxy.endpoint, "--backend-timeout", "2s",
-                                    "--item-ttl", "10m"))
+        self.ddbx = self.start(Ddbx(self.proxy.endpoint, *self.ddbx_flags()))
         self.addCleanup(stops_cleanly, self.ddbx)
         self.table = "stress"
         self.direct = client(self.moto.endpoint)
@@ -98,6 +97,15 @@ class StressTest(IntegrationTestCase):
         self.violations = []
         self.reads = collections.Counter()
         self.stop = threading.Event()
+
+    def ddbx_flags(self):
+        """The flags of the ddbx under test (a subclass may add its own)."""
+        # the hold-off after an unknown outcome is its default, twice the timeout
+        return ("--backend-timeout", "2s", "--item-ttl", "10m")
+
+    def background(self):
+        """Functions run in threads beside the writers and readers until self.stop."""
+        return []
 
     # ---- writers
 
@@ -231,8 +239,11 @@ class StressTest(IntegrationTestCase):
 
     def test_no_read_older_than_an_acknowledged_write(self):
         before = self.ddbx.metrics()
-        threads = [threading.Thread(target=self.writer, args=(w,)) for w in range(WRITERS)]
-        threads += [threading.Thread(target=self.reader, args=(n,)) for n in range(READERS)]
+        threads = [threading.Thread(target=self.guarded(self.writer), args=(w,))
+                   for w in range(WRITERS)]
+        threads += [threading.Thread(target=self.guarded(self.reader), args=(n,))
+                    for n in range(READERS)]
+        threads += [threading.Thread(target=self.guarded(fn)) for fn in self.background()]
         for th in threads:
             th.start()
         time.sleep(SECONDS)
@@ -249,9 +260,24 @@ class StressTest(IntegrationTestCase):
         self.assertEqual(self.violations[:20], [])
         self.assertGreater(self.history.acks, 50)
         self.assertGreater(self.reads["GetItem"] + self.reads["BatchGetItem"], 200)
-        self.assertGreater(d["ddbx_item_cache_hits_total"], 0)  # the cache was in play
         self.assertGreater(self.reads["Query"], 50)
-        self.assertGreater(d["ddbx_query_cache_hits_total"], 0)  # so was the query cache
+        self.check_in_play(d)
+
+    def guarded(self, fn):
+        """fn, with any exception it dies of recorded as a violation (an answer of
+        an unexpected shape must fail the test, not end a thread quietly)."""
+        def run(*args):
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001
+                self.violations.append("%s died: %s" % (fn.__name__, traceback.format_exc()))
+                self.stop.set()
+        return run
+
+    def check_in_play(self, d):
+        """The caches this run is about answered some reads (d: metric growth)."""
+        self.assertGreater(d["ddbx_item_cache_hits_total"], 0)
+        self.assertGreater(d["ddbx_query_cache_hits_total"], 0)
 
 
 if __name__ == "__main__":
