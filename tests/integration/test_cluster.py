@@ -631,6 +631,16 @@ class DdbxCluster(IntegrationTestCase):
             self.assertEqual(self.value(0, k), "0")
             self.assertEqual(self.value(1, k), "0")
         self.assertEqual(self.proxy.ops_since(snap).get("GetItem", 0), len(spare))
+        # it comes back as a new incarnation with an empty cache: what was
+        # written while it was away is served fresh, and writes through it
+        # reach the others
+        self.c[0].put_item(TableName=self.table, Item={"pk": S(spare[0]), "v": S("while-away")})
+        self.cl.restart(2)
+        self.cl.wait_healthy()
+        self.assertEqual(self.value(2, spare[0]), "while-away")
+        self.c[2].put_item(TableName=self.table, Item={"pk": S(spare[0]), "v": S("back")})
+        self.assertEqual(self.value(0, spare[0]), "back")
+        self.assertEqual(self.value(1, spare[0]), "back")
 
     def test_stream_owner_killed_another_takes_over(self):
         self.table_with_items(["s%d" % i for i in range(5)], stream=True)
