@@ -3,8 +3,10 @@
  * dependency order (util, config, metrics, proto, cache, backend, stream,
  * handler, net), runs the main loop (signals, admin port, stream readers)
  * while the workers serve, and tears down in reverse on SIGTERM/SIGINT.
+ * SIGHUP reloads --credentials and the TLS certificate and key; connections
+ * stay open.
  *
- *   main thread: signals, admin port, shutdown deadline, DynamoDB Streams readers
+ *   main thread: signals, admin port, shutdown deadline, reloads, DynamoDB Streams readers
  *   worker threads (--threads): listener, connections, handlers, backend client
  */
 #include <malloc.h>
@@ -23,8 +25,10 @@
 #include "handler/handler.h"
 #include "handler/request.h"
 #include "handler/schema.h"
+#include "handler/throttle.h"
 #include "metrics/metrics.h"
 #include "net/server.h"
+#include "net/trust.h"
 #include "spill/spill.h"
 #include "stream/stream.h"
 #include "util/clock.h"
@@ -36,7 +40,7 @@ extern char **environ;
 
 static struct config cfg;
 static uv_loop_t *loop;
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sighup;
 static uv_timer_t shutdown_timer;
 static uint64_t shutdown_deadline_ms;
 static int exit_code;
@@ -58,7 +62,19 @@ static void on_shutdown_tick(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
     admin_stop();
+}
+
+/* SIGHUP: the credentials file and the TLS certificate read again; a file
+ * that fails to load leaves what was loaded before in use. */
+static void on_reload(uv_signal_t *s, int signum)
+{
+    log_info("SIGHUP: reloading");
+    int failed = (trust_reload() != DDBX_OK) + (server_reload() != DDBX_OK);
+    int files = trust_enforced() + (*cfg.tls_cert ? 1 : 0);
+    METRIC_ADD(reloads, files - failed);
+    METRIC_ADD(reload_failures, failed);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -199,6 +215,7 @@ int main(int argc, char **argv)
     if (backend_setup(&cfg) < 0) return 1;
     schema_setup();
     handler_setup(&cfg);
+    if (trust_setup(&cfg) < 0) return 1;
     node_metrics_setup();
     if (cluster_start() < 0) return 1;
     if (streams_start() < 0) return 1;
@@ -207,9 +224,12 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_init(loop, &sigint);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_init(loop, &sighup);
+    uv_signal_start(&sighup, on_reload, SIGHUP);
     uv_timer_init(loop, &shutdown_timer);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    trust_teardown();
     /* workers, then the node (peers' reads answered, BYE), then the cache */
     if (cluster) {
         cluster_stop();

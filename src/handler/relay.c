@@ -12,6 +12,7 @@
 
 #include "handler/handler.h"
 #include "handler/schema.h"
+#include "handler/throttle.h"
 #include "proto/json.h"
 #include "util/common.h"
 
@@ -33,7 +34,7 @@ void handler_relay_done(struct backend_result *res, void *arg)
 
 void handler_call(struct request *r, const char *target, struct buf *body, backend_cb cb, void *arg)
 {
-    r->thread->bops->call(r->thread->backend, target, body, cb, arg);
+    throttle_call(r, target, body, cb, arg); /* --max-backend-inflight */
 }
 
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg)

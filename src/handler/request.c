@@ -3,6 +3,7 @@
  * proto/operations.tsv, per-operation metrics, and the thread mailbox.
  */
 #include "handler/request.h"
+#include "handler/grant.h"
 #include "handler/handler.h"
 
 #include <stdarg.h>
@@ -74,6 +75,7 @@ void handler_dispatch(struct request *r)
 {
     r->magic = REQUEST_MAGIC;
     if (r->thread) r->thread->active++;
+    if (handler_authorize(r) != DDBX_OK) return;
     handlers[r->op->id](r);
 }
 

@@ -56,9 +56,15 @@ bool handler_thread_busy(const struct handler_thread *t);
 /* Thread-safe: runs fn(arg) on t's loop soon. */
 void handler_thread_post(struct handler_thread *t, void (*fn)(void *), void *arg);
 
+struct auth_principal;
+
 struct request {
     uint32_t magic;
     const struct op *op; /* NULL for non-API requests (admin) */
+    /* who signed the request (auth/credentials.h), or NULL when ddbx does not
+     * authenticate; borrowed, valid only until handler_dispatch returns: the
+     * grants (handler/grant.h) are judged before the handler runs */
+    const struct auth_principal *principal;
     struct handler_thread *thread;
     const char *body; /* borrowed, valid until the reply */
     size_t body_len;
@@ -70,8 +76,9 @@ struct request {
     /* the reply, filled by the handler */
     int status;
     struct buf reply;
-    const char *content_type; /* NULL: application/x-amz-json-1.0 */
-    uint32_t crc;             /* CRC-32 of reply when crc_set */
+    const char *content_type;  /* NULL: application/x-amz-json-1.0 */
+    const char *extra_headers; /* more header lines, each "\r\nName: value"; NULL: none */
+    uint32_t crc;              /* CRC-32 of reply when crc_set */
     bool crc_set;
     bool replied;
     char request_id[128]; /* "" : generated when sent */
@@ -106,7 +113,8 @@ void request_make_id(char *out, size_t outlen);
 
 void handler_setup(const struct config *cfg);
 void handler_teardown(void);
-/* Runs the operation's handler (r->op must be set). */
+/* Runs the operation's handler (r->op must be set), once r->principal's
+ * grants allow the request (handler/grant.h); else answers it. */
 void handler_dispatch(struct request *r);
 
 /* The handlers, named in proto/operations.tsv. */

@@ -1,8 +1,18 @@
 /*
  * admin.c: the admin port on the main thread's loop: GET /healthz answers
- * "ok" while the node serves, GET /metrics the Prometheus text.
+ * "ok" while the node serves, GET /metrics the Prometheus text. With
+ * --admin-token (or --admin-token-file), /metrics wants
+ * "Authorization: Bearer TOKEN" and answers 401 otherwise; /healthz stays
+ * open, since load balancers and orchestrators probe it without secrets and
+ * it tells nothing but "ok" or "stopping".
  */
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "handler/request.h"
 #include "metrics/metrics.h"
@@ -15,6 +25,18 @@
 static uv_tcp_t listener;
 static struct conn_pool pool;
 static bool started;
+static char *token; /* NULL: /metrics is open */
+
+/* True when the request carries "Authorization: Bearer <token>" (the token
+ * compared in constant time). */
+static bool authorized(const struct http_request *h)
+{
+    if (!token) return true;
+    size_t len = 0, tl = strlen(token);
+    const char *v = http_request_header(h, "authorization", &len);
+    if (!v || len != 7 + tl || strncasecmp(v, "Bearer ", 7) != 0) return false;
+    return CRYPTO_memcmp(v + 7, token, tl) == 0;
+}
 
 static void serve_admin(struct conn *c, struct request *r, const struct http_request *h)
 {
@@ -26,6 +48,10 @@ static void serve_admin(struct conn *c, struct request *r, const struct http_req
     } else if (strcmp(path, "/healthz") == 0) {
         buf_append_str(&r->reply, pool.stopping ? "stopping\n" : "ok\n");
         request_send(r, pool.stopping ? 503 : 200);
+    } else if (strcmp(path, "/metrics") == 0 && !authorized(h)) {
+        r->extra_headers = "\r\nWWW-Authenticate: Bearer realm=\"ddbx\"";
+        buf_append_str(&r->reply, "unauthorized: /metrics needs Authorization: Bearer TOKEN\n");
+        request_send(r, 401);
     } else if (strcmp(path, "/metrics") == 0) {
         metrics_render(&r->reply);
         request_send(r, 200);
@@ -42,6 +68,50 @@ static void on_connection(uv_stream_t *server, int status)
     if (status == 0) conn_accept(&pool, server);
 }
 
+/* The first line of the token file, which must be readable by its owner only. */
+static char *read_token_file(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) {
+        log_error("--admin-token-file %s: %s", path, strerror(errno));
+        if (f) fclose(f);
+        return NULL;
+    }
+    char line[1024] = "";
+    bool ok = (st.st_mode & (S_IRWXG | S_IRWXO)) == 0 && fgets(line, sizeof(line), f);
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        log_error("--admin-token-file %s: holds a secret but group or others may access it "
+                  "(mode %04o); chmod 600 it",
+                  path, (unsigned)(st.st_mode & 07777));
+    else if (!ok || !line[0])
+        log_error("--admin-token-file %s: no token on its first line", path);
+    return ok && line[0] ? xstrdup(line) : NULL;
+}
+
+/* --admin-token or --admin-token-file into `token`. */
+static int load_token(const struct config *cfg)
+{
+    if (cfg->admin_token[0] && cfg->admin_token_file[0]) {
+        log_error("--admin-token and --admin-token-file: give one of them");
+        return DDBX_ERR;
+    }
+    if (cfg->admin_token[0]) token = xstrdup(cfg->admin_token);
+    if (cfg->admin_token_file[0] && !(token = read_token_file(cfg->admin_token_file)))
+        return DDBX_ERR;
+    return DDBX_OK;
+}
+
+static bool is_loopback(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+    return a->ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
 int admin_start(uv_loop_t *loop, const struct config *cfg)
 {
     if (!*cfg->admin) return DDBX_OK;
@@ -52,21 +122,31 @@ int admin_start(uv_loop_t *loop, const struct config *cfg)
         log_error("--admin \"%s\": %s", cfg->admin, err);
         return DDBX_ERR;
     }
+    if (load_token(cfg) != DDBX_OK) return DDBX_ERR;
+    if (!token && !is_loopback(&addr))
+        log_warn("the admin port %s is reachable beyond this host and /metrics is open: "
+                 "consider --admin-token",
+                 cfg->admin);
     conn_pool_init(&pool, &admin_service, NULL, cfg);
     uv_tcp_init(loop, &listener);
     int rc = uv_tcp_bind(&listener, (struct sockaddr *)&addr, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&listener, 64, on_connection);
     if (rc < 0) {
         log_error("cannot listen on admin address %s: %s", cfg->admin, uv_strerror(rc));
+        free(token);
+        token = NULL;
         return DDBX_ERR;
     }
     started = true;
-    log_info("admin port on %s (/healthz, /metrics)", cfg->admin);
+    log_info("admin port on %s (/healthz, /metrics%s)", cfg->admin,
+             token ? " with a bearer token" : "");
     return DDBX_OK;
 }
 
 void admin_stop(void)
 {
+    free(token);
+    token = NULL;
     if (!started) return;
     started = false;
     uv_close((uv_handle_t *)&listener, NULL);

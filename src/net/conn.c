@@ -1,10 +1,22 @@
 /*
  * conn.c: the connection state machine.
  *
- *   accept -> read -> http_request_feed -+- NEED_MORE: (100 Continue), wait for bytes
- *                                        +- error: 400/413/431 reply, close
- *                                        '- READY: serve -> ... -> reply -> write
+ *   accept -> read -> [TLS: decrypt] -> http_request_feed -+- NEED_MORE: (100 Continue), wait
+ *                                                          +- error: 400/413/431 reply, linger
+ *                                                          '- READY: serve -> reply -> write
  *   write done -> next pipelined request, or idle (keep-alive), or close
+ *   past --max-connections: ThrottlingException at once (after the handshake
+ *   with TLS), then linger
+ *
+ * Lingering close (nginx's name): after a refusal the client is usually
+ * still sending the request it was refused for (the rest of a 17 MiB body).
+ * Closing with those bytes unread makes the kernel send a reset, which can
+ * destroy the answer before the client reads it; so the connection sends
+ * its answer, shuts its sending side, and reads and discards whatever comes
+ * for a bounded time and size before it closes.
+ *
+ * With TLS (pool->tls) every byte read goes through net/tls.h first and
+ * every byte written is sealed by it; the states above are the same.
  *
  * A connection holds references: its TCP handle, its timer, and the request
  * being served. It is freed when all three are gone, so a client that hangs
@@ -21,14 +33,19 @@
 
 #include "metrics/metrics.h"
 #include "net/front.h"
+#include "net/tls.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/log.h"
 
 #define CONN_MAGIC 0x6e6e6f63u
 #define READ_PAUSE_BYTES (HTTP_MAX_BODY + 1024 * 1024)
+/* lingering close: the most time, silence and bytes it waits through */
+#define LINGER_MAX_MS 30000
+#define LINGER_IDLE_MS 5000
+#define LINGER_MAX_BYTES (64u * 1024 * 1024)
 
-enum timer_mode { T_NONE, T_IDLE, T_HEADER };
+enum timer_mode { T_NONE, T_IDLE, T_HEADER, T_LINGER };
 
 struct conn {
     uint32_t magic;
@@ -52,7 +69,25 @@ struct conn {
     bool continue_sent;
     bool read_paused;
     bool in_process; /* conn_process is on the stack: replies must not recurse */
+    bool over_cap;   /* accepted past max_connections: answered ThrottlingException */
+    bool linger;     /* linger once the current reply is written (a refusal) */
+    bool lingering;  /* answered and shut: reading and discarding until done */
     enum conn_cors cors;
+    uint64_t linger_deadline_ms;
+    size_t linger_bytes;
+    uv_shutdown_t shutdown;
+    struct tls_conn *tls; /* NULL: plain TCP */
+    struct buf raw;       /* TLS: the bytes of one read, before decryption (freed after
+                           * each read, so an idle TLS connection holds no 64 KiB for it) */
+    struct buf sealed;    /* TLS: records to send */
+};
+
+/* A write whose bytes could not all go at once: the rest, owned until sent. */
+struct owned_write {
+    uv_write_t req;
+    struct conn *c;
+    bool reply; /* completes the current reply */
+    char data[];
 };
 
 static atomic_int open_total;
@@ -60,6 +95,7 @@ static atomic_int open_total;
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
 static void start_reading(struct conn *c);
+static void begin_linger(struct conn *c);
 
 void conn_pool_init(struct conn_pool *pool, const struct service *svc,
                     struct handler_thread *thread, const struct config *cfg)
@@ -71,8 +107,8 @@ void conn_pool_init(struct conn_pool *pool, const struct service *svc,
     pool->header_timeout_ms = cfg->header_timeout;
     pool->max_header = cfg->max_header_size;
     struct buf body = BUF_INIT;
-    ddb_msg_compose(&body, MSG_connections_exhausted);
-    int status = ddb_error_desc(ddb_msg_error(MSG_connections_exhausted))->status;
+    ddb_msg_compose(&body, MSG_throttled);
+    int status = ddb_error_desc(ddb_msg_error(MSG_throttled))->status;
     snprintf(pool->busy_reply, sizeof(pool->busy_reply),
              "HTTP/1.1 %d %s\r\nContent-Type: application/x-amz-json-1.0\r\n"
              "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
@@ -87,6 +123,9 @@ static void conn_unref(struct conn *c)
     buf_free(&c->in);
     buf_free(&c->head);
     buf_free(&c->req.reply);
+    buf_free(&c->raw);
+    buf_free(&c->sealed);
+    tls_conn_free(c->tls);
     arena_free(&c->arena);
     c->magic = 0;
     free(c);
@@ -103,6 +142,10 @@ static void on_timer(uv_timer_t *t)
 {
     struct conn *c = t->data;
     CHECK_MAGIC(c, CONN_MAGIC);
+    if (c->timer_mode == T_LINGER) {
+        conn_close(c);
+        return;
+    }
     METRIC_INCR(client_timeouts);
     log_debug("closing connection: %s timeout", c->timer_mode == T_HEADER ? "header" : "idle");
     conn_close(c);
@@ -110,11 +153,12 @@ static void on_timer(uv_timer_t *t)
 
 static void arm_timer(struct conn *c)
 {
-    if (c->closing) return;
+    if (c->closing || c->lingering) return;
     enum timer_mode want = T_IDLE;
     if (c->busy)
         want = T_NONE;
-    else if (c->http.started && !c->http.headers_done)
+    else if ((c->http.started && !c->http.headers_done) ||
+             (c->tls && !tls_conn_established(c->tls))) /* a handshake counts as headers */
         want = T_HEADER;
     if (want == T_NONE) {
         uv_timer_stop(&c->timer);
@@ -129,6 +173,12 @@ static void arm_timer(struct conn *c)
 static void conn_close(struct conn *c)
 {
     if (c->closing) return;
+    if (c->tls && !c->lingering) { /* best effort: a close_notify if it fits at once */
+        buf_reset(&c->sealed);
+        tls_conn_close_notify(c->tls, &c->sealed);
+        uv_buf_t b = uv_buf_init(c->sealed.data, (unsigned)c->sealed.len);
+        if (b.len) uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
     c->closing = true;
     struct conn_pool *pool = c->pool;
     if (c->prev)
@@ -205,6 +255,10 @@ static void write_done(struct conn *c)
         return;
     }
     c->refs--; /* the request's reference; the tcp handle and timer still hold it */
+    if (c->close_after && c->linger && !c->eof) {
+        begin_linger(c);
+        return;
+    }
     if (c->close_after || (c->eof && c->in.len == 0)) {
         conn_close(c);
         return;
@@ -212,15 +266,127 @@ static void write_done(struct conn *c)
     if (!c->in_process) conn_process(c); /* else its loop takes the next request */
 }
 
+/* The end of a reply's write: status < 0 when it failed. */
+static void reply_written(struct conn *c, int status)
+{
+    if (status < 0 && !c->closing) {
+        log_debug("write failed: %s", uv_strerror(status));
+        c->close_after = true;
+        c->linger = false;
+    }
+    write_done(c);
+}
+
 static void on_write(uv_write_t *w, int status)
 {
     struct conn *c = w->data;
     CHECK_MAGIC(c, CONN_MAGIC);
-    if (status < 0 && !c->closing) {
-        log_debug("write failed: %s", uv_strerror(status));
-        c->close_after = true;
+    reply_written(c, status);
+}
+
+static void on_owned_write(uv_write_t *w, int status)
+{
+    struct owned_write *o = container_of(w, struct owned_write, req);
+    struct conn *c = o->c;
+    bool reply = o->reply;
+    free(o);
+    CHECK_MAGIC(c, CONN_MAGIC);
+    if (reply) reply_written(c, status);
+}
+
+/* Sends data[0..len) after everything queued before it, copying what the
+ * socket does not take at once. `reply`: it completes the current reply
+ * (write_done runs once it is written, or failed). */
+static void send_bytes(struct conn *c, const char *data, size_t len, bool reply)
+{
+    size_t done = 0;
+    if (!c->closing && len) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (w < 0 && w != UV_EAGAIN) {
+            if (reply) reply_written(c, w);
+            return;
+        }
+        done = w > 0 ? (size_t)w : 0;
     }
-    write_done(c);
+    if (done == len || c->closing) {
+        if (reply) write_done(c);
+        return;
+    }
+    struct owned_write *o = xmalloc(sizeof(*o) + len - done);
+    o->c = c;
+    o->reply = reply;
+    memcpy(o->data, data + done, len - done);
+    uv_buf_t b = uv_buf_init(o->data, (unsigned)(len - done));
+    int rc = uv_write(&o->req, (uv_stream_t *)&c->tcp, &b, 1, on_owned_write);
+    if (rc < 0) {
+        free(o);
+        if (reply) reply_written(c, rc);
+    }
+}
+
+/* Seals n buffers with TLS into c->sealed and sends them. */
+static void send_sealed(struct conn *c, const uv_buf_t *bufs, unsigned n, bool reply)
+{
+    buf_reset(&c->sealed);
+    for (unsigned i = 0; i < n; i++) {
+        if (tls_conn_write(c->tls, bufs[i].base, bufs[i].len, &c->sealed) != TLS_OK) {
+            if (reply) reply_written(c, UV_EPROTO);
+            return;
+        }
+    }
+    send_bytes(c, c->sealed.data, c->sealed.len, reply);
+}
+
+/* Sends bytes that are not a reply (100 Continue, the over-cap answer). */
+static void send_other(struct conn *c, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    if (c->tls)
+        send_sealed(c, &b, 1, false);
+    else
+        send_bytes(c, data, len, false);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {}
+
+/* After a refusal: shut the sending side (with a close_notify first over
+ * TLS) and read and discard until the client closes, stays silent for
+ * LINGER_IDLE_MS, or LINGER_MAX_MS or LINGER_MAX_BYTES pass. */
+static void begin_linger(struct conn *c)
+{
+    c->lingering = true;
+    METRIC_INCR(http_lingering_closes);
+    if (c->tls) {
+        buf_reset(&c->sealed);
+        tls_conn_close_notify(c->tls, &c->sealed);
+        send_bytes(c, c->sealed.data, c->sealed.len, false);
+    }
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        conn_close(c);
+        return;
+    }
+    buf_reset(&c->in);
+    c->linger_deadline_ms = clock_mono_ms() + LINGER_MAX_MS;
+    c->linger_bytes = 0;
+    c->timer_mode = T_LINGER;
+    uv_timer_start(&c->timer, on_timer, LINGER_IDLE_MS, 0);
+    if (c->read_paused) {
+        c->read_paused = false;
+        start_reading(c);
+    }
+}
+
+/* n more bytes came while lingering: dropped, and the bounds checked. */
+static void linger_discard(struct conn *c, size_t n)
+{
+    c->linger_bytes += n;
+    uint64_t now = clock_mono_ms();
+    if (c->linger_bytes > LINGER_MAX_BYTES || now >= c->linger_deadline_ms) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, MIN(LINGER_IDLE_MS, c->linger_deadline_ms - now), 0);
 }
 
 /* Writes bufs: directly when the socket takes them all (the common case),
@@ -317,13 +483,17 @@ static void on_reply(struct request *r)
         buf_append(h, num, fmt_u64(num, crc));
     }
     if (c->cors != CONN_CORS_NONE) append_cors(c, h);
+    if (r->extra_headers) buf_append_str(h, r->extra_headers);
     if (c->close_after) buf_append_str(h, "\r\nConnection: close");
     buf_append_str(h, "\r\n\r\n");
     uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len),
                         uv_buf_init(r->reply.data, (unsigned)r->reply.len)};
     /* the answer to a HEAD request has the headers of the body it does not send */
     bool body = r->reply.len && c->http.parser.method != HTTP_HEAD;
-    write_bufs(c, bufs, body ? 2 : 1);
+    if (c->tls)
+        send_sealed(c, bufs, body ? 2 : 1, true);
+    else
+        write_bufs(c, bufs, body ? 2 : 1);
 }
 
 static void start_request(struct conn *c)
@@ -365,12 +535,14 @@ static void refuse(struct conn *c, int status)
     r->status = status;
     r->crc_set = false;
     r->content_type = NULL;
+    r->extra_headers = NULL;
     r->owner = c;
     r->done = on_reply;
     request_make_id(r->request_id, sizeof(r->request_id));
     c->busy = true;
     c->refs++;
     c->close_after = true;
+    c->linger = true; /* the rest of what it refused may still be coming */
     on_reply(r);
 }
 
@@ -399,9 +571,8 @@ static void conn_process(struct conn *c)
             break;
         }
         if (c->http.expect_continue && !c->continue_sent) {
-            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
-            uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* 25 bytes fit any socket buffer */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            send_other(c, cont, sizeof(cont) - 1);
             c->continue_sent = true;
         }
         arm_timer(c);
@@ -418,32 +589,92 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 {
     struct conn *c = h->data;
     CHECK_MAGIC(c, CONN_MAGIC);
-    buf_reserve(&c->in, 64 * 1024);
-    *out = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len - 1));
+    struct buf *b = c->tls ? &c->raw : &c->in; /* TLS: ciphertext apart, decrypted into in */
+    if (c->tls || c->lingering) buf_reset(b);
+    buf_reserve(b, 64 * 1024);
+    *out = uv_buf_init(b->data + b->len, (unsigned)(b->cap - b->len - 1));
+}
+
+/* New plaintext is in c->in: serve it (or pause reading while a request is served). */
+static void got_bytes(struct conn *c)
+{
+    if (c->busy && c->in.len >= READ_PAUSE_BYTES) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->read_paused = true;
+    }
+    if (!c->busy) conn_process(c);
+}
+
+/* The over-cap answer, and a lingering close. */
+static void refuse_over_cap(struct conn *c)
+{
+    send_other(c, c->pool->busy_reply, strlen(c->pool->busy_reply));
+    if (!c->closing) begin_linger(c);
+}
+
+/* TLS: decrypts n bytes read into c->raw, sends what the handshake answers. */
+static void on_read_tls(struct conn *c, size_t n)
+{
+    bool was = tls_conn_established(c->tls);
+    buf_reset(&c->sealed);
+    int st = tls_conn_read(c->tls, c->raw.data, n, &c->in, &c->sealed);
+    if (c->sealed.len) send_bytes(c, c->sealed.data, c->sealed.len, false);
+    if (st == TLS_EFAIL) {
+        METRIC_INCR(tls_failures);
+        log_debug("closing TLS connection: %s", tls_conn_error(c->tls));
+        conn_close(c);
+        return;
+    }
+    if (!was && tls_conn_established(c->tls)) {
+        METRIC_INCR(tls_handshakes);
+        arm_timer(c);
+    }
+    if (c->over_cap) {
+        buf_reset(&c->in);
+        if (tls_conn_established(c->tls)) refuse_over_cap(c);
+        return;
+    }
+    if (st == TLS_ECLOSED) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->eof = true;
+        if (!c->busy) conn_process(c);
+        return;
+    }
+    got_bytes(c);
+}
+
+static void on_read_bytes(struct conn *c, uv_stream_t *s, ssize_t n)
+{
+    if (n > 0 && c->lingering) {
+        linger_discard(c, (size_t)n);
+        return;
+    }
+    if (n > 0 && c->tls) {
+        on_read_tls(c, (size_t)n);
+        return;
+    }
+    if (n > 0) {
+        c->in.len += (size_t)n;
+        c->in.data[c->in.len] = '\0';
+        got_bytes(c);
+        return;
+    }
+    if (n == 0) return;
+    uv_read_stop(s);
+    if (n != UV_EOF || c->lingering) {
+        conn_close(c);
+        return;
+    }
+    c->eof = true;
+    if (!c->busy) conn_process(c); /* frames what is left, then closes */
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
     CHECK_MAGIC(c, CONN_MAGIC);
-    if (n > 0) {
-        c->in.len += (size_t)n;
-        c->in.data[c->in.len] = '\0';
-        if (c->busy && c->in.len >= READ_PAUSE_BYTES) {
-            uv_read_stop(s);
-            c->read_paused = true;
-        }
-        if (!c->busy) conn_process(c);
-        return;
-    }
-    if (n == 0) return;
-    uv_read_stop(s);
-    if (n != UV_EOF) {
-        conn_close(c);
-        return;
-    }
-    c->eof = true;
-    if (!c->busy) conn_process(c); /* frames what is left, then closes */
+    on_read_bytes(c, s, n);
+    if (c->tls) buf_free(&c->raw); /* c lives on: handles close later, in the loop */
 }
 
 static void start_reading(struct conn *c)
@@ -477,15 +708,17 @@ void conn_accept(struct conn_pool *pool, uv_stream_t *server)
         conn_close(c);
         return;
     }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (pool->tls) c->tls = tls_conn_new(pool->tls);
+    start_reading(c);
     if (over) {
         METRIC_INCR(client_connections_refused);
-        uv_buf_t b = uv_buf_init(pool->busy_reply, (unsigned)strlen(pool->busy_reply));
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        conn_close(c);
-        return;
+        c->over_cap = true;
+        if (!c->tls) { /* TLS: answered once the handshake is done */
+            refuse_over_cap(c);
+            return;
+        }
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    start_reading(c);
     arm_timer(c);
 }
 

@@ -15,6 +15,8 @@
 #include "handler/request.h"
 #include "net/http.h"
 
+struct tls_server;
+
 struct conn;
 
 struct service {
@@ -36,7 +38,8 @@ struct conn_pool {
     uint64_t idle_timeout_ms, header_timeout_ms;
     size_t max_header;
     uint64_t max_connections; /* 0: no cap (admin) */
-    char busy_reply[320];     /* the 503 sent past max_connections */
+    struct tls_server *tls;   /* net/tls.h: serve TLS with it; NULL: plain TCP (borrowed) */
+    char busy_reply[1024];    /* the ThrottlingException sent past max_connections */
     char date[40];            /* cached Date header value */
     uint64_t date_sec;
 };

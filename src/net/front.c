@@ -37,7 +37,7 @@ static const char *media_type(const char *v, size_t vlen, size_t *len)
 
 /* A body no handler will read must still be JSON, as DynamoDB parses every
  * body before it looks at the target. Any JSON value passes, as there. */
-static bool body_is_json(const char *body, size_t len, struct arena *arena)
+bool front_body_is_json(const char *body, size_t len, struct arena *arena)
 {
     struct json *doc;
     return len == 0 || json_parse(arena, body, len, &doc, NULL, 0) != JSON_EINVALID;
@@ -71,11 +71,11 @@ void front_judge(const char *method, const struct http_header *headers, int nhea
     out->op = target ? ops_lookup(target, len) : NULL;
     /* every other operation's handler parses its body and answers the same
      * SerializationException itself: no second parse on the request path */
-    if ((!out->op || out->op->cls == OPC_local) && !body_is_json(body, body_len, arena))
+    if ((!out->op || out->op->cls == OPC_local) && !front_body_is_json(body, body_len, arena))
         out->verdict = FRONT_NOT_JSON;
     else if (!out->op)
         out->verdict = FRONT_UNKNOWN_OP;
-    /* authentication, once ddbx verifies signatures, is judged here: after the
+    /* authentication comes next (net/trust.h, called by the worker): after the
      * target, before the operation's own validation */
 }
 

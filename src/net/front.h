@@ -3,15 +3,17 @@
  * sees it, in DynamoDB's own order, and the constant answers it composes
  * (texts from proto/front.tsv). No I/O: tests call it directly.
  *
- *   body over 16 MiB                   413, before the body is read (net/http.c)
- *   OPTIONS with an Origin             FRONT_PREFLIGHT   200, empty, CORS preflight headers
- *   GET (any path)                     FRONT_HEALTH      200 "healthy:
- * dynamodb.<region>.amazonaws.com " a method other than POST, or a     FRONT_NOT_FOUND   404
- * "<UnknownOperationException/>\n" body whose content type (before any ';') is neither JSON type a
- * body that is not JSON            FRONT_NOT_JSON    400 SerializationException, no text an unknown
- * X-Amz-Target            FRONT_UNKNOWN_OP  400 UnknownOperationException (authentication: not
- * built yet; it comes here, before the operation) anything else FRONT_OPERATION   the operation's
- * handler validates the rest
+ *   body over 16 MiB             413, before the body is read (net/http.c)
+ *   OPTIONS with an Origin       FRONT_PREFLIGHT   200, empty, CORS preflight headers
+ *   GET (any path)               FRONT_HEALTH      200 "healthy: dynamodb.<region>.amazonaws.com "
+ *   a method other than POST,    FRONT_NOT_FOUND   404 "<UnknownOperationException/>\n"
+ *   or a body whose content type
+ *   (before any ';') is neither
+ *   JSON type
+ *   a body that is not JSON      FRONT_NOT_JSON    400 SerializationException, no text
+ *   an unknown X-Amz-Target      FRONT_UNKNOWN_OP  400 UnknownOperationException
+ *   authentication               (net/trust.h, the worker's: DynamoDB's refusals)
+ *   anything else                FRONT_OPERATION   the operation's handler validates the rest
  *
  * Every answer is in the content type the request came in (application/json
  * or application/x-amz-json-1.0; JSON when it named neither), and carries
@@ -59,6 +61,12 @@ struct front_judgement {
 void front_judge(const char *method, const struct http_header *headers, int nheaders,
                  const char *body, size_t body_len, struct arena *arena,
                  struct front_judgement *out);
+
+/* True when body is JSON (any value; an empty body passes), which DynamoDB
+ * checks before the target and the authentication: a request refused for
+ * its authentication whose body is not JSON is answered FRONT_NOT_JSON's
+ * SerializationException instead, as DynamoDB does. */
+bool front_body_is_json(const char *body, size_t len, struct arena *arena);
 
 /* For any verdict but FRONT_OPERATION: appends DynamoDB's answer body to
  * `body` and returns its HTTP status. `region` names the health answer's

@@ -19,6 +19,8 @@
 #include "net/conn.h"
 #include "net/front.h"
 #include "net/server.h"
+#include "net/tls.h"
+#include "net/trust.h"
 #include "util/addr.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -46,6 +48,7 @@ struct worker {
 static struct worker *workers;
 static int nworkers;
 static int bound_port;
+static struct tls_server *api_tls; /* --tls-cert: every worker's connections use it */
 
 /* A listening SO_REUSEPORT socket bound to addr: its descriptor, or
  * DDBX_ERR with errno set. */
@@ -136,6 +139,7 @@ static void *worker_main(void *arg)
     handler_thread_init(&w->ht, &w->loop, w->index);
     conn_pool_init(&w->pool, &api_service, &w->ht, w->cfg);
     w->pool.max_connections = w->cfg->max_connections ? w->cfg->max_connections : UINT64_MAX;
+    w->pool.tls = api_tls;
     w->pool.on_empty = on_pool_empty;
     w->pool.data = w;
     uv_async_init(&w->loop, &w->wake, on_wake);
@@ -156,8 +160,38 @@ static void *worker_main(void *arg)
     while (uv_run(&w->loop, UV_RUN_DEFAULT) != 0) {
     }
     uv_loop_close(&w->loop);
+    trust_thread_done();
     atomic_store(&w->finished, true);
     return NULL;
+}
+
+/* --tls-cert and --tls-key: the API port's certificate, or none. */
+static int tls_start(const struct config *cfg)
+{
+    if (!cfg->tls_cert[0] && !cfg->tls_key[0]) return DDBX_OK;
+    if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+        log_error("--tls-cert and --tls-key go together: give both, or neither");
+        return DDBX_ERR;
+    }
+    struct buf err = BUF_INIT;
+    int rc = tls_server_create(cfg->tls_cert, cfg->tls_key, &api_tls, &err);
+    if (rc != DDBX_OK) log_error("%s", err.data);
+    buf_free(&err);
+    return rc;
+}
+
+int server_reload(void)
+{
+    if (!api_tls) return DDBX_OK;
+    struct buf err = BUF_INIT;
+    int rc = tls_server_reload(api_tls, &err);
+    if (rc == DDBX_OK)
+        log_info("reloaded the TLS certificate and key; new connections use them");
+    else
+        log_error("reloading the TLS certificate: %s; the one loaded before stays in use",
+                  err.data);
+    buf_free(&err);
+    return rc;
 }
 
 int server_start(const struct config *cfg)
@@ -169,6 +203,7 @@ int server_start(const struct config *cfg)
         log_error("--listen \"%s\": %s", cfg->listen, err);
         return DDBX_ERR;
     }
+    if (tls_start(cfg) != DDBX_OK) return DDBX_ERR;
     nworkers = cfg->threads ? (int)cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1) nworkers = 1;
     workers = xcalloc((size_t)nworkers, sizeof(*workers));
@@ -201,8 +236,8 @@ int server_start(const struct config *cfg)
      * wake handle must exist (and be seen to exist) by then */
     for (int i = 0; i < nworkers; i++)
         uv_sem_wait(&workers[i].ready);
-    log_info("serving the DynamoDB API on %s (port %d) with %d worker thread%s", cfg->listen,
-             bound_port, nworkers, nworkers == 1 ? "" : "s");
+    log_info("serving the DynamoDB API on %s (port %d) with %d worker thread%s%s", cfg->listen,
+             bound_port, nworkers, nworkers == 1 ? "" : "s", api_tls ? " over TLS" : "");
     return DDBX_OK;
 }
 
@@ -231,9 +266,42 @@ void server_join(void)
     free(workers);
     workers = NULL;
     nworkers = 0;
+    tls_server_destroy(api_tls);
+    api_tls = NULL;
 }
 
 /* ---- the DynamoDB API service ---- */
+
+/* Verifies the request's signature (net/trust.h); on a refusal answers it,
+ * with DynamoDB's SerializationException when its body is not JSON (which
+ * DynamoDB judges first), and returns DDBX_ERR. */
+static int authenticate(struct request *r, const struct http_request *h)
+{
+    const char *url = h->url.data ? h->url.data : "/";
+    size_t url_len = h->url.data ? h->url.len : 1;
+    const char *q = memchr(url, '?', url_len);
+    struct sigv4_request sr = {http_request_method(h),
+                               url,
+                               q ? (size_t)(q - url) : url_len,
+                               q ? q + 1 : NULL,
+                               q ? (size_t)(url + url_len - q - 1) : 0,
+                               r->headers,
+                               r->nheaders,
+                               r->body,
+                               r->body_len};
+    struct auth_failure f;
+    auth_failure_init(&f);
+    int rc = trust_check(&sr, &r->principal, &f);
+    if (rc != DDBX_OK) {
+        buf_reset(&r->reply);
+        bool json = front_body_is_json(r->body, r->body_len, r->arena);
+        enum ddb_error e = json ? f.error : DDB_SerializationException;
+        ddb_error_compose(&r->reply, e, json ? f.message.data : NULL);
+        request_send(r, ddb_error_desc(e)->status);
+    }
+    auth_failure_free(&f);
+    return rc;
+}
 
 /* Judges the request as DynamoDB's front does (net/front.h), answers what
  * the front answers, and hands the rest to the operation's handler. */
@@ -250,8 +318,8 @@ static void serve_api(struct conn *c, struct request *r, const struct http_reque
         request_send(r, front_answer(&j, backend_region(), &r->reply));
         return;
     }
-    /* authentication (SigV4 against configured keys) belongs here, between the
-     * target and the operation's own validation, as in DynamoDB */
+    /* authentication: after the target, before the operation's own validation */
+    if (authenticate(r, h) != DDBX_OK) return;
     r->op = j.op;
     handler_dispatch(r);
 }

@@ -19,4 +19,13 @@ enum partiql_effect {
 enum partiql_effect partiql_statement(const char *s, size_t len, const char **table,
                                       size_t *table_len);
 
+/* The table statement s[0..len) reads or writes, for grants: SELECT ... FROM
+ * t, INSERT INTO t, UPDATE t, DELETE FROM t, EXISTS(SELECT ... FROM t ...),
+ * where t is a bare word of letters, digits and '_' or a "quoted" name,
+ * optionally followed by ."index". Returns 0 with *table a slice of s (quotes
+ * removed), or -1 when ddbx cannot be sure which table the backend would
+ * read: any other form, a comment, a quoted name with an escaped quote, a
+ * bare name with other characters, or a second SELECT or FROM. */
+int partiql_table(const char *s, size_t len, const char **table, size_t *table_len);
+
 #endif

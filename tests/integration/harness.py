@@ -269,8 +269,9 @@ class Dynalite(_Process):
         return self._terminate(signal.SIGTERM, 5.0)
 
 
-# An Authorization header of the right form (what dynalite checks before the
-# operation's validation, as DynamoDB would); ddbx does not verify signatures.
+# An Authorization header of the right form: what DynamoDB (and dynalite, and
+# ddbx) checks before the operation's validation; ddbx without --credentials
+# verifies no signature, so raw requests carry this one (api_request adds it).
 DYNALITE_AUTH_HEADERS = {
     "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDDDBXTESTCLIENT/20250101/us-east-1/dynamodb/"
                      "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
@@ -821,8 +822,12 @@ class RawHttp:
         return self.read_response()
 
 
-def api_request(op, body, target=None, extra=b"", **headers):
-    """The bytes of a DynamoDB POST for op (a dict body is JSON-encoded)."""
+AUTH_LINES = "".join("%s: %s\r\n" % kv for kv in DYNALITE_AUTH_HEADERS.items())
+
+
+def api_request(op, body, target=None, extra=b"", auth=True, **headers):
+    """The bytes of a DynamoDB POST for op (a dict body is JSON-encoded), with
+    DYNALITE_AUTH_HEADERS unless auth=False or headers has an Authorization."""
     if isinstance(body, (dict, list)):
         body = json.dumps(body).encode()
     elif isinstance(body, str):
@@ -831,6 +836,8 @@ def api_request(op, body, target=None, extra=b"", **headers):
              "Content-Type: application/x-amz-json-1.0",
              "X-Amz-Target: %s" % (target or TARGET_PREFIX + op),
              "Content-Length: %d" % len(body)]
+    if auth and "Authorization" not in headers:
+        lines += ["%s: %s" % kv for kv in DYNALITE_AUTH_HEADERS.items()]
     lines += ["%s: %s" % (k.replace("_", "-"), v) for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n").encode() + extra + b"\r\n" + body
 

@@ -743,8 +743,8 @@ class OwnAnswersTest(ConformanceCase):
                 extra.close()
         finally:
             held.close()
-        self.assertEqual((resp.status, resp.reason), (503, "Service Unavailable"))
-        self.assertMessage(resp, "connections_exhausted")
+        self.assertEqual((resp.status, resp.reason), (400, "Bad Request"))
+        self.assertMessage(resp, "throttled")  # DynamoDB's ThrottlingException (issue 10)
 
     def test_backend_down(self):
         d = self.start(Ddbx("http://127.0.0.1:%d" % free_port(), "--backend-timeout", "2s"))

@@ -14,7 +14,8 @@ import os
 import urllib.request
 import zlib
 
-from harness import Ddbx, FaultProxy, IntegrationTestCase, MotoServer, client
+from harness import (DYNALITE_AUTH_HEADERS, Ddbx, FaultProxy, IntegrationTestCase, MotoServer,
+                     client)
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "proto", "golden", "requests.json")
 READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
@@ -22,7 +23,8 @@ READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
 
 def post(endpoint, target, body):
     req = urllib.request.Request(endpoint + "/", data=body, method="POST", headers={
-        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target})
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target,
+        **DYNALITE_AUTH_HEADERS})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.headers, r.read()

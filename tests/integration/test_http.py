@@ -10,8 +10,8 @@ import time
 import unittest
 import zlib
 
-from harness import (MAX_BODY, TARGET_PREFIX, Ddbx, IntegrationTestCase, MotoServer, RawHttp,
-                     api_request, client, create_table, http_get, op_series, wait_until)
+from harness import (AUTH_LINES, MAX_BODY, TARGET_PREFIX, Ddbx, IntegrationTestCase, MotoServer,
+                     RawHttp, api_request, client, create_table, http_get, op_series, wait_until)
 
 TABLE = "http_t"
 
@@ -161,7 +161,8 @@ class HttpFrontTest(IntegrationTestCase):
         parts = [body[:10], body[10:2000], body[2000:]]
         chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
         head = ("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"
-                "X-Amz-Target: %sPutItem\r\nTransfer-Encoding: chunked\r\n\r\n" % TARGET_PREFIX)
+                "X-Amz-Target: %sPutItem\r\nTransfer-Encoding: chunked\r\n%s\r\n"
+                % (TARGET_PREFIX, AUTH_LINES))
         conn.send(head.encode() + chunked[:50])
         time.sleep(0.05)
         conn.send(chunked[50:])
@@ -317,7 +318,7 @@ class HttpFrontTest(IntegrationTestCase):
         self.assertEqual(idle.call("GetItem", get_body("ht")).status, 200)
         self.assertFalse(idle.at_eof(0.6))
 
-    def test_max_connections_answers_the_next_one_503(self):
+    def test_max_connections_answers_the_next_one_throttling(self):
         d = self.start(Ddbx(self.moto.endpoint, "--max-connections", "2"))
         held = [self.raw(d), self.raw(d)]
         for c in held:  # each accepted and served
@@ -325,10 +326,12 @@ class HttpFrontTest(IntegrationTestCase):
             self.assertEqual(c.read_response().status, 200)
         extra = self.raw(d)
         resp = extra.read_response()
-        self.assertDdbError(resp, 503, "ServiceUnavailable")
+        self.assertDdbError(resp, 400, "ThrottlingException")  # issue 10: SDKs back off
         self.assertTrue(extra.at_eof(2.0))
+        extra.close()  # ddbx lingers until the client goes (or 5 s of silence)
         self.assertEqual(d.metric("ddbx_client_connections_refused_total"), 1)
-        self.assertEqual(d.metric("ddbx_client_connections"), 2)
+        wait_until(lambda: d.metric("ddbx_client_connections") == 2, 3.0,
+                   what="the refused connection to close")
         held[0].close()
 
         def served():

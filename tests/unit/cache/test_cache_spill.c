@@ -177,21 +177,21 @@ static void test_expiry_is_kept(void **state)
 {
     cache_filled("a", value_of("a")); /* expires at T0 + TTL */
     cache_filled("n", NULL);          /* at T0 + TTL / 2 */
-    fake_now += TTL / 4;
+    fake_add(TTL / 4);
     push_out();
     struct buf out = BUF_INIT;
     struct spill_entry e;
     assert_int_equal(spill_get("a", 1, 1, &out, &e), SPILL_OK);
     assert_int_equal(e.expires_ms, T0 + TTL); /* the same absolute expiry, not a new TTL */
     assert_from_spill("a", value_of("a"));
-    fake_now = T0 + TTL - 1;
+    fake_set(T0 + TTL - 1);
     assert_int_equal(kind_of("a"), CACHE_HIT);
-    fake_now = T0 + TTL;
+    fake_set(T0 + TTL);
     assert_miss("a", 1); /* RAM's copy expired when the original would have */
     assert_miss("n", 1); /* expired in the spill */
     /* an entry that expired before its eviction is not spilled */
     cache_filled("b", value_of("b"));
-    fake_now += TTL;
+    fake_add(TTL);
     push_out();
     assert_false(spilled("b"));
     buf_free(&out);
@@ -282,7 +282,7 @@ static void test_held_key_never_reads_the_spill(void **state)
     long long lookups = spill_lookups();
     assert_int_equal(kind_of("k"), CACHE_BYPASS);
     assert_int_equal(spill_lookups(), lookups);
-    fake_now += 2000; /* the hold-off passed: a miss, and the old value is gone */
+    fake_add(2000); /* the hold-off passed: a miss, and the old value is gone */
     assert_miss("k", 1);
 }
 
@@ -300,7 +300,7 @@ static void test_back_unchanged_not_rewritten(void **state)
     cache_filled("k", value_of("k"));
     push_out(); /* written at T0 */
     assert_from_spill("k", value_of("k"));
-    fake_now += 1000;
+    fake_add(1000);
     push_out(); /* evicted again unchanged: not written again */
     assert_from_spill("k", value_of("k"));
     /* the record written at T0 is still the one served */
@@ -395,7 +395,7 @@ static void test_clean_stop_spills_ram(void **state)
     cache_filled("b", value_of("b"));      /* in RAM only */
     cache_filled("gone", value_of("gone"));
     change("gone", INVALIDATE);
-    fake_now += 10;
+    fake_add(10);
     size_t in_ram = 0;
     struct cache_stats st;
     cache_get_stats(&st, fake_clock());
@@ -412,7 +412,7 @@ static void test_clean_stop_spills_ram(void **state)
     assert_from_spill("n", NULL);
     assert_miss("gone", 1);
     /* the expiry is the original one */
-    fake_now = T0 + TTL;
+    fake_set(T0 + TTL);
     assert_miss("b", 1);
 }
 

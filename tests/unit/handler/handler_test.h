@@ -10,6 +10,7 @@
  *   ht_answer(i, 200, "{...}")          answer call i (ht_fail: no answer)
  *   ht_describe(i, "t")                 answer a DescribeTable of table t (key pk S)
  *   q->done, q->status, q->body         the reply, once sent
+ *   ht.principal = p                    requests sent from now on are p's (grants)
  *
  * Everything is static inline, so each test file includes it and links the
  * handler library only.
@@ -64,6 +65,7 @@ static struct {
     struct ht_req *reqs[HT_MAX_REQS];
     int nreqs;
     uint64_t now;
+    const struct auth_principal *principal; /* who sends (NULL: nobody is verified) */
 } ht;
 
 /* ---- the fake backend ---- */
@@ -134,6 +136,7 @@ static inline int ht_setup_with(const char *const *flags, int nflags, void **sta
     handler_thread_init_with(&ht.thread, &ht.loop, 0, &ht_backend_ops, NULL);
     ht.ncalls = 0;
     ht.nreqs = 0;
+    ht.principal = NULL;
     return 0;
 }
 
@@ -201,6 +204,7 @@ static inline struct ht_req *ht_send(const char *op, const char *body)
     q->r.arena = &q->arena;
     q->r.done = ht_done;
     q->r.owner = q;
+    q->r.principal = ht.principal;
     assert_true(ht.nreqs < HT_MAX_REQS);
     ht.reqs[ht.nreqs++] = q;
     handler_dispatch(&q->r);

@@ -455,7 +455,8 @@ static void test_markdown_tables(void **state)
             snprintf(cell, sizeof(cell), "| `%s` | %s | ", rows[i].name, rows[i].type);
         assert_int_equal(count_occurrences(md, cell), 1);
     }
-    assert_contains(md, "answered 503 because `--max-connections` were open |\n");
+    assert_contains(md, "answered ThrottlingException and closed because `--max-connections` were "
+                        "open |\n");
     assert_contains(md, "closed by `--idle-timeout` or `--header-timeout` |\n");
     assert_contains(md, "(DAX: ItemCacheHits) |\n");
     capture_free(&cap);

@@ -2,7 +2,8 @@
  * test_admin.c: the admin port (net/server.h admin_start) on a loop run in a
  * thread of this test: /healthz, /metrics in Prometheus text, other paths
  * and methods refused, an address by name, no port when --admin is empty,
- * and an address that does not resolve refused at start.
+ * and an address that does not resolve refused at start; --admin-token
+ * (and its file, refused when others may read it) guarding /metrics only.
  */
 #include "nettest.h"
 
@@ -117,12 +118,72 @@ static void test_bad_address_fails_at_start(void **state)
     assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
 }
 
+static void test_admin_token(void **state)
+{
+    int port = nettest_free_port();
+    nettest_set_address(&cfg.admin, "127.0.0.1:%d", port);
+    free(cfg.admin_token);
+    cfg.admin_token = xstrdup("s3cret-token");
+    start();
+    struct nettest_msg *m = malloc(sizeof(*m));
+    char v[64];
+    assert_int_equal(ask(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", m), 401);
+    assert_string_equal(nettest_header(m->head, "www-authenticate", v, sizeof(v)),
+                        "Bearer realm=\"ddbx\"");
+    assert_not_contains(m->body, "ddbx_");
+    assert_int_equal(
+        ask(port, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-tokeN\r\n\r\n", m), 401);
+    assert_int_equal(ask(port, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n", m),
+                     401);
+    assert_int_equal(
+        ask(port, "GET /metrics HTTP/1.1\r\nAuthorization: Basic czNjcmV0LXRva2Vu\r\n\r\n", m),
+        401);
+    assert_int_equal(
+        ask(port, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n", m), 200);
+    assert_contains(m->body, "# TYPE ddbx_requests_total counter\n");
+    assert_int_equal(
+        ask(port, "GET /metrics HTTP/1.1\r\nAuthorization: bearer s3cret-token\r\n\r\n", m), 200);
+    /* health probes need no secret */
+    assert_int_equal(ask(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", m), 200);
+    finish();
+    free(m);
+}
+
+static void test_admin_token_file(void **state)
+{
+    struct tmpdir d;
+    tmpdir_create(&d);
+    const char *path = tmpdir_write(&d, "token", "from-a-file\n");
+    int port = nettest_free_port();
+    nettest_set_address(&cfg.admin, "127.0.0.1:%d", port);
+    free(cfg.admin_token_file);
+    cfg.admin_token_file = xstrdup(path);
+    assert_int_equal(chmod(path, 0644), 0); /* others may read it: refused */
+    assert_int_equal(admin_start(&loop, &cfg), DDBX_ERR);
+    assert_int_equal(chmod(path, 0600), 0);
+    free(cfg.admin_token);
+    cfg.admin_token = xstrdup("both"); /* a token and a file: refused */
+    assert_int_equal(admin_start(&loop, &cfg), DDBX_ERR);
+    free(cfg.admin_token);
+    cfg.admin_token = xstrdup("");
+    start();
+    struct nettest_msg *m = malloc(sizeof(*m));
+    assert_int_equal(ask(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", m), 401);
+    assert_int_equal(
+        ask(port, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer from-a-file\r\n\r\n", m), 200);
+    finish();
+    free(m);
+    tmpdir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_admin_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_admin_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_address_fails_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_token_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

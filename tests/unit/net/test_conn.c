@@ -6,10 +6,16 @@
  * HTTP/1.0 closing, pipelined requests answered in order and one at a time,
  * 413 before the body is sent, 400 for garbage, 100-continue, idle and
  * header timeouts, the connection cap, a client leaving while its request is
- * served, and a graceful stop. And without a socket: the reason phrase of
- * every status, from proto/http_status.tsv.
+ * served, and a graceful stop; the lingering close after a refusal (a client
+ * that sends a whole 17 MiB body before reading reads its 413; the bytes
+ * discarded are bounded). Over TLS (net/tls.h, an OpenSSL client):
+ * requests on a kept-alive connection, the connection cap answered after the
+ * handshake, a client that leaves or stalls mid-handshake, plain HTTP sent
+ * to the TLS port. And without a socket: the reason phrase of every status,
+ * from proto/http_status.tsv.
  */
 #include "nettest.h"
+#include "tlstest.h"
 
 #include <pthread.h>
 #include <uv.h>
@@ -18,6 +24,7 @@
 #include "config/config.h"
 #include "metrics/metrics.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "util/common.h"
 
 struct server {
@@ -27,6 +34,7 @@ struct server {
     struct conn_pool pool;
     struct config cfg;
     uint64_t max_connections;
+    struct tls_server *tls;
     pthread_t tid;
     struct metrics *metrics; /* the loop thread's block */
     int port;
@@ -112,6 +120,7 @@ static void *server_main(void *arg)
     srv.metrics = metrics_thread_register();
     conn_pool_init(&srv.pool, &stub_service, NULL, &srv.cfg);
     srv.pool.max_connections = srv.max_connections;
+    srv.pool.tls = srv.tls;
     uv_async_init(&srv.loop, &srv.stop, on_stop);
     uv_tcp_init(&srv.loop, &srv.listener);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -130,9 +139,11 @@ static void *server_main(void *arg)
 
 /* Starts the server with these timeouts (ms) and connection cap (0: none:
  * then connections are not counted in metrics, as on the admin port). */
-static void server_start(uint64_t idle_ms, uint64_t header_ms, uint64_t max_connections)
+static void server_start_tls(uint64_t idle_ms, uint64_t header_ms, uint64_t max_connections,
+                             struct tls_server *tls)
 {
     memset(&srv, 0, sizeof(srv));
+    srv.tls = tls;
     config_defaults(&srv.cfg);
     srv.cfg.idle_timeout = idle_ms;
     srv.cfg.header_timeout = header_ms;
@@ -145,6 +156,11 @@ static void server_start(uint64_t idle_ms, uint64_t header_ms, uint64_t max_conn
     while (!srv.started)
         pthread_cond_wait(&srv.ready, &srv.lock);
     pthread_mutex_unlock(&srv.lock);
+}
+
+static void server_start(uint64_t idle_ms, uint64_t header_ms, uint64_t max_connections)
+{
+    server_start_tls(idle_ms, header_ms, max_connections, NULL);
 }
 
 /* Waits until the server's loop has ended (every handle closed). */
@@ -319,6 +335,49 @@ static void test_413_before_the_body(void **state)
     free(m);
 }
 
+/* A client that sends its whole body before reading, as many do: the 413
+ * goes out at the headers, and the rest of the body is read and dropped
+ * (lingering close), so the client's sending does not fail and it reads
+ * the answer. Closing at once would reset the connection under it. */
+static void test_413_read_by_a_client_that_sends_everything(void **state)
+{
+    struct nettest_stream *s = client(10000);
+    size_t len = 17u * 1024 * 1024;
+    char head[128];
+    snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+             len);
+    nettest_send_str(s->fd, head);
+    char *body = calloc(1, len);
+    nettest_send(s->fd, body, len); /* asserts every byte went */
+    free(body);
+    struct nettest_msg *m = malloc(sizeof(*m));
+    assert_int_equal(response(s, m), 413);
+    assert_contains(m->body, "RequestEntityTooLarge");
+    assert_true(nettest_closed(s));
+    assert_int_equal(METRIC_OF(http_lingering_closes), 1);
+    client_close(s);
+    free(m);
+}
+
+/* The lingering is bounded: past 64 MiB the connection is closed. */
+static void test_linger_is_bounded(void **state)
+{
+    struct nettest_stream *s = client(10000);
+    nettest_send_str(s->fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 900000000\r\n\r\n");
+    size_t chunk = 1 << 20, sent = 0;
+    char *zeros = calloc(1, chunk);
+    for (;;) {
+        ssize_t n = send(s->fd, zeros, chunk, MSG_NOSIGNAL);
+        if (n < 0) break;
+        sent += (size_t)n;
+        assert_true(sent < 200u * 1024 * 1024);
+    }
+    free(zeros);
+    assert_true(sent >= 64u * 1024 * 1024);
+    assert_true(errno == EPIPE || errno == ECONNRESET);
+    client_close(s);
+}
+
 static void test_garbage_is_400(void **state)
 {
     struct nettest_stream *s = client(3000);
@@ -396,8 +455,8 @@ static void test_connection_cap(void **state)
     struct nettest_stream *first = client(3000), *second = client(3000);
     struct nettest_msg *m = malloc(sizeof(*m));
     assert_true(nettest_read_msg(second, m));
-    assert_int_equal(m->status, 503);
-    assert_contains(m->body, "ServiceUnavailable");
+    assert_int_equal(m->status, 400); /* DynamoDB's ThrottlingException: SDKs back off */
+    assert_contains(m->body, "ThrottlingException");
     assert_true(nettest_closed(second));
     /* the first is served as usual */
     nettest_send_str(first->fd, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -468,6 +527,145 @@ static void test_reasons_match_tsv(void **state)
     assert_string_equal(conn_reason(204), "OK");
 }
 
+/* ---- over TLS ---- */
+
+static struct tlstest_cert tls_cert;
+static struct tls_server *tls_srv;
+static SSL_CTX *tls_client_ctx;
+static struct tmpdir tls_dir;
+
+static int setup_tls(void **state)
+{
+    metrics_setup();
+    tmpdir_create(&tls_dir);
+    tlstest_cert_make(&tls_cert, "conn.test");
+    const char *cert = tmpdir_write(&tls_dir, "cert.pem", tls_cert.cert_pem);
+    const char *key = tmpdir_write(&tls_dir, "key.pem", tls_cert.key_pem);
+    struct buf err = BUF_INIT;
+    if (tls_server_create(cert, key, &tls_srv, &err) != DDBX_OK) fail_msg("%s", err.data);
+    buf_free(&err);
+    tls_client_ctx = tlstest_client_ctx(&tls_cert, 0, 0);
+    server_start_tls(10000, 150, 1, tls_srv);
+    return 0;
+}
+
+static int teardown_tls(void **state)
+{
+    server_stop();
+    SSL_CTX_free(tls_client_ctx);
+    tls_server_destroy(tls_srv);
+    tlstest_cert_free(&tls_cert);
+    tmpdir_remove(&tls_dir);
+    metrics_teardown();
+    return 0;
+}
+
+struct tls_client {
+    struct nettest_stream s;
+    SSL *ssl;
+};
+
+static struct tls_client *tls_connect(void)
+{
+    struct tls_client *t = calloc(1, sizeof(*t));
+    t->s.fd = nettest_connect(srv.port, 5000);
+    t->ssl = SSL_new(tls_client_ctx);
+    SSL_set_fd(t->ssl, t->s.fd);
+    if (SSL_connect(t->ssl) != 1)
+        fail_msg("TLS handshake: %s", ERR_error_string(ERR_get_error(), NULL));
+    return t;
+}
+
+static void tls_close(struct tls_client *t)
+{
+    SSL_free(t->ssl);
+    close(t->s.fd);
+    free(t);
+}
+
+/* Reads one response over TLS: false at the end of the stream. */
+static bool tls_read_msg(struct tls_client *t, struct nettest_msg *m)
+{
+    while (!nettest_take(&t->s, m)) {
+        int n = SSL_read(t->ssl, t->s.buf + t->s.len, (int)(sizeof(t->s.buf) - t->s.len));
+        if (n <= 0) return false;
+        t->s.len += (size_t)n;
+    }
+    return true;
+}
+
+static void tls_send(struct tls_client *t, const char *text)
+{
+    assert_int_equal(SSL_write(t->ssl, text, (int)strlen(text)), (int)strlen(text));
+}
+
+static void test_tls_requests(void **state)
+{
+    struct tls_client *t = tls_connect();
+    struct nettest_msg *m = malloc(sizeof(*m));
+    tls_send(t, "GET /over-tls HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(tls_read_msg(t, m));
+    assert_int_equal(m->status, 200);
+    assert_string_equal(m->body, "/over-tls");
+    /* pipelined, one of them answered later */
+    tls_send(t, "GET /delay/50 HTTP/1.1\r\nHost: x\r\n\r\n"
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    assert_true(tls_read_msg(t, m));
+    assert_string_equal(m->body, "/delay/50");
+    assert_true(tls_read_msg(t, m));
+    assert_string_equal(m->body, "hello");
+    assert_int_equal(METRIC_OF(tls_handshakes), 1);
+    free(m);
+    tls_close(t);
+}
+
+/* Past --max-connections (1 here) a TLS client gets its ThrottlingException
+ * once the handshake is done, then the end of the stream. */
+static void test_tls_over_the_cap(void **state)
+{
+    struct tls_client *first = tls_connect(), *second = tls_connect();
+    struct nettest_msg *m = malloc(sizeof(*m));
+    assert_true(tls_read_msg(second, m));
+    assert_int_equal(m->status, 400);
+    assert_contains(m->body, "ThrottlingException");
+    assert_false(tls_read_msg(second, m));
+    tls_send(first, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(tls_read_msg(first, m));
+    assert_string_equal(m->body, "/first");
+    assert_int_equal(METRIC_OF(client_connections_refused), 1);
+    free(m);
+    tls_close(first);
+    tls_close(second);
+}
+
+/* A client that leaves mid-handshake is freed; one that stalls there is
+ * closed after the header timeout (150 ms here); plain HTTP to the TLS port
+ * fails the handshake and is closed. */
+static void test_tls_broken_handshakes(void **state)
+{
+    struct nettest_stream *s = client(3000);
+    nettest_send_str(s->fd,
+                     "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"); /* a ClientHello's start */
+    client_close(s);
+    uint64_t deadline = nettest_now_ms() + 5000;
+    while (METRIC_OF(client_connections) > 0)
+        assert_true(nettest_now_ms() < deadline);
+    s = client(3000);
+    uint64_t t0 = nettest_now_ms();
+    nettest_send_str(s->fd, "\x16\x03\x01");
+    assert_true(nettest_closed(s));
+    assert_true(nettest_now_ms() - t0 >= 100);
+    assert_int_equal(METRIC_OF(client_timeouts), 1);
+    client_close(s);
+    s = client(3000);
+    nettest_send_str(s->fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(nettest_closed(s));
+    assert_int_equal(METRIC_OF(tls_failures), 1);
+    assert_int_equal(METRIC_OF(tls_handshakes), 0);
+    assert_int_equal(served(), 0);
+    client_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +673,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http10_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelining_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_413_before_the_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_413_read_by_a_client_that_sends_everything, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_linger_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_is_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_100_continue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
@@ -483,6 +684,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_leaves_mid_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_finishes_busy_requests, setup, teardown),
         cmocka_unit_test(test_reasons_match_tsv),
+        cmocka_unit_test_setup_teardown(test_tls_requests, setup_tls, teardown_tls),
+        cmocka_unit_test_setup_teardown(test_tls_over_the_cap, setup_tls, teardown_tls),
+        cmocka_unit_test_setup_teardown(test_tls_broken_handshakes, setup_tls, teardown_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,15 @@
 #define TTL 300000ull
 
 static uint64_t fake_now = T0;
+/* The writer thread reads the clock: tests move it with these (atomic). */
+static inline void fake_set(uint64_t v)
+{
+    __atomic_store_n(&fake_now, v, __ATOMIC_RELAXED);
+}
+static inline void fake_add(uint64_t d)
+{
+    __atomic_fetch_add(&fake_now, d, __ATOMIC_RELAXED);
+}
 static inline uint64_t fake_clock(void)
 {
     return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
@@ -103,7 +112,7 @@ static inline void open_fresh_with(struct spill_options o)
 {
     snprintf(spill_dir, sizeof(spill_dir), "/tmp/ddbx-spill-XXXXXX");
     assert_non_null(mkdtemp(spill_dir));
-    fake_now = T0;
+    fake_set(T0);
     metrics_setup();
     metrics_thread_register();
     o.dir = spill_dir;
@@ -160,7 +169,7 @@ static inline long long metric(const char *name)
 
 static inline int put_ttl(const char *key, const char *value, uint64_t ttl)
 {
-    struct spill_entry e = {0, fake_now + ttl, 1, value ? 0 : SPILL_NEGATIVE, 0};
+    struct spill_entry e = {0, fake_clock() + ttl, 1, value ? 0 : SPILL_NEGATIVE, 0};
     size_t vlen = value ? strlen(value) : 0;
     e.crc = (uint32_t)crc32(0, (const Bytef *)value, (uInt)vlen);
     return spill_put(key, strlen(key), value, vlen, &e);

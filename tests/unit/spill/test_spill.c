@@ -75,9 +75,9 @@ static void test_expiry(void **state)
 {
     assert_int_equal(put_ttl("x", "vx", 1000), SPILL_OK);
     assert_int_equal(spill_flush(), SPILL_OK);
-    fake_now += 999;
+    fake_add(999);
     assert_get("x", "vx");
-    fake_now += 1;
+    fake_add(1);
     assert_get("x", NULL);
     assert_int_equal(metric("ddbx_spill_expired_total"), 1);
     assert_int_equal(spill_flush(), SPILL_OK); /* the get asked for its removal */
@@ -88,7 +88,7 @@ static void test_expiry(void **state)
     wait_writer_held();
     assert_int_equal(put_ttl("y", "vy", 10), SPILL_OK);
     assert_get("y", "vy");
-    fake_now += 10;
+    fake_add(10);
     assert_get("y", NULL);
     release_writer();
     assert_int_equal(spill_flush(), SPILL_OK);
@@ -196,7 +196,7 @@ static void test_clean_restart_kept(void **state)
     assert_int_equal(spill_meta_put("epoch/t", "\0\0\0\5", 4), SPILL_OK);
     spill_delete("b", 1);
     spill_teardown();
-    fake_now += 1000;
+    fake_add(1000);
     assert_int_equal(reopen(), SPILL_OK);
     assert_int_equal(stats().start, SPILL_START_WARM);
     assert_int_equal(stats().entries, 1);
@@ -220,7 +220,7 @@ static void test_expired_while_stopped(void **state)
     assert_int_equal(put_ttl("short", "v", 1000), SPILL_OK);
     assert_int_equal(put_ttl("long", "v", 100000), SPILL_OK);
     spill_teardown();
-    fake_now += 5000;
+    fake_add(5000);
     assert_int_equal(reopen(), SPILL_OK);
     assert_int_equal(stats().start, SPILL_START_WARM);
     assert_get("short", NULL);
@@ -244,7 +244,7 @@ static void test_clock_back_discarded(void **state)
     assert_int_equal(put("a", "va"), SPILL_OK);
     assert_int_equal(spill_meta_put("m", "1", 1), SPILL_OK);
     spill_teardown();
-    fake_now -= 1;
+    fake_set(fake_clock() - (1));
     assert_discarded(SPILL_START_CLOCK_BACK);
 }
 
@@ -382,7 +382,7 @@ static void test_meta(void **state)
 static void test_refusals(void **state)
 {
     static char big[MIB / 2];
-    struct spill_entry e = {0, fake_now + TTL, 1, 0, 0};
+    struct spill_entry e = {0, fake_clock() + TTL, 1, 0, 0};
     assert_int_equal(spill_put("big", 3, big, sizeof(big), &e), SPILL_DROPPED); /* > map/64 */
     assert_int_equal(metric("ddbx_spill_dropped_total"), 1);
     spill_teardown();
