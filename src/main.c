@@ -136,7 +136,7 @@ static int streams_start(void)
     else
         buf_printf(&url, "https://streams.dynamodb.%s.amazonaws.com/", backend_region());
     struct stream_options so = {.loop = loop,
-                                .bops = &backend_curl_ops,
+                                .bops = &backend_client_ops,
                                 .backend = backend_create_url(loop, url.data),
                                 .invalidate_table = invalidate_table,
                                 .now_ms = handler_now,

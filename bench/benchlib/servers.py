@@ -94,15 +94,16 @@ def ddbx_flags(ddbx_path):
     return set(re.findall(r"^\s+--([a-z0-9-]+)", out, re.M))
 
 
-def start_ddbx(reaper, tmp, cpu, ddbx_path, backend, threads=1, extra_args=(), name="ddbx"):
+def start_ddbx(reaper, tmp, cpu, ddbx_path, backend, threads=1, extra_args=(), name="ddbx", wrap=None):
+    """ddbx in front of backend. wrap(cmd) -> cmd runs it under a tool (callgrind)."""
     port, admin_port = free_port(), free_port()
     args = [ddbx_path, "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin_port}",
             "--backend", backend.url(), "--threads", str(threads), "--log-level", "warn"]
     env = dict(os.environ, **BENCH_ENV)
     env.pop("AWS_PROFILE", None)
-    srv = reaper.add(Server(name, pinned(args + list(extra_args), cpu), os.path.join(tmp, f"{name}.log"),
-                            env=env))
-    wait_http(f"http://127.0.0.1:{admin_port}/healthz", srv)
+    cmd = (wrap or (lambda c: c))(args + list(extra_args))
+    srv = reaper.add(Server(name, pinned(cmd, cpu), os.path.join(tmp, f"{name}.log"), env=env))
+    wait_http(f"http://127.0.0.1:{admin_port}/healthz", srv, timeout=120 if wrap else 30)
     wait_port(port, srv)
     t = Target(name, port, [srv], extra=backend.servers, admin=f"127.0.0.1:{admin_port}")
     t.args = args[1:] + list(extra_args)
@@ -111,53 +112,34 @@ def start_ddbx(reaper, tmp, cpu, ddbx_path, backend, threads=1, extra_args=(), n
 
 # ---- the ceiling -------------------------------------------------------------------------------
 
-def canned_bodies(table, item_size, boards, batch):
-    """Valid, fixed DynamoDB answers per operation, shaped like the real ones."""
-    get = {"Item": items.item(0, item_size, boards)}
-    batch_get = {"Responses": {table: [items.item(i, item_size, boards) for i in range(batch)]},
-                 "UnprocessedKeys": {}}
-    query = {"Items": [items.item(i, item_size, boards) for i in range(10)], "Count": 10, "ScannedCount": 10}
+def canned_bodies(table, item_size, boards, batch, ops=None):
+    """Valid, fixed DynamoDB answers per operation, shaped like the real ones
+    (only `ops` when given: a 400 KB item would make the batch and query
+    answers 10 and 4 MB that nobody asks for)."""
     compact = lambda v: json.dumps(v, separators=(",", ":"))
-    return {
-        "GetItem": compact(get),
-        "BatchGetItem": compact(batch_get),
-        "Query": compact(query),
-        "UpdateItem": "{}",
-        "PutItem": "{}",
-        "BatchWriteItem": compact({"UnprocessedItems": {}}),
+    make = {
+        "GetItem": lambda: compact({"Item": items.item(0, item_size, boards)}),
+        "BatchGetItem": lambda: compact({"Responses": {table: [items.item(i, item_size, boards)
+                                                               for i in range(batch)]},
+                                         "UnprocessedKeys": {}}),
+        "Query": lambda: compact({"Items": [items.item(i, item_size, boards) for i in range(10)],
+                                  "Count": 10, "ScannedCount": 10}),
+        "UpdateItem": lambda: "{}",
+        "PutItem": lambda: "{}",
+        "BatchWriteItem": lambda: compact({"UnprocessedItems": {}}),
     }
+    return {name: f() for name, f in make.items() if ops is None or name in ops}
 
 
 CHUNK = 3000  # nginx refuses a config token longer than its 4 KiB read buffer
 
 
-def nginx_config(tmp, port, bodies):
-    """nginx answers every POST with the canned body of its X-Amz-Target.
-
-    The body is the concatenation of chunk variables, each set by a `map` on
-    the target (a plain `return 200 '...'` cannot hold more than ~4 KiB), and
-    `x-amz-crc32` is the zlib CRC-32 of exactly those bytes."""
-    for name, body in bodies.items():
-        if any(ch in body for ch in "$'\\"):
-            raise ValueError(f"canned {name} body has characters nginx would interpret")
-    nchunks = max((len(b) + CHUNK - 1) // CHUNK for b in bodies.values())
-    maps = []
-    for k in range(nchunks):
-        lines = [f"  map $http_x_amz_target $ceil_c{k} {{", "    default '';"]
-        for name, body in bodies.items():
-            part = body[k * CHUNK:(k + 1) * CHUNK]
-            if part:
-                lines.append(f"    DynamoDB_20120810.{name} '{part}';")
-        lines.append("  }")
-        maps.append("\n".join(lines))
-    crc = ["  map $http_x_amz_target $ceil_crc {", "    default 0;"]
-    for name, body in bodies.items():
-        crc.append(f"    DynamoDB_20120810.{name} {zlib.crc32(body.encode())};")
-    crc.append("  }")
-    ret = "".join(f"$ceil_c{k}" for k in range(nchunks))
-    return f"""# ddbx bench: the HTTP ceiling, written by bench/run.py
-daemon off;
+def nginx_head(tmp, valgrind=False):
+    """The common part of every nginx config the harness writes: one worker
+    (or, under valgrind, no master at all), files in tmp, keep-alive forever."""
+    return f"""daemon off;
 worker_processes 1;
+{"master_process off;" if valgrind else ""}
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
 events {{ worker_connections 8192; }}
@@ -173,13 +155,77 @@ http {{
   server_tokens off;
   client_body_buffer_size 64k;
   default_type application/x-amz-json-1.0;
+"""
+
+
+def nginx_config(tmp, port, bodies, files=False, valgrind=False):
+    """nginx answers every POST with the canned body of its X-Amz-Target.
+
+    By default the body is the concatenation of chunk variables, each set by
+    a `map` on the target (a plain `return 200 '...'` cannot hold more than
+    ~4 KiB). With files=True each body is a file under tmp/canned served by
+    the static module with sendfile (the cheapest way nginx has to send a
+    large body, its descriptors kept open by open_file_cache): a POST is
+    turned into an internal GET of the file through `error_page 405`, since
+    the static module refuses POST. Either way
+    `x-amz-crc32` is the zlib CRC-32 of exactly those bytes."""
+    crc = ["  map $http_x_amz_target $ceil_crc {", "    default 0;"]
+    for name, body in bodies.items():
+        crc.append(f"    DynamoDB_20120810.{name} {zlib.crc32(body.encode())};")
+    crc.append("  }")
+    headers = """      add_header x-amzn-RequestId BENCHCEILING0000000000000000000000000000000000000000 always;
+      add_header x-amz-crc32 $ceil_crc always;"""
+    if files:
+        os.makedirs(os.path.join(tmp, "canned"), exist_ok=True)
+        names = ["  map $http_x_amz_target $ceil_file {", "    default none;"]
+        for name, body in bodies.items():
+            with open(os.path.join(tmp, "canned", name), "w") as f:
+                f.write(body)
+            names.append(f"    DynamoDB_20120810.{name} {name};")
+        names.append("  }")
+        return f"""# ddbx bench: the HTTP ceiling (static files), written by bench/run.py
+{nginx_head(tmp, valgrind)}
+{chr(10).join(names)}
+{chr(10).join(crc)}
+  sendfile on;
+  open_file_cache max=64 inactive=1h;
+  etag off;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      error_page 405 =200 /canned/$ceil_file;
+      return 405;
+    }}
+    location /canned/ {{
+      internal;
+      root {tmp};
+{headers}
+    }}
+  }}
+}}
+"""
+    for name, body in bodies.items():
+        if any(ch in body for ch in "$'\\"):
+            raise ValueError(f"canned {name} body has characters nginx would interpret")
+    nchunks = max((len(b) + CHUNK - 1) // CHUNK for b in bodies.values())
+    maps = []
+    for k in range(nchunks):
+        lines = [f"  map $http_x_amz_target $ceil_c{k} {{", "    default '';"]
+        for name, body in bodies.items():
+            part = body[k * CHUNK:(k + 1) * CHUNK]
+            if part:
+                lines.append(f"    DynamoDB_20120810.{name} '{part}';")
+        lines.append("  }")
+        maps.append("\n".join(lines))
+    ret = "".join(f"$ceil_c{k}" for k in range(nchunks))
+    return f"""# ddbx bench: the HTTP ceiling, written by bench/run.py
+{nginx_head(tmp, valgrind)}
 {chr(10).join(maps)}
 {chr(10).join(crc)}
   server {{
     listen 127.0.0.1:{port} backlog=4096;
     location / {{
-      add_header x-amzn-RequestId BENCHCEILING0000000000000000000000000000000000000000 always;
-      add_header x-amz-crc32 $ceil_crc always;
+{headers}
       return 200 "{ret}";
     }}
   }}
@@ -187,16 +233,73 @@ http {{
 """
 
 
-def start_nginx(reaper, tmp, cpu, bodies):
-    port = free_port()
-    conf = os.path.join(tmp, "nginx.conf")
+def nginx_proxy_config(tmp, port, backend_port, valgrind=False):
+    """nginx as a reverse proxy to the backend with a keep-alive upstream pool:
+    what relaying costs a proxy that neither parses nor signs."""
+    return f"""# ddbx bench: nginx proxy_pass to the backend, written by bench/run.py
+{nginx_head(tmp, valgrind)}
+  upstream ddb_backend {{
+    server 127.0.0.1:{backend_port};
+    keepalive 128;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+  }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://ddb_backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_buffers 16 64k;
+      proxy_buffer_size 64k;
+    }}
+  }}
+}}
+"""
+
+
+def _nginx_home(tmp, name):
+    """A directory of its own under tmp for one nginx (a run may start several)."""
+    home, n = os.path.join(tmp, name), 1
+    while os.path.exists(home):
+        n += 1
+        home = os.path.join(tmp, f"{name}-{n}")
+    os.makedirs(home)
+    return home
+
+
+def _run_nginx(reaper, home, cpu, name, config, wrap):
+    """Starts nginx with `config` (text) in its directory home."""
+    conf = os.path.join(home, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(nginx_config(tmp, port, bodies))
+        f.write(config)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    srv = reaper.add(Server("nginx", pinned([nginx, "-c", conf, "-p", tmp + "/"], cpu),
-                            os.path.join(tmp, "nginx.log")))
-    wait_port(port, srv)
+    return reaper.add(Server(name, pinned(wrap([nginx, "-c", conf, "-p", home + "/"]), cpu),
+                             os.path.join(home, "nginx.log")))
+
+
+def start_nginx(reaper, tmp, cpu, bodies, files=False, wrap=None):
+    """The ceiling. wrap(cmd) -> cmd runs it under a tool (callgrind)."""
+    port = free_port()
+    home = _nginx_home(tmp, "nginx")
+    if files:
+        # nginx's worker runs as another user when started by root: it must be
+        # able to reach the files (mkdtemp makes the run's directory 0700)
+        os.chmod(tmp, os.stat(tmp).st_mode | 0o711)
+    srv = _run_nginx(reaper, home, cpu, "nginx", nginx_config(home, port, bodies, files, bool(wrap)),
+                     wrap or (lambda c: c))
+    wait_port(port, srv, timeout=120 if wrap else 30)
     return Target("nginx", port, [srv])
+
+
+def start_nginx_proxy(reaper, tmp, cpu, backend, wrap=None):
+    port = free_port()
+    home = _nginx_home(tmp, "nginx-proxy")
+    srv = _run_nginx(reaper, home, cpu, "nginx-proxy",
+                     nginx_proxy_config(home, port, backend.port, bool(wrap)), wrap or (lambda c: c))
+    wait_port(port, srv, timeout=120 if wrap else 30)
+    return Target("nginx-proxy", port, [srv], extra=backend.servers)
 
 
 # ---- tables and data -----------------------------------------------------------------------------

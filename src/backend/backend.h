@@ -1,11 +1,22 @@
 /*
  * backend.h: the client for the backing DynamoDB endpoint.
  *
- * One struct backend per worker thread: a libcurl multi handle driven by that
- * thread's libuv loop (socket and timer callbacks; the loop never blocks).
- * Connections are kept alive and reused across requests. Every request is
- * re-signed with SigV4 using ddbx's own credentials (the client's signature
- * covers ddbx's host, so it cannot be forwarded).
+ * One struct backend per worker thread, driven by that thread's libuv loop
+ * (the loop never blocks). For an http:// endpoint it is ddbx's own HTTP/1.1
+ * client (backend/http1.c); for https:// (AWS itself), an endpoint behind a
+ * proxy, or --backend-client curl, libcurl's multi interface (backend/curl.c).
+ * Either way connections are kept alive and reused across requests, and every
+ * request is re-signed with SigV4 using ddbx's own credentials (the client's
+ * signature covers ddbx's host, so it cannot be forwarded), by auth/signer.h
+ * with the derived key cached per day and region.
+ *
+ * Outcomes: an HTTP answer of any status is ANSWERED; a connection that
+ * cannot be made is UNREACHABLE; --backend-connect-timeout (connecting) or
+ * --backend-timeout (the whole call) passing is TIMEOUT; anything else (reset,
+ * an answer that is not HTTP, shutting down) is IO_ERROR. A request that
+ * meets a reset or a close on a reused keep-alive connection before any byte
+ * of its answer is sent once more on a new connection, as libcurl does (the
+ * backend may have closed the idle connection as the request went out).
  */
 #ifndef DDBX_BACKEND_BACKEND_H
 #define DDBX_BACKEND_BACKEND_H
@@ -29,7 +40,7 @@ struct backend_result {
     struct buf body;      /* owned by the result; a callback may buf_move() it */
     char request_id[128]; /* x-amzn-RequestId, or "" */
     uint64_t elapsed_ns;
-    const char *error; /* curl's description when not ANSWERED */
+    const char *error; /* a static description when not ANSWERED */
 };
 
 /* Called on the loop's thread, once per backend_call. `res` is valid during
@@ -38,20 +49,27 @@ typedef void (*backend_cb)(struct backend_result *res, void *arg);
 
 struct backend;
 
-/* Resolves the endpoint, region and credentials for all threads. Returns
- * DDBX_OK or DDBX_ERR (logged). Call once before backend_create. */
+/* Parses the endpoint (its host must resolve now), checks --backend-client,
+ * loads the region and credentials for all threads. Returns DDBX_OK or
+ * DDBX_ERR (logged: a URL that is not http[s]://HOST[:PORT][/PATH], a host
+ * that does not resolve, an unknown client). Call once before backend_create. */
 int backend_setup(const struct config *cfg);
 void backend_teardown(void);
 /* The region in use (valid until backend_teardown). */
 const char *backend_region(void);
+/* "http1" or "curl": the client --backend gets (NULL before setup). */
+const char *backend_client_name(void);
 
 struct backend *backend_create(uv_loop_t *loop);
 /* The same for another endpoint signed the same way (the DynamoDB Streams
- * endpoint; url is copied). */
+ * endpoint; url is copied), with the client its scheme calls for. A URL that
+ * is not http[s]://HOST[:PORT][/PATH] is logged, and each call of that
+ * backend then fails (IO_ERROR). */
 struct backend *backend_create_url(uv_loop_t *loop, const char *url);
-/* Closes the multi handle's connections and libuv handles. In-flight calls
- * are finished first with BACKEND_IO_ERROR. The struct is freed once its
- * handles have closed (run the loop afterwards). */
+/* Closes the client's connections and libuv handles. In-flight calls are
+ * finished with BACKEND_IO_ERROR inside this call (so are calls their
+ * callbacks make). The struct is freed once its handles have closed (run the
+ * loop afterwards). */
 void backend_destroy(struct backend *b);
 
 /* Sends `body` (taken: the buffer is emptied) as X-Amz-Target `target`
@@ -68,7 +86,7 @@ struct backend_ops {
     int (*inflight)(const void *self);
     void (*destroy)(void *self);
 };
-/* The libcurl client above (self: a struct backend from backend_create). */
-extern const struct backend_ops backend_curl_ops;
+/* The client above (self: a struct backend from backend_create). */
+extern const struct backend_ops backend_client_ops;
 
 #endif

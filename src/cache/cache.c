@@ -5,7 +5,8 @@
  * what malloc really holds for it (malloc_usable_size plus the chunk header)
  * plus its share of the bucket array, so --memory bounds the process's heap
  * use by the cache, not an estimate. Each shard gets an equal share of the
- * budget and evicts from its own LRU tail; with a good hash the shards stay
+ * budget and evicts from its own LRU tail (CLOCK: a hit marks its entry, and a
+ * marked entry at the tail gets a second turn); with a good hash the shards stay
  * within a few percent of each other.
  *
  * Per shard, three lists beside the hash:
@@ -14,7 +15,7 @@
  *          them until the write can no longer land (never evicted)
  *
  * Allocation, copying and freeing happen outside the shard lock where they
- * can; under the lock are only the probe, the LRU relink and the memcpy of
+ * can; under the lock are only the probe, the mark and the memcpy of
  * a hit.
  *
  * The spill tier (spill/spill.h, when --spill-dir set it up) lies under the
@@ -55,12 +56,14 @@
 
 #define ENTRY_NEGATIVE 1u
 #define ENTRY_SPILLED 2u              /* came back from the spill unchanged: not spilled again */
+#define ENTRY_REFERENCED 4u           /* hit since it last reached the LRU tail: a second chance */
 #define CHUNK_OVERHEAD sizeof(size_t) /* glibc's per-chunk header */
 #define MAX_TTL_MS (100ull * 365 * 24 * 3600 * 1000) /* keeps now + ttl far from overflow */
 
 struct centry {
-    struct centry *hnext;         /* bucket chain */
-    struct centry *lprev, *lnext; /* LRU: head is the most recently used */
+    struct centry *hnext; /* bucket chain */
+    struct centry *lprev,
+        *lnext; /* LRU: head is the most recently installed or given a second turn */
     uint64_t hash;
     uint64_t expires; /* ms on the caller's clock; 64 bits, so no comparison wraps */
     uint32_t epoch;   /* the table's epoch it was installed under */
@@ -375,8 +378,18 @@ static void install(struct shard *sh, struct centry *e, const struct cache_key *
     sh->bytes += alloc_cost(e);
     /* grow first: the larger bucket array is paid for by the evictions below */
     if (sh->count > sh->nbuckets) grow(sh);
-    while (sh->bytes > sh->budget && sh->lru_tail && sh->lru_tail != e) {
+    /* CLOCK (second chance): a hit only marks its entry; an entry marked when
+     * it reaches the tail goes back to the head, unmarked, instead of out.
+     * Every pass unmarks what it moves, so this ends within two turns. */
+    for (size_t turns = 2 * (size_t)sh->count; sh->bytes > sh->budget && sh->count > 1 && turns;
+         turns--) {
         struct centry *victim = sh->lru_tail;
+        if (victim == e || (victim->flags & ENTRY_REFERENCED)) {
+            victim->flags &= (uint8_t)~ENTRY_REFERENCED;
+            lru_unlink(sh, victim);
+            lru_push(sh, victim);
+            continue;
+        }
         size_t cost = alloc_cost(victim);
         spill_victim(victim, now);
         remove_at(sh,
@@ -489,10 +502,9 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
         e = NULL;
     }
     if (e) {
-        if (sh->lru_head != e) {
-            lru_unlink(sh, e);
-            lru_push(sh, e);
-        }
+        /* no relinking on a hit (its neighbours' cache lines stay untouched):
+         * eviction gives marked entries a second chance instead */
+        if (!(e->flags & ENTRY_REFERENCED)) e->flags |= ENTRY_REFERENCED;
         if (e->flags & ENTRY_NEGATIVE) {
             kind = CACHE_NEGATIVE;
         } else {

@@ -15,6 +15,14 @@
  *   UnprocessedKeys  what the backend left unprocessed, keys whose shared read
  *                    failed, and keys past the 16 MB answer limit, in
  *                    DynamoDB's shape, for the application to resend
+ *
+ * Found values are copied once, from the cache into the batch's value buffer,
+ * and once more into the answer, where an unprojected item is its stored
+ * bytes spliced out of {"Item":...}. The answer's CRC-32 (x-amz-crc32) is
+ * built as it is written: ddbx's own text is CRC'd byte by byte, a spliced
+ * item's CRC is derived from its value's stored CRC with zlib's
+ * crc32_combine arithmetic, so the item bytes are never read again (a CRC
+ * pass over a 25-item answer cost more than the rest of composing it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +46,7 @@ struct bg_key {
     const struct json *key; /* the caller's Key object */
     struct cache_key k;
     enum key_state state;
-    const char *value; /* KS_FOUND: {"Item":...} in the arena */
-    size_t len;
+    size_t off, len;         /* KS_FOUND: {"Item":...} at b->values.data + off */
     uint32_t crc;            /* of value */
     bool fetch;              /* this request reads the key from the backend */
     struct cache_fill *fill; /* and may install what it reads (NULL: held, cache nothing) */
@@ -60,17 +67,87 @@ struct batch {
     struct request *r;
     struct bg_table *tables;
     int ntables;
+    int nkeys;      /* over all tables */
     int pending;    /* backend call and waits outstanding */
     int forwarded;  /* keys asked of their owners, not answered yet */
     bool looked_up; /* every key was looked up */
     enum ddb_rcc rcc;
     int fail_status; /* the backend refused the whole call: answer this */
     struct buf fail_body;
+    struct buf values; /* the values found, back to back (freed when answered) */
 };
 
 static void finish(struct batch *b);
 
 /* ---- composing the answer ---- */
+
+static const char item_prefix[] = "{\"Item\":"; /* a value is {"Item":<item>} */
+#define ITEM_PREFIX_LEN (sizeof(item_prefix) - 1)
+
+/* The CRC-32 of the answer as it is appended to `out`, without reading
+ * spliced items' bytes. For an item B spliced after text R, with the stored
+ * CRC of its value V = P B S (P = {"Item":, S = }), CRC linearity (zlib's
+ * crc32_combine: crc(XY) = x^(8|Y|) crc(X) + crc(Y) over GF(2)) gives, with
+ * the byte c that follows the item:
+ *   crc(R B c) = combine(crc(R) ^ crc(P), crc(V) ^ crc(S) ^ crc(c), |B| + 1)
+ * so an item is folded in when the byte after it is (there always is one).
+ * The multiplier for a length is cached per thread: items of a table tend
+ * to have few distinct lengths, and computing one costs ten multiplications. */
+struct answer_crc {
+    uint32_t crc; /* of out[0..done), a pending item aside */
+    size_t done;
+    bool pending; /* an item ends at done: fold it in with the next byte */
+    uint32_t a, b;
+    size_t n;
+};
+
+static uLong crc_shift_op(size_t n)
+{
+    static _Thread_local struct {
+        size_t n;
+        uLong op;
+    } ops[64];
+    size_t i = n & 63;
+    if (ops[i].n != n) {
+        ops[i].n = n;
+        ops[i].op = crc32_combine_gen64((z_off64_t)n);
+    }
+    return ops[i].op;
+}
+
+/* Takes acc up to the end of out. */
+static void crc_catch_up(struct answer_crc *acc, const struct buf *out)
+{
+    if (acc->done == out->len) return;
+    if (acc->pending) {
+        uint32_t c = crc32_of(out->data + acc->done, 1);
+        acc->crc = (uint32_t)crc32_combine_op(acc->a, acc->b ^ c, crc_shift_op(acc->n));
+        acc->pending = false;
+        acc->done++;
+    }
+    acc->crc = (uint32_t)crc32(acc->crc, (const Bytef *)out->data + acc->done,
+                               (uInt)(out->len - acc->done));
+    acc->done = out->len;
+}
+
+/* Appends the item of value v (len bytes, stored CRC vcrc) to out. */
+static void crc_splice(struct answer_crc *acc, struct buf *out, const char *v, size_t len,
+                       uint32_t vcrc)
+{
+    static _Thread_local uint32_t crc_p, crc_s;
+    if (!crc_p) {
+        crc_p = crc32_of(item_prefix, ITEM_PREFIX_LEN);
+        crc_s = crc32_of("}", 1);
+    }
+    crc_catch_up(acc, out);
+    size_t n = len - ITEM_PREFIX_LEN - 1;
+    buf_append(out, v + ITEM_PREFIX_LEN, n);
+    acc->a = acc->crc ^ crc_p;
+    acc->b = vcrc ^ crc_s;
+    acc->n = n + 1;
+    acc->pending = true;
+    acc->done = out->len;
+}
 
 static void write_unprocessed_table(struct json_writer *w, struct bg_table *t)
 {
@@ -87,17 +164,18 @@ static void write_unprocessed_table(struct json_writer *w, struct bg_table *t)
 }
 
 /* Appends one item of the answer: the cached bytes themselves when the table
- * asks for whole items (a value is {"Item":<item>}: the item is spliced out,
- * no parse), else the projection of the parsed item. */
-static void append_item(struct request *r, struct bg_table *t, struct bg_key *k, struct buf *out)
+ * asks for whole items (the item spliced out of its value, no parse), else
+ * the projection of the parsed item. */
+static void append_item(struct batch *b, struct bg_table *t, struct bg_key *k, struct buf *out,
+                        struct answer_crc *acc)
 {
-    static const char prefix[] = "{\"Item\":";
-    size_t plen = sizeof(prefix) - 1;
-    if (!t->proj && k->len > plen + 1 && memcmp(k->value, prefix, plen) == 0) {
-        buf_append(out, k->value + plen, k->len - plen - 1);
+    const char *v = b->values.data + k->off;
+    if (!t->proj && k->len > ITEM_PREFIX_LEN + 1 && memcmp(v, item_prefix, ITEM_PREFIX_LEN) == 0 &&
+        v[k->len - 1] == '}') {
+        crc_splice(acc, out, v, k->len, k->crc);
         return;
     }
-    const struct json *item = item_value_item(r, k->value, k->len);
+    const struct json *item = item_value_item(b->r, v, k->len);
     struct json_writer w;
     jw_init(&w, out);
     if (t->proj)
@@ -114,7 +192,9 @@ static void compose(struct batch *b)
     struct request *r = b->r;
     struct buf *out = &r->reply;
     struct json_writer w;
+    struct answer_crc acc = {0};
     buf_reset(out);
+    buf_reserve(out, b->values.len + 256);
     buf_append_str(out, "{\"Responses\":{");
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
@@ -135,7 +215,7 @@ static void compose(struct batch *b)
             }
             if (!first) buf_append_char(out, ',');
             first = false;
-            append_item(r, t, k, out);
+            append_item(b, t, k, out, &acc);
         }
         buf_append_char(out, ']');
     }
@@ -165,7 +245,8 @@ static void compose(struct batch *b)
                 struct bg_key *k = &t->keys[i];
                 if (k->state == KS_FOUND || k->state == KS_ABSENT)
                     units += ddb_read_units(
-                        k->state == KS_FOUND ? item_value_size(r, k->value, k->len) : 0,
+                        k->state == KS_FOUND ? item_value_size(r, b->values.data + k->off, k->len)
+                                             : 0,
                         t->consistent);
             }
             item_capacity(&w, t->name->str, t->name->len, units, b->rcc == DDB_RCC_INDEXES);
@@ -174,7 +255,10 @@ static void compose(struct batch *b)
         jw_free(&w);
     }
     buf_append_char(out, '}');
-    r->crc_set = false;
+    crc_catch_up(&acc, out);
+    buf_free(&b->values);
+    r->crc = acc.crc;
+    r->crc_set = true;
     request_send(r, 200);
 }
 
@@ -182,6 +266,7 @@ static void finish(struct batch *b)
 {
     if (--b->pending > 0) return;
     if (b->fail_status) {
+        buf_free(&b->values);
         buf_move(&b->r->reply, &b->fail_body);
         b->r->crc_set = false;
         request_send(b->r, b->fail_status);
@@ -192,6 +277,17 @@ static void finish(struct batch *b)
 
 /* ---- results per key ---- */
 
+/* k's value is the last len bytes of b->values. */
+static void found(struct batch *b, struct bg_key *k, size_t len, uint32_t crc)
+{
+    if (b->values.len == len) /* the first: room for as many more, not a doubling per item */
+        buf_reserve(&b->values, len * (size_t)b->nkeys);
+    k->off = b->values.len - len;
+    k->len = len;
+    k->crc = crc;
+    k->state = KS_FOUND;
+}
+
 static void set_value(struct batch *b, struct bg_key *k, const char *value, size_t len,
                       uint32_t crc)
 {
@@ -199,12 +295,8 @@ static void set_value(struct batch *b, struct bg_key *k, const char *value, size
         k->state = KS_ABSENT;
         return;
     }
-    char *copy = arena_alloc(b->r->arena, len);
-    memcpy(copy, value, len);
-    k->value = copy;
-    k->len = len;
-    k->crc = crc;
-    k->state = KS_FOUND;
+    buf_append(&b->values, value, len);
+    found(b, k, len, crc);
 }
 
 static void resume(struct item_wakeup *wk)
@@ -291,7 +383,8 @@ static void end_fills(struct batch *b, bool answered)
             uint64_t ttl =
                 cluster_fill_ttl(b->tables[ti].ks->table, b->tables[ti].ks->table_len, 0);
             if (answered && k->state == KS_FOUND)
-                res = (struct cache_result){CACHE_HIT, k->value, k->len, k->crc, 200, ttl};
+                res = (struct cache_result){CACHE_HIT, b->values.data + k->off, k->len, k->crc, 200,
+                                            ttl};
             else if (answered && k->state == KS_ABSENT)
                 res = (struct cache_result){CACHE_NEGATIVE, NULL, 0, 0, 200, ttl};
             cache_fill_done(k->fill, &res, item_now());
@@ -383,7 +476,6 @@ static void send_misses(struct batch *b)
 static void look_up(struct batch *b)
 {
     uint64_t now = item_now();
-    struct buf value = BUF_INIT;
     b->pending = 1; /* held until every lookup has been started */
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
@@ -399,10 +491,10 @@ static void look_up(struct batch *b)
                 continue;
             }
             uint32_t crc;
-            buf_reset(&value);
+            size_t before = b->values.len;
             k->waiter.wake = on_wake;
-            switch (cache_get(&k->k, now, &value, &crc, &k->fill, &k->waiter)) {
-            case CACHE_HIT: set_value(b, k, value.data, value.len, crc); break;
+            switch (cache_get(&k->k, now, &b->values, &crc, &k->fill, &k->waiter)) {
+            case CACHE_HIT: found(b, k, b->values.len - before, crc); break;
             case CACHE_NEGATIVE: k->state = KS_ABSENT; break;
             case CACHE_WAIT: b->pending++; break;
             case CACHE_MISS: /* k->fill is ours; another node may own the key (cluster.h) */
@@ -417,7 +509,6 @@ static void look_up(struct batch *b)
             }
         }
     }
-    buf_free(&value);
     /* one backend read for what neither the cache nor an owner answered,
      * sent when the last owner answers */
     b->looked_up = true;
@@ -433,8 +524,9 @@ static void build_keys(struct batch *b)
         struct bg_table *t = &b->tables[ti];
         for (int i = 0; i < t->nkeys; i++) {
             if (!item_key_or_answer(r, t->ks, t->keys[i].key, true, &t->keys[i].k)) return;
-            for (int j = 0; j < i; j++)
-                if (item_same_key(&t->keys[j].k, &t->keys[i].k)) {
+            for (int j = 0; j < i; j++) /* the hashes first: keys share their table's prefix */
+                if (t->keys[j].k.hash == t->keys[i].k.hash &&
+                    item_same_key(&t->keys[j].k, &t->keys[i].k)) {
                     item_send_duplicate_keys(r);
                     return;
                 }
@@ -478,6 +570,7 @@ void handler_batch_get_item(struct request *r)
                                .proj = qt->proj,
                                .consistent = qt->consistent,
                                .nkeys = qt->nkeys};
+        b->nkeys += qt->nkeys;
         t->keys = arena_alloc(r->arena, sizeof(*t->keys) * (size_t)qt->nkeys);
         memset(t->keys, 0, sizeof(*t->keys) * (size_t)qt->nkeys);
         int i = 0;

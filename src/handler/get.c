@@ -119,7 +119,7 @@ static void on_fill(struct backend_result *res, void *arg)
     struct buf value = BUF_INIT;
     struct cache_result fr = {CACHE_NEGATIVE, NULL, 0, 0, 200};
     if (json_is_object(item)) {
-        item_value_compose(&value, item);
+        item_value_from_answer(&value, doc, item, &body);
         fr = (struct cache_result){CACHE_HIT, value.data, value.len,
                                    crc32_of(value.data, value.len), 200};
     }

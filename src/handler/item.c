@@ -50,6 +50,19 @@ void item_value_compose(struct buf *out, const struct json *item)
     jw_free(&w);
 }
 
+void item_value_from_answer(struct buf *out, const struct json *doc, const struct json *item,
+                            struct buf *body)
+{
+    static const char prefix[] = "{\"Item\":";
+    size_t n = sizeof(prefix) - 1;
+    if (doc->len == 1 && body->len > n + 1 && memcmp(body->data, prefix, n) == 0 &&
+        body->data[n] == '{' && body->data[body->len - 1] == '}') {
+        buf_move(out, body); /* parsed already: the bytes are that one member */
+        return;
+    }
+    item_value_compose(out, item);
+}
+
 int item_cache_key(struct request *r, const struct key_schema *ks, const struct json *obj,
                    bool exact, struct cache_key *k, struct attr_error *err)
 {
@@ -80,6 +93,14 @@ bool item_key_or_answer(struct request *r, const struct key_schema *ks, const st
 int item_backend_doc(struct request *r, struct backend_result *res, struct buf *body,
                      struct json **doc)
 {
+    /* the common case parsed once: request_backend_answer would check the
+     * body is an object with a parse of its own, and this one again */
+    if (res->outcome == BACKEND_ANSWERED &&
+        json_parse(r->arena, res->body.data, res->body.len, doc, NULL, 0) == JSON_OK &&
+        (*doc)->type == JSON_OBJECT) {
+        buf_move(body, &res->body);
+        return res->status;
+    }
     int status = request_backend_answer(res, body);
     *doc = NULL;
     if (status == 200 && json_parse(r->arena, body->data, body->len, doc, NULL, 0) != JSON_OK) {

@@ -29,6 +29,12 @@ void item_send_attr_error(struct request *r, const struct attr_error *e);
 uint64_t item_now(void);
 /* Appends {"Item":item} to out. */
 void item_value_compose(struct buf *out, const struct json *item);
+/* The value of a GetItem answer whose Item is `item` (doc: the parsed
+ * answer, body: its bytes): the answer itself, moved out of body, when it is
+ * exactly {"Item":...} (nothing else in it: DynamoDB answers compactly), else
+ * composed from the tree. */
+void item_value_from_answer(struct buf *out, const struct json *doc, const struct json *item,
+                            struct buf *body);
 /* Builds the cache key of `obj` in r->arena: a Key parameter (exact) or an
  * item; it carries ks's epoch. Returns a key_status; the key is valid for the
  * request's life. */

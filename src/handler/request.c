@@ -249,7 +249,7 @@ void handler_thread_init_with(struct handler_thread *t, uv_loop_t *loop, int ind
 
 void handler_thread_init(struct handler_thread *t, uv_loop_t *loop, int index)
 {
-    handler_thread_init_with(t, loop, index, &backend_curl_ops, backend_create(loop));
+    handler_thread_init_with(t, loop, index, &backend_client_ops, backend_create(loop));
 }
 
 bool handler_thread_busy(const struct handler_thread *t)

@@ -44,7 +44,7 @@ struct handler_thread {
 /* The calling thread's context (set by handler_thread_init). */
 extern _Thread_local struct handler_thread *handler_current;
 
-/* Sets up t on `loop` with a libcurl backend client of its own. */
+/* Sets up t on `loop` with a backend client of its own. */
 void handler_thread_init(struct handler_thread *t, uv_loop_t *loop, int index);
 /* The same with a given backend (unit tests give a fake); t owns it from now. */
 void handler_thread_init_with(struct handler_thread *t, uv_loop_t *loop, int index,

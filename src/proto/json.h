@@ -54,6 +54,12 @@ int json_parse(struct arena *a, const char *data, size_t len, struct json **out,
                size_t errlen);
 /* Checks that data is one well-formed JSON object, without building a tree. */
 int json_validate_object(const char *data, size_t len);
+/* The two parsers json_parse uses, apart for fuzz_json's differential check:
+ * the fast path for plain-ASCII documents (1 and *out set, or 0: not its
+ * subset, nothing decided) and yajl's, which decides everything else. */
+int json__parse_fast(struct arena *a, const char *data, size_t len, struct json **out);
+int json__parse_yajl(struct arena *a, const char *data, size_t len, struct json **out, char *err,
+                     size_t errlen);
 
 /* Member `key` of an object, or NULL (also when obj is NULL or no object). */
 const struct json *json_get(const struct json *obj, const char *key);

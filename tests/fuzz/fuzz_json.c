@@ -10,7 +10,10 @@
  *   deliberate difference: the validator does not look for duplicate member
  *   names (relayed bodies are the backend's to judge), so inputs json_parse
  *   refuses as JSON_EDUPLICATE are not compared;
- * - a refusal always comes with a message.
+ * - a refusal always comes with a message;
+ * - the fast path (json__parse_fast), whenever it accepts, builds the tree
+ *   yajl builds (json__parse_yajl): the same values, member order and bytes
+ *   when written.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,23 @@ static void write_tree(const struct json *v, struct buf *out)
     jw_free(&w);
 }
 
+/* What the fast path accepts, yajl accepts as the same tree. */
+static void check_fast_path(struct arena *a, const uint8_t *data, size_t size)
+{
+    struct json *fast = NULL, *slow = NULL;
+    if (!json__parse_fast(a, (const char *)data, size, &fast)) return;
+    FUZZ_CHECK(fast != NULL);
+    FUZZ_CHECK(json__parse_yajl(a, (const char *)data, size, &slow, NULL, 0) == JSON_OK);
+    check_members(fast, 1);
+    FUZZ_CHECK(json_equal(fast, slow) && json_equal(slow, fast));
+    struct buf f = BUF_INIT, s = BUF_INIT;
+    write_tree(fast, &f);
+    write_tree(slow, &s);
+    FUZZ_CHECK(f.len == s.len && memcmp(f.data, s.data, f.len) == 0);
+    buf_free(&f);
+    buf_free(&s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct arena a;
@@ -78,6 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err[0] != '\0');
         if (rc != JSON_EDUPLICATE) FUZZ_CHECK(valid_object != JSON_OK);
     }
+    check_fast_path(&a, data, size);
     arena_free(&a);
     return 0;
 }

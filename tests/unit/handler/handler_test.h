@@ -21,6 +21,7 @@
 #include "testutil.h"
 
 #include <uv.h>
+#include <zlib.h>
 
 #include "cache/cache.h"
 #include "cache/tags.h"
@@ -330,6 +331,9 @@ static inline void ht_replied(struct ht_req *q, int status, const char *body)
     if (!q->done) fail_msg("not answered yet");
     if (q->status != status || (body && strcmp(q->body, body) != 0))
         fail_msg("answered %d %s\n  wanted %d %s", q->status, q->body, status, body ? body : "");
+    /* a CRC a handler sets is sent as x-amz-crc32: it must be the body's */
+    if (q->crc_set && q->crc != (uint32_t)crc32(0, (const Bytef *)q->body, (uInt)strlen(q->body)))
+        fail_msg("x-amz-crc32 %u is not the CRC-32 of %s", q->crc, q->body);
 }
 
 /* A table t whose schema ddbx knows (one GetItem of a missing key made it

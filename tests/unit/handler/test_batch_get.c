@@ -106,6 +106,42 @@ static void test_limits_and_duplicates(void **state)
     assert_contains(q->body, "Provided list of item keys contains duplicates");
 }
 
+/* The answer's x-amz-crc32 is built without reading spliced items (from
+ * their stored CRCs): items of many lengths, next to each other, between
+ * projected ones and ConsumedCapacity, must still give the body's CRC
+ * (ht_replied checks every CRC a handler sets). */
+static void test_answer_crc_over_spliced_and_projected_items(void **state)
+{
+    static const char *vals[] = {
+        "", "x", "0123456789", "a longer value with spaces",
+        "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"};
+    char pk[8], body[2048];
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"RequestItems\":{\"t\":{\"Keys\":[");
+    for (int i = 0; i < 5; i++) {
+        snprintf(pk, sizeof(pk), "p%d", i);
+        ht_cached("t", pk, vals[i]);
+        ht_cached("u", pk, vals[4 - i]);
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"pk\":{\"S\":\"%s\"}}", i ? "," : "",
+                              pk);
+    }
+    n += (size_t)snprintf(body + n, sizeof(body) - n,
+                          "]},\"u\":{\"ProjectionExpression\":\"v\",\"Keys\":[{\"pk\":{\"S\":"
+                          "\"p1\"}},{\"pk\":{\"S\":\"p3\"}}]},\"w\":{\"Keys\":[{\"pk\":"
+                          "{\"S\":\"p0\"}}]}},\"ReturnConsumedCapacity\":\"TOTAL\"}");
+    ht_known_table("w");
+    ht_cached("w", "p0", "last");
+    int c = ht.ncalls;
+    struct ht_req *q = ht_send("BatchGetItem", body);
+    if (ht.ncalls != c) fail_msg("went to the backend: %s", ht.calls[c].body.data); /* all hits */
+    ht_replied(q, 200, NULL);
+    assert_true(q->crc_set);
+    assert_contains(q->body, "\"t\":[{\"pk\":{\"S\":\"p0\"},\"v\":{\"S\":\"\"}},{\"pk\"");
+    assert_contains(q->body,
+                    "\"u\":[{\"v\":{\"S\":\"a longer value with spaces\"}},{\"v\":{\"S\":\"x\"}}]");
+    assert_contains(q->body, "\"w\":[{\"pk\":{\"S\":\"p0\"},\"v\":{\"S\":\"last\"}}]}");
+    assert_contains(q->body, "\"ConsumedCapacity\":[");
+}
+
 int main(void)
 {
 #define B(t) cmocka_unit_test_setup_teardown(t, setup, ht_teardown)
@@ -115,6 +151,7 @@ int main(void)
         B(test_consistent_tables_always_read),
         B(test_a_waiter_reads_its_own_key_when_the_shared_read_fails),
         B(test_limits_and_duplicates),
+        B(test_answer_crc_over_spliced_and_projected_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
