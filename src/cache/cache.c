@@ -16,7 +16,17 @@
  *
  * Allocation, copying and freeing happen outside the shard lock where they
  * can; under the lock are only the probe, the mark and the memcpy of
- * a hit.
+ * a hit (cache_get_ref: the reference count's increment instead).
+ *
+ * References (cache_get_ref): an entry carries an atomic count, one for the
+ * cache while the entry is linked, one per reference handed out. Whatever
+ * unlinks an entry (eviction, replacement, invalidation, expiry, teardown)
+ * drops the cache's count only; the last release frees. A referenced entry
+ * that left the cache no longer counts in its shard's bytes: it is owned by
+ * the writes sending it (at most one answer per connection at a time), as
+ * memcached's items are by the connections still writing them. Nothing in an
+ * entry that a holder reads (key, value, vlen, crc) changes after it is
+ * made; the flags and links the cache still writes are other fields.
  *
  * The spill tier (spill/spill.h, when --spill-dir set it up) lies under the
  * shards, invisible to callers:
@@ -43,6 +53,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -71,7 +82,8 @@ struct centry {
     uint32_t crc; /* of the value */
     uint16_t klen;
     uint8_t flags;
-    char data[]; /* key, then value */
+    atomic_uint refs; /* the cache's (while linked) and cache_get_ref's */
+    char data[];      /* key, then value */
 };
 
 struct cache_fill {
@@ -121,6 +133,12 @@ static size_t alloc_cost(const void *p)
     return malloc_usable_size((void *)p) + CHUNK_OVERHEAD;
 }
 
+/* Drops one count of e (NULL: nothing); the last frees it. */
+static void entry_release(struct centry *e)
+{
+    if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) free(e);
+}
+
 /* Shards take bits 40 and up of the hash; buckets take the low bits. */
 static struct shard *shard_of(uint64_t hash)
 {
@@ -164,7 +182,7 @@ void cache_teardown(void)
         struct shard *sh = &c.shards[i];
         for (struct centry *e = sh->lru_head, *next; e; e = next) {
             next = e->lnext;
-            free(e);
+            entry_release(e);
         }
         for (struct cache_fill *f = sh->fills; f; f = f->next)
             f->attached = false;
@@ -402,11 +420,12 @@ static void install(struct shard *sh, struct centry *e, const struct cache_key *
 
 /* ---- outside the lock ---- */
 
+/* Drops the cache's count of every unlinked entry chained by remove_at. */
 static void free_chain(struct centry *e)
 {
     while (e) {
         struct centry *next = e->lnext;
-        free(e);
+        entry_release(e);
         e = next;
     }
 }
@@ -432,6 +451,7 @@ static struct centry *entry_new(const struct cache_key *k, uint32_t epoch, const
     e->flags = value ? 0 : ENTRY_NEGATIVE;
     e->crc = value ? crc : 0;
     e->expires = now_ms + (ttl_ms ? MIN(ttl_ms, MAX_TTL_MS) : value ? c.item_ttl : c.negative_ttl);
+    atomic_init(&e->refs, 1);
     memcpy(e->data, k->data, k->len);
     if (vlen) memcpy(e->data + k->len, value, vlen);
     return e;
@@ -483,8 +503,27 @@ static enum cache_kind from_spill(struct cache_fill **fill, const struct cache_k
     return r.kind;
 }
 
-enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
-                          uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w)
+/* A spill hit for cache_get_ref: the record read is made an entry of its own
+ * (never linked: the installed copy is another), the caller's reference its
+ * only count. Spill hits copy anyway; this keeps one kind of reference. */
+static enum cache_kind from_spill_ref(struct cache_fill **fill, const struct cache_key *k,
+                                      uint64_t now_ms, struct cache_ref **ref)
+{
+    struct buf out = BUF_INIT;
+    uint32_t crc = 0;
+    enum cache_kind kind = from_spill(fill, k, now_ms, &out, &crc);
+    if (kind == CACHE_HIT)
+        *ref = (struct cache_ref *)entry_new(k, k->epoch, out.data ? out.data : "", out.len, crc, 0,
+                                             now_ms);
+    buf_free(&out);
+    return kind;
+}
+
+/* cache_get, and cache_get_ref when ref is not NULL: a HIT then takes a
+ * count of the entry instead of copying its value into out. */
+static enum cache_kind lookup(const struct cache_key *k, uint64_t now_ms, struct buf *out,
+                              uint32_t *crc, struct cache_ref **ref, struct cache_fill **fill,
+                              struct cache_waiter *w)
 {
     struct shard *sh = shard_of(k->hash);
     struct centry *garbage = NULL;
@@ -507,6 +546,10 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
         if (!(e->flags & ENTRY_REFERENCED)) e->flags |= ENTRY_REFERENCED;
         if (e->flags & ENTRY_NEGATIVE) {
             kind = CACHE_NEGATIVE;
+        } else if (ref) { /* released outside any lock: the count is atomic */
+            atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+            *ref = (struct cache_ref *)e;
+            kind = CACHE_HIT;
         } else {
             buf_append(out, e->data + e->klen, e->vlen);
             *crc = e->crc;
@@ -544,8 +587,34 @@ enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf
     METRIC_INCR(item_cache_misses);
     if (kind == CACHE_WAIT) METRIC_INCR(item_cache_coalesced);
     if (kind == CACHE_BYPASS) METRIC_INCR(item_cache_held_misses);
-    if (kind == CACHE_MISS && spill_enabled()) kind = from_spill(fill, k, now_ms, out, crc);
+    if (kind == CACHE_MISS && spill_enabled())
+        kind = ref ? from_spill_ref(fill, k, now_ms, ref) : from_spill(fill, k, now_ms, out, crc);
     return kind;
+}
+
+enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
+                          uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w)
+{
+    return lookup(k, now_ms, out, crc, NULL, fill, w);
+}
+
+enum cache_kind cache_get_ref(const struct cache_key *k, uint64_t now_ms, struct cache_ref **ref,
+                              struct cache_fill **fill, struct cache_waiter *w)
+{
+    return lookup(k, now_ms, NULL, NULL, ref, fill, w);
+}
+
+const char *cache_ref_value(const struct cache_ref *ref, size_t *len, uint32_t *crc)
+{
+    const struct centry *e = (const struct centry *)(const void *)ref;
+    *len = e->vlen;
+    if (crc) *crc = e->crc;
+    return e->data + e->klen;
+}
+
+void cache_ref_release(struct cache_ref *ref)
+{
+    entry_release((struct centry *)(void *)ref);
 }
 
 struct cache_fill *cache_lease(const struct cache_key *k)
@@ -604,7 +673,7 @@ static void fill_end(struct cache_fill *f, const struct cache_result *r, uint64_
         METRIC_INCR(item_cache_fills);
     else if (store)
         METRIC_INCR(item_cache_fills_refused);
-    if (!installed) free(e);
+    if (!installed) entry_release(e);
     free_chain(garbage);
     free_holds(done);
     free(f);
@@ -676,7 +745,7 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
     else if (outcome != CACHE_WRITE_UNCHANGED)
         METRIC_INCR(item_cache_invalidations);
     if (outcome == CACHE_WRITE_AMBIGUOUS) METRIC_INCR(item_cache_holds);
-    free(e);
+    entry_release(e);
     free_chain(garbage);
     free_holds(done);
     free(f);
@@ -702,7 +771,7 @@ void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_
         install(sh, e, k, now_ms, &garbage);
     pthread_mutex_unlock(&sh->lock);
     METRIC_INCR(item_cache_writes);
-    if (is_held) free(e);
+    if (is_held) entry_release(e);
     free_chain(garbage);
     free_holds(done);
 }

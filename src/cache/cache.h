@@ -5,7 +5,9 @@
  *
  * Keys and values are opaque bytes here (proto/key.h builds keys; a value is
  * the exact body of an unprojected GetItem answer). Each shard has its own
- * mutex; a hit is one lock, one hash probe and one memcpy.
+ * mutex; a hit is one lock, one hash probe and one memcpy (cache_get), or a
+ * reference count's increment (cache_get_ref: the answer is written from the
+ * stored bytes themselves).
  *
  * Leases (after "Scaling Memcache at Facebook"): a miss takes a fill record
  * for its key. A write or invalidation of the key detaches the key's fill
@@ -112,6 +114,24 @@ void cache_key_init(struct cache_key *k, const void *data, size_t len);
  * BYPASS: the key is held; no lease; read the backend and cache nothing. */
 enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
                           uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w);
+
+/* A value a hit sends without copying it: the cache's stored bytes, kept
+ * alive by the reference until cache_ref_release. Eviction, replacement,
+ * invalidation, expiry and cache_teardown only drop the cache's own hold, so
+ * the bytes stay valid (and unchanged) until the last reference goes. */
+struct cache_ref;
+/* As cache_get, but a HIT sets *ref (a new reference the caller must
+ * release, from any thread) instead of appending to a buffer; NEGATIVE,
+ * MISS, WAIT and BYPASS as cache_get. A spill-tier hit gives a reference to
+ * a copy of the record. A referenced value that left the cache no longer
+ * counts against --memory: it is held only until its answer is written. */
+enum cache_kind cache_get_ref(const struct cache_key *k, uint64_t now_ms, struct cache_ref **ref,
+                              struct cache_fill **fill, struct cache_waiter *w);
+/* The referenced value (borrowed, valid until the reference is released),
+ * its length and (crc not NULL) its stored CRC-32. */
+const char *cache_ref_value(const struct cache_ref *ref, size_t *len, uint32_t *crc);
+/* Drops the reference; frees the value if the cache no longer holds it. */
+void cache_ref_release(struct cache_ref *ref);
 /* A lease that supersedes the key's running fills (they will not install),
  * for reads that see the newest value (ConsistentRead, transactions). */
 struct cache_fill *cache_lease(const struct cache_key *k);

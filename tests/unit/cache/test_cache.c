@@ -2,7 +2,8 @@
  * test_cache.c: the item cache (cache/cache.h): hits and misses, LRU order
  * within the memory budget, TTLs on a fake clock, the lease rule (a fill
  * that started before a write never installs), coalescing of concurrent
- * misses, and honest memory accounting.
+ * misses, honest memory accounting, and references (cache_get_ref) that
+ * outlive eviction, replacement, invalidation, expiry and teardown.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -621,6 +622,143 @@ static void test_shards_chosen_from_memory(void **state)
     assert_int_equal(cache_setup(4 * MIB, 1000, 1000, 2000, 3), -1); /* not a power of two */
 }
 
+/* ---- references (cache_get_ref): the stored bytes outlive their entry ---- */
+
+/* Takes a reference to k's value; asserts it is a HIT. */
+static struct cache_ref *ref_of(const char *k, uint64_t now)
+{
+    struct cache_key ck = key(k);
+    struct cache_ref *ref = NULL;
+    struct cache_fill *f = NULL;
+    assert_int_equal(cache_get_ref(&ck, now, &ref, &f, NULL), CACHE_HIT);
+    assert_non_null(ref);
+    assert_null(f);
+    return ref;
+}
+
+/* Asserts the reference still reads value, with its CRC. */
+static void assert_ref_reads(const struct cache_ref *ref, const char *value, size_t len)
+{
+    size_t got_len = 0;
+    uint32_t crc = 0;
+    const char *got = cache_ref_value(ref, &got_len, &crc);
+    assert_int_equal(got_len, len);
+    assert_memory_equal(got, value, len);
+    assert_int_equal(crc, crc32_of(value, len));
+}
+
+static void test_ref_hit_release(void **state)
+{
+    struct cache_key k = key("a");
+    cache_put(&k, "{\"Item\":{}}", 11, 0);
+    struct cache_ref *r1 = ref_of("a", 1), *r2 = ref_of("a", 2);
+    assert_ptr_equal(cache_ref_value(r1, &(size_t){0}, NULL),
+                     cache_ref_value(r2, &(size_t){0}, NULL)); /* the stored bytes, not copies */
+    assert_ref_reads(r1, "{\"Item\":{}}", 11);
+    cache_ref_release(r1);
+    assert_ref_reads(r2, "{\"Item\":{}}", 11);
+    cache_ref_release(r2);
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("a", 3, &out, &f), CACHE_HIT); /* the cache's own count is intact */
+    assert_string_equal(out.data, "{\"Item\":{}}");
+    buf_free(&out);
+}
+
+static void test_ref_kinds_other_than_hit(void **state)
+{
+    struct cache_key n = key("neg"), m = key("miss");
+    cache_put(&n, NULL, 0, 0);
+    struct cache_ref *ref = NULL;
+    struct cache_fill *f = NULL;
+    assert_int_equal(cache_get_ref(&n, 1, &ref, &f, NULL), CACHE_NEGATIVE);
+    assert_null(ref);
+    assert_int_equal(cache_get_ref(&m, 1, &ref, &f, NULL), CACHE_MISS);
+    assert_null(ref);
+    assert_non_null(f); /* a lease, as cache_get gives */
+    fill_with(f, "M", 1);
+    ref = ref_of("miss", 2);
+    assert_ref_reads(ref, "M", 1);
+    cache_ref_release(ref);
+}
+
+static void test_ref_outlives_replacement_and_invalidation(void **state)
+{
+    struct cache_key k = key("k");
+    cache_put(&k, "old", 3, 0);
+    struct cache_ref *old = ref_of("k", 1);
+    cache_put(&k, "newer", 5, 2); /* replaced while referenced */
+    struct cache_ref *newer = ref_of("k", 3);
+    assert_ref_reads(old, "old", 3);
+    assert_ref_reads(newer, "newer", 5);
+    cache_invalidate(&k); /* invalidated while referenced */
+    assert_ref_reads(newer, "newer", 5);
+    struct cache_fill *w = cache_write_begin(&k);
+    cache_write_end(w, CACHE_WRITE_STORE, "w", 1, 4);
+    struct cache_ref *written = ref_of("k", 5);
+    cache_hold(&k, 100, 6); /* forgotten and held while referenced */
+    assert_ref_reads(written, "w", 1);
+    cache_ref_release(old);
+    cache_ref_release(newer);
+    cache_ref_release(written);
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("k", 7, &out, &f), CACHE_BYPASS);
+    buf_free(&out);
+}
+
+static void test_ref_outlives_expiry(void **state)
+{
+    struct cache_key k = key("t");
+    cache_put(&k, "ttl", 3, 0);
+    struct cache_ref *ref = ref_of("t", 999);
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("t", 1000, &out, &f), CACHE_MISS); /* expired and removed */
+    fill_with(f, NULL, 1000);
+    assert_ref_reads(ref, "ttl", 3);
+    cache_ref_release(ref);
+    buf_free(&out);
+}
+
+static void test_ref_outlives_eviction(void **state)
+{
+    /* 1 MiB budget, values of ~10 KB: the referenced one is pushed out */
+    char value[10000], other[10000], name[32];
+    memset(value, 'r', sizeof(value));
+    memset(other, 'x', sizeof(other));
+    struct cache_key k = key("victim");
+    cache_put(&k, value, sizeof(value), 0);
+    struct cache_ref *ref = ref_of("victim", 0);
+    struct cache_stats before, after;
+    cache_get_stats(&before, 0);
+    for (int i = 0; i < 400; i++) {
+        snprintf(name, sizeof(name), "filler%d", i);
+        struct cache_key f = key(name);
+        cache_put(&f, other, sizeof(other), 1);
+    }
+    struct buf out = BUF_INIT;
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("victim", 2, &out, &f), CACHE_MISS);
+    fill_with(f, NULL, 2);
+    assert_ref_reads(ref, value, sizeof(value));
+    cache_get_stats(&after, 2);
+    assert_true(after.bytes <= after.limit); /* the referenced entry no longer counts */
+    cache_ref_release(ref);
+    buf_free(&out);
+}
+
+static void test_ref_outlives_teardown(void **state)
+{
+    struct cache_key k = key("td");
+    cache_put(&k, "kept", 4, 0);
+    struct cache_ref *ref = ref_of("td", 1);
+    cache_teardown();
+    assert_ref_reads(ref, "kept", 4);
+    cache_ref_release(ref);
+    assert_int_equal(setup_small(state), 0); /* for the teardown that follows */
+}
+
 /* ---- threads: shards, leases and holds shared by several workers ---- */
 
 #define THREADS 4
@@ -687,6 +825,71 @@ static void *hammer(void *arg)
     return NULL;
 }
 
+/* References taken and read on some threads while others replace, invalidate
+ * and evict the same keys: every read sees a whole value of its key. */
+static void *ref_reader(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    char name[16];
+    for (int i = 0; i < 20000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        snprintf(name, sizeof(name), "k%u", (seed >> 8) % KEYS);
+        struct cache_key k = key(name);
+        struct cache_ref *ref = NULL;
+        struct cache_fill *f = NULL;
+        if (cache_get_ref(&k, 0, &ref, &f, NULL) == CACHE_HIT) {
+            size_t len;
+            uint32_t crc;
+            const char *v = cache_ref_value(ref, &len, &crc);
+            sched_yield(); /* let a writer replace or drop it meanwhile */
+            if (len < strlen(name) || memcmp(v, name, strlen(name)) != 0 || crc != crc32_of(v, len))
+                return (void *)1;
+            cache_ref_release(ref);
+        } else if (f) {
+            fill_with(f, NULL, 0);
+        }
+    }
+    return NULL;
+}
+
+static void *ref_writer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    char name[16], value[3000];
+    for (int i = 0; i < 20000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        snprintf(name, sizeof(name), "k%u", (seed >> 8) % KEYS);
+        struct cache_key k = key(name);
+        if ((seed >> 4) % 4 == 0) {
+            cache_invalidate(&k);
+            continue;
+        }
+        size_t len = 100 + (seed >> 12) % 2800; /* big enough to evict: 64 keys > 64 KiB */
+        memset(value, 'v', len);
+        memcpy(value, name, strlen(name));
+        cache_put(&k, value, len, 0);
+    }
+    return NULL;
+}
+
+static void test_threads_share_refs(void **state)
+{
+    /* under ThreadSanitizer in CI (DDBX_TSAN): counts taken under the shard
+     * lock, released outside it, the last release on any thread */
+    cache_teardown();
+    assert_int_equal(cache_setup(64 * 1024, 1000, 500, 2000, 2), 0);
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, i % 2 ? ref_writer : ref_reader,
+                                        (void *)(uintptr_t)(i + 1)),
+                         0);
+    for (int i = 0; i < THREADS; i++) {
+        void *bad = NULL;
+        pthread_join(th[i], &bad);
+        assert_null(bad);
+    }
+}
+
 static void test_threads_share_shards(void **state)
 {
     /* run under ThreadSanitizer in CI (DDBX_TSAN): every shard structure,
@@ -707,6 +910,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_miss_fill_hit, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_threads_share_shards, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_share_refs, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_ref_hit_release, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_ref_kinds_other_than_hit, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_ref_outlives_replacement_and_invalidation, setup_small,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ref_outlives_expiry, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_ref_outlives_eviction, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_ref_outlives_teardown, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_crc_matches_value, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ttl, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_across_32bit_wrap, setup_small, teardown),

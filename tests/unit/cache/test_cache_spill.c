@@ -173,6 +173,29 @@ static void test_evicted_entries_come_back(void **state)
     assert_miss("never", 1);
 }
 
+/* cache_get_ref of an entry back from the spill: a reference to the record's
+ * bytes, valid after the entry it filled is pushed out again. */
+static void test_ref_from_the_spill(void **state)
+{
+    cache_filled("a", value_of("a"));
+    push_out();
+    assert_true(spilled("a"));
+    struct cache_key ck = ckey("a", 1);
+    struct cache_ref *ref = NULL;
+    struct cache_fill *f = NULL;
+    assert_int_equal(cache_get_ref(&ck, fake_clock(), &ref, &f, NULL), CACHE_HIT);
+    assert_null(f);
+    assert_non_null(ref);
+    push_out(); /* the RAM copy it installed goes again */
+    size_t len;
+    uint32_t crc;
+    const char *v = cache_ref_value(ref, &len, &crc);
+    assert_int_equal(len, strlen(value_of("a")));
+    assert_memory_equal(v, value_of("a"), len);
+    assert_int_equal(crc, crc32_of(v, len));
+    cache_ref_release(ref);
+}
+
 static void test_expiry_is_kept(void **state)
 {
     cache_filled("a", value_of("a")); /* expires at T0 + TTL */
@@ -648,6 +671,7 @@ int main(int argc, char **argv)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_evicted_entries_come_back),
+        T(test_ref_from_the_spill),
         T(test_expiry_is_kept),
         T(test_every_change_removes_the_spilled_copy),
         T(test_write_to_an_entry_back_from_the_spill),
