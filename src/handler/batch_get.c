@@ -16,9 +16,14 @@
  *                    failed, and keys past the 16 MB answer limit, in
  *                    DynamoDB's shape, for the application to resend
  *
- * Found values are copied once, from the cache into the batch's value buffer,
- * and once more into the answer, where an unprojected item is its stored
- * bytes spliced out of {"Item":...}. The answer's CRC-32 (x-amz-crc32) is
+ * Cached values of tables asked for whole items are not copied at all when
+ * the network layer writes pieces (r->zero_copy): each key holds a reference
+ * to its cache entry (cache_get_ref, handed to the request, released once
+ * the answer is written), and the answer is ddbx's text with each item's
+ * stored bytes, spliced out of {"Item":...}, between (one writev). Other
+ * values (read from the backend, woken from another's fill, from a peer, or
+ * to be projected) are copied into the batch's value buffer, and an
+ * unprojected one once more into the answer. The answer's CRC-32 (x-amz-crc32) is
  * built as it is written: ddbx's own text is CRC'd byte by byte, a spliced
  * item's CRC is derived from its value's stored CRC with zlib's
  * crc32_combine arithmetic, so the item bytes are never read again (a CRC
@@ -46,7 +51,8 @@ struct bg_key {
     const struct json *key; /* the caller's Key object */
     struct cache_key k;
     enum key_state state;
-    size_t off, len;         /* KS_FOUND: {"Item":...} at b->values.data + off */
+    size_t off, len;         /* KS_FOUND: {"Item":...} at b->values.data + off, */
+    const char *held;        /* or the cache's bytes, referenced by the request */
     uint32_t crc;            /* of value */
     bool fetch;              /* this request reads the key from the backend */
     struct cache_fill *fill; /* and may install what it reads (NULL: held, cache nothing) */
@@ -78,6 +84,12 @@ struct batch {
 };
 
 static void finish(struct batch *b);
+
+/* A found key's value: the cache's bytes it references, or its copy. */
+static const char *value_of(const struct batch *b, const struct bg_key *k)
+{
+    return k->held ? k->held : b->values.data + k->off;
+}
 
 /* ---- composing the answer ---- */
 
@@ -130,9 +142,11 @@ static void crc_catch_up(struct answer_crc *acc, const struct buf *out)
     acc->done = out->len;
 }
 
-/* Appends the item of value v (len bytes, stored CRC vcrc) to out. */
+/* Appends the item of value v (len bytes, stored CRC vcrc) to out, or with
+ * r not NULL (out is r->reply) splices it into r's body where it is stored:
+ * out's next byte is then the one after the item all the same. */
 static void crc_splice(struct answer_crc *acc, struct buf *out, const char *v, size_t len,
-                       uint32_t vcrc)
+                       uint32_t vcrc, struct request *r)
 {
     static _Thread_local uint32_t crc_p, crc_s;
     if (!crc_p) {
@@ -141,7 +155,10 @@ static void crc_splice(struct answer_crc *acc, struct buf *out, const char *v, s
     }
     crc_catch_up(acc, out);
     size_t n = len - ITEM_PREFIX_LEN - 1;
-    buf_append(out, v + ITEM_PREFIX_LEN, n);
+    if (r)
+        request_splice(r, v + ITEM_PREFIX_LEN, n);
+    else
+        buf_append(out, v + ITEM_PREFIX_LEN, n);
     acc->a = acc->crc ^ crc_p;
     acc->b = vcrc ^ crc_s;
     acc->n = n + 1;
@@ -169,10 +186,10 @@ static void write_unprocessed_table(struct json_writer *w, struct bg_table *t)
 static void append_item(struct batch *b, struct bg_table *t, struct bg_key *k, struct buf *out,
                         struct answer_crc *acc)
 {
-    const char *v = b->values.data + k->off;
+    const char *v = value_of(b, k);
     if (!t->proj && k->len > ITEM_PREFIX_LEN + 1 && memcmp(v, item_prefix, ITEM_PREFIX_LEN) == 0 &&
         v[k->len - 1] == '}') {
-        crc_splice(acc, out, v, k->len, k->crc);
+        crc_splice(acc, out, v, k->len, k->crc, k->held ? b->r : NULL);
         return;
     }
     const struct json *item = item_value_item(b->r, v, k->len);
@@ -193,6 +210,7 @@ static void compose(struct batch *b)
     struct buf *out = &r->reply;
     struct json_writer w;
     struct answer_crc acc = {0};
+    size_t spliced = 0; /* answer bytes not in out: the cache's own */
     buf_reset(out);
     buf_reserve(out, b->values.len + 256);
     buf_append_str(out, "{\"Responses\":{");
@@ -207,7 +225,7 @@ static void compose(struct batch *b)
         for (int i = 0; i < t->nkeys; i++) {
             struct bg_key *k = &t->keys[i];
             if (k->state != KS_FOUND) continue;
-            if (out->len + k->len >
+            if (out->len + spliced + k->len >
                 ddb_limit(
                     DDB_LIMIT_batch_get_response_bytes)) { /* the rest comes back unprocessed */
                 k->state = KS_UNPROCESSED;
@@ -215,7 +233,9 @@ static void compose(struct batch *b)
             }
             if (!first) buf_append_char(out, ',');
             first = false;
+            size_t before = out->len;
             append_item(b, t, k, out, &acc);
+            if (k->held && out->len == before) spliced += k->len;
         }
         buf_append_char(out, ']');
     }
@@ -245,8 +265,7 @@ static void compose(struct batch *b)
                 struct bg_key *k = &t->keys[i];
                 if (k->state == KS_FOUND || k->state == KS_ABSENT)
                     units += ddb_read_units(
-                        k->state == KS_FOUND ? item_value_size(r, b->values.data + k->off, k->len)
-                                             : 0,
+                        k->state == KS_FOUND ? item_value_size(r, value_of(b, k), k->len) : 0,
                         t->consistent);
             }
             item_capacity(&w, t->name->str, t->name->len, units, b->rcc == DDB_RCC_INDEXES);
@@ -493,7 +512,20 @@ static void look_up(struct batch *b)
             uint32_t crc;
             size_t before = b->values.len;
             k->waiter.wake = on_wake;
-            switch (cache_get(&k->k, now, &b->values, &crc, &k->fill, &k->waiter)) {
+            /* whole items are sent from the cache's bytes (the request holds
+             * them until written); projected ones are copied to be parsed */
+            struct cache_ref *ref = NULL;
+            enum cache_kind kind =
+                b->r->zero_copy && !t->proj
+                    ? cache_get_ref(&k->k, now, &ref, &k->fill, &k->waiter)
+                    : cache_get(&k->k, now, &b->values, &crc, &k->fill, &k->waiter);
+            if (kind == CACHE_HIT && ref) {
+                request_hold(b->r, ref);
+                k->held = cache_ref_value(ref, &k->len, &k->crc);
+                k->state = KS_FOUND;
+                continue;
+            }
+            switch (kind) {
             case CACHE_HIT: found(b, k, b->values.len - before, crc); break;
             case CACHE_NEGATIVE: k->state = KS_ABSENT; break;
             case CACHE_WAIT: b->pending++; break;

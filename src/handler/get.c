@@ -1,7 +1,9 @@
 /*
  * get.c: GetItem from the item cache.
  *
- *   params -> schema -> cache key -> cache_get -+- HIT/NEGATIVE: answer (project if asked)
+ *   params -> schema -> cache key -> cache_get -+- HIT/NEGATIVE: answer (project if asked;
+ *                                               |    unprojected: the stored bytes written
+ *                                               |    as they are, cache_get_ref)
  *                                               +- WAIT: another request's fill wakes us
  *                                               +- MISS: (cluster: the key's owner, if another
  *                                               |    node, answers first: cluster.h) backend
@@ -188,6 +190,19 @@ static void on_wake(struct cache_waiter *w, const struct cache_result *res)
     item_post_wakeup(g->r->thread, res, g, resume);
 }
 
+/* A hit answered as stored, written from the cache's bytes: the request
+ * holds the entry until the network layer has written it (request.h). */
+static void answer_ref(struct get *g, struct cache_ref *ref)
+{
+    struct request *r = g->r;
+    size_t len;
+    const char *value = cache_ref_value(ref, &len, &r->crc);
+    request_hold(r, ref);
+    request_splice(r, value, len);
+    r->crc_set = true;
+    request_send(r, 200);
+}
+
 static void look_up(struct get *g)
 {
     struct request *r = g->r;
@@ -196,7 +211,16 @@ static void look_up(struct get *g)
     g->waiter.wake = on_wake;
     /* after a second fruitless wait, read the backend ourselves */
     struct cache_waiter *w = g->waits++ < 2 ? &g->waiter : NULL;
-    switch (cache_get(&g->k, item_now(), &r->reply, &crc, &g->fill, w)) {
+    /* the stored bytes are the answer itself: no copy (else one, to project) */
+    struct cache_ref *ref = NULL;
+    enum cache_kind kind = r->zero_copy && !g->q.proj && g->q.rcc == DDB_RCC_NONE
+                               ? cache_get_ref(&g->k, item_now(), &ref, &g->fill, w)
+                               : cache_get(&g->k, item_now(), &r->reply, &crc, &g->fill, w);
+    if (kind == CACHE_HIT && ref) {
+        answer_ref(g, ref);
+        return;
+    }
+    switch (kind) {
     case CACHE_HIT: answer(g, r->reply.data, r->reply.len, crc, NULL); return;
     case CACHE_NEGATIVE: answer(g, NULL, 0, 0, NULL); return;
     case CACHE_MISS:

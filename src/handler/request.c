@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "cache/cache.h"
 #include "metrics/metrics.h"
 #include "proto/json.h"
 #include "util/clock.h"
@@ -118,6 +119,77 @@ void request_make_id(char *out, size_t outlen)
 
 /* ---- replies ---- */
 
+/* Room for one more in an arena array of n (of cap) elements of size sz. */
+static void *grow_arena_array(struct arena *a, void *arr, unsigned n, unsigned *cap, size_t sz)
+{
+    if (n < *cap) return arr;
+    unsigned ncap = *cap ? *cap * 2 : 16;
+    void *bigger = arena_alloc(a, sz * ncap);
+    if (n) memcpy(bigger, arr, sz * n);
+    *cap = ncap;
+    return bigger;
+}
+
+/* Ends the text run reply[text_mark..len) as a piece. */
+static void close_text(struct request *r)
+{
+    if (r->reply.len == r->text_mark) return;
+    r->pieces =
+        grow_arena_array(r->arena, r->pieces, r->npieces, &r->pieces_cap, sizeof(*r->pieces));
+    r->pieces[r->npieces++] =
+        (struct request_piece){NULL, r->text_mark, r->reply.len - r->text_mark};
+    r->pieces_len += r->reply.len - r->text_mark;
+    r->text_mark = r->reply.len;
+}
+
+void request_splice(struct request *r, const char *data, size_t len)
+{
+    if (!r->zero_copy) {
+        log_error("request_splice without zero_copy");
+        abort();
+    }
+    close_text(r);
+    if (!len) return;
+    r->pieces =
+        grow_arena_array(r->arena, r->pieces, r->npieces, &r->pieces_cap, sizeof(*r->pieces));
+    r->pieces[r->npieces++] = (struct request_piece){data, 0, len};
+    r->pieces_len += len;
+}
+
+void request_hold(struct request *r, struct cache_ref *ref)
+{
+    r->refs = grow_arena_array(r->arena, r->refs, r->nrefs, &r->refs_cap, sizeof(*r->refs));
+    r->refs[r->nrefs++] = ref;
+}
+
+size_t request_body_size(const struct request *r)
+{
+    return r->npieces ? r->pieces_len : r->reply.len;
+}
+
+void request_body_copy(const struct request *r, struct buf *out)
+{
+    if (!r->npieces) {
+        buf_append(out, r->reply.data, r->reply.len);
+        return;
+    }
+    for (unsigned i = 0; i < r->npieces; i++) {
+        const struct request_piece *p = &r->pieces[i];
+        buf_append(out, p->data ? p->data : r->reply.data + p->off, p->len);
+    }
+}
+
+void request_release(struct request *r)
+{
+    for (unsigned i = 0; i < r->nrefs; i++)
+        cache_ref_release(r->refs[i]);
+    r->refs = NULL;
+    r->nrefs = r->refs_cap = 0;
+    r->pieces = NULL;
+    r->npieces = r->pieces_cap = 0;
+    r->text_mark = r->pieces_len = 0;
+}
+
 void request_send(struct request *r, int status)
 {
     if (r->op) CHECK_MAGIC(r, REQUEST_MAGIC);
@@ -127,6 +199,7 @@ void request_send(struct request *r, int status)
     }
     r->replied = true;
     r->status = status;
+    if (r->npieces) close_text(r); /* the text after the last splice */
     if (!r->request_id[0]) request_make_id(r->request_id, sizeof(r->request_id));
     if (r->op && r->thread) r->thread->active--;
     if (r->op && !r->peer) {

@@ -57,6 +57,15 @@ bool handler_thread_busy(const struct handler_thread *t);
 void handler_thread_post(struct handler_thread *t, void (*fn)(void *), void *arg);
 
 struct auth_principal;
+struct cache_ref;
+
+/* A run of a reply's body (request_splice): bytes held elsewhere, or (data
+ * NULL) r->reply's bytes [off, off + len). Offsets, not pointers, into
+ * r->reply: it may move while the rest is appended. */
+struct request_piece {
+    const char *data;
+    size_t off, len;
+};
 
 struct request {
     uint32_t magic;
@@ -87,9 +96,36 @@ struct request {
     void *owner;
     bool peer; /* a GET a cluster peer forwarded to this node as the key's owner
                   (handler/cluster.h): never forwarded again, not counted as a request */
+
+    /* Answers written from the cache's own bytes (request_splice). zero_copy
+     * is set by the network layer, which writes the pieces with one writev and
+     * calls request_release once they are written or dropped; without it
+     * (peers' GETs, tests) handlers put the whole body in reply. */
+    bool zero_copy;
+    struct request_piece *pieces; /* in r->arena; when npieces, the body is these in order */
+    unsigned npieces, pieces_cap;
+    size_t text_mark;        /* reply's bytes before it are in pieces already */
+    size_t pieces_len;       /* when npieces: the whole body's length (set when sent) */
+    struct cache_ref **refs; /* in r->arena: held until request_release */
+    unsigned nrefs, refs_cap;
 };
 
-/* Finishes the request: r->reply holds the body. */
+/* With r->zero_copy only: the body goes on with data[0..len), after what has
+ * been appended to r->reply so far (reply's later appends follow it). data is
+ * borrowed until the reply is written: the cache's bytes held by request_hold,
+ * or memory that lives as long as the request. */
+void request_splice(struct request *r, const char *data, size_t len);
+/* r keeps the cache reference until request_release (it owns it from now). */
+void request_hold(struct request *r, struct cache_ref *ref);
+/* The body's length and its bytes: pieces in order, or r->reply. */
+size_t request_body_size(const struct request *r);
+/* Appends the whole body to out (a copy: for callers that need it flat). */
+void request_body_copy(const struct request *r, struct buf *out);
+/* Releases the references r holds and forgets its pieces: the network layer
+ * calls it once the reply is written, or dropped with its connection. */
+void request_release(struct request *r);
+
+/* Finishes the request: r->reply holds the body (and r->pieces, if spliced). */
 void request_send(struct request *r, int status);
 /* Finishes with a DynamoDB error body; fmt NULL: the table's message. */
 void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ...)

@@ -245,6 +245,7 @@ static const char *http_date(struct conn_pool *pool)
 
 static void write_done(struct conn *c)
 {
+    request_release(&c->req); /* the cache's bytes it was written from */
     c->writing = false;
     c->busy = false;
     arena_reset(&c->arena);
@@ -442,12 +443,47 @@ static void append_cors(struct conn *c, struct buf *h)
     buf_append_str(h, front_cors_max_age);
 }
 
+/* The x-amz-crc32 of a body the handler did not give one for. */
+static uint32_t body_crc(const struct request *r)
+{
+    if (!r->npieces) return (uint32_t)crc32(0, (const Bytef *)r->reply.data, (uInt)r->reply.len);
+    uLong crc = 0;
+    for (unsigned i = 0; i < r->npieces; i++) {
+        const struct request_piece *p = &r->pieces[i];
+        crc = crc32(crc, (const Bytef *)(p->data ? p->data : r->reply.data + p->off), (uInt)p->len);
+    }
+    return (uint32_t)crc;
+}
+
+/* The uv_bufs of the reply: the head, then the body (r->reply, or its
+ * pieces, the cache's bytes among them, written where they are stored).
+ * Returns how many. libuv copies the array when it queues a write, so the
+ * arena's copy need only last the call. */
+static unsigned reply_bufs(struct conn *c, struct request *r, uv_buf_t *two, uv_buf_t **bufs)
+{
+    struct buf *h = &c->head;
+    bool body = request_body_size(r) && c->http.parser.method != HTTP_HEAD;
+    two[0] = uv_buf_init(h->data, (unsigned)h->len);
+    two[1] = uv_buf_init(r->reply.data, (unsigned)r->reply.len);
+    *bufs = two;
+    if (!body || !r->npieces) return body ? 2 : 1;
+    *bufs = arena_alloc(r->arena, sizeof(uv_buf_t) * (r->npieces + 1));
+    (*bufs)[0] = two[0];
+    for (unsigned i = 0; i < r->npieces; i++) {
+        const struct request_piece *p = &r->pieces[i];
+        (*bufs)[i + 1] =
+            uv_buf_init((char *)(p->data ? p->data : r->reply.data + p->off), (unsigned)p->len);
+    }
+    return r->npieces + 1;
+}
+
 /* r->done for requests of this connection: composes headers and writes. */
 static void on_reply(struct request *r)
 {
     struct conn *c = r->owner;
     CHECK_MAGIC(c, CONN_MAGIC);
     if (c->closing) { /* the client left while the request was served */
+        request_release(r);
         c->busy = false;
         conn_unref(c);
         return;
@@ -470,15 +506,13 @@ static void on_reply(struct request *r)
         buf_append_str(h, r->content_type ? r->content_type : "application/x-amz-json-1.0");
     }
     buf_append_str(h, "\r\nContent-Length: ");
-    buf_append(h, num, fmt_u64(num, r->reply.len));
+    buf_append(h, num, fmt_u64(num, request_body_size(r)));
     if (pool->svc->amz_headers) {
         buf_append_str(h, "\r\nx-amzn-RequestId: ");
         buf_append_str(h, r->request_id);
     }
     if (pool->svc->amz_headers && c->cors != CONN_CORS_PREFLIGHT) {
-        uint32_t crc = r->crc_set
-                           ? r->crc
-                           : (uint32_t)crc32(0, (const Bytef *)r->reply.data, (uInt)r->reply.len);
+        uint32_t crc = r->crc_set ? r->crc : body_crc(r);
         buf_append_str(h, "\r\nx-amz-crc32: ");
         buf_append(h, num, fmt_u64(num, crc));
     }
@@ -486,14 +520,13 @@ static void on_reply(struct request *r)
     if (r->extra_headers) buf_append_str(h, r->extra_headers);
     if (c->close_after) buf_append_str(h, "\r\nConnection: close");
     buf_append_str(h, "\r\n\r\n");
-    uv_buf_t bufs[2] = {uv_buf_init(h->data, (unsigned)h->len),
-                        uv_buf_init(r->reply.data, (unsigned)r->reply.len)};
     /* the answer to a HEAD request has the headers of the body it does not send */
-    bool body = r->reply.len && c->http.parser.method != HTTP_HEAD;
-    if (c->tls)
-        send_sealed(c, bufs, body ? 2 : 1, true);
+    uv_buf_t two[2], *bufs;
+    unsigned n = reply_bufs(c, r, two, &bufs);
+    if (c->tls) /* sealed from the pieces at once: they are released after the write */
+        send_sealed(c, bufs, n, true);
     else
-        write_bufs(c, bufs, body ? 2 : 1);
+        write_bufs(c, bufs, n);
 }
 
 static void start_request(struct conn *c)
@@ -509,6 +542,7 @@ static void start_request(struct conn *c)
     r->headers = c->http.headers;
     r->nheaders = c->http.nheaders;
     r->arena = &c->arena;
+    r->zero_copy = true; /* on_reply writes pieces; write_done releases them */
     r->start_ns = clock_mono_ns();
     r->done = on_reply;
     r->owner = c;

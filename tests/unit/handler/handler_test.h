@@ -11,6 +11,9 @@
  *   ht_describe(i, "t")                 answer a DescribeTable of table t (key pk S)
  *   q->done, q->status, q->body         the reply, once sent
  *   ht.principal = p                    requests sent from now on are p's (grants)
+ *   ht.zero_copy = true                 requests as the network layer sends them: answers
+ *                                       may be spliced from the cache's bytes (q->pieces,
+ *                                       q->refs count them; released once "written")
  *
  * Everything is static inline, so each test file includes it and links the
  * handler library only.
@@ -55,6 +58,7 @@ struct ht_req {
     char *body; /* the reply, NUL-terminated (copied when sent) */
     uint32_t crc;
     bool crc_set;
+    unsigned pieces, refs; /* the reply's spliced pieces and cache references */
 };
 
 static struct {
@@ -67,6 +71,7 @@ static struct {
     int nreqs;
     uint64_t now;
     const struct auth_principal *principal; /* who sends (NULL: nobody is verified) */
+    bool zero_copy;                         /* r->zero_copy of requests sent */
 } ht;
 
 /* ---- the fake backend ---- */
@@ -183,9 +188,16 @@ static inline void ht_done(struct request *r)
     assert_false(q->done);
     q->done = true;
     q->status = r->status;
-    q->body = strndup(r->reply.data ? r->reply.data : "", r->reply.len);
+    /* what the network layer writes: the pieces in order, or the reply */
+    struct buf body = BUF_INIT;
+    request_body_copy(r, &body);
+    q->body = strndup(body.data ? body.data : "", body.len);
     q->crc = r->crc;
     q->crc_set = r->crc_set;
+    buf_free(&body);
+    q->pieces = r->npieces;
+    q->refs = r->nrefs;
+    request_release(r); /* as once written */
 }
 
 /* Dispatches operation `op` with `body`, as the network layer does. */
@@ -206,6 +218,7 @@ static inline struct ht_req *ht_send(const char *op, const char *body)
     q->r.done = ht_done;
     q->r.owner = q;
     q->r.principal = ht.principal;
+    q->r.zero_copy = ht.zero_copy;
     assert_true(ht.nreqs < HT_MAX_REQS);
     ht.reqs[ht.nreqs++] = q;
     handler_dispatch(&q->r);

@@ -142,6 +142,42 @@ static void test_answer_crc_over_spliced_and_projected_items(void **state)
     assert_contains(q->body, "\"ConsumedCapacity\":[");
 }
 
+/* As the network layer serves it (r->zero_copy): every whole cached item is
+ * its stored bytes between ddbx's text, each held by the request until
+ * written; projected tables and items read from the backend are copies. */
+static void test_hits_are_written_from_the_cache(void **state)
+{
+    bool was = ht.zero_copy;
+    ht.zero_copy = true;
+    ht_cached("t", "a", "1");
+    ht_cached("t", "b", "2");
+    ht_cached("u", "a", "3");
+    int c = ht.ncalls;
+    struct ht_req *q =
+        ht_send("BatchGetItem",
+                "{\"RequestItems\":{\"t\":{\"Keys\":" KEYS_AB "},"
+                "\"u\":{\"Keys\":[{\"pk\":{\"S\":\"a\"}}],\"ProjectionExpression\":\"v\"}}}");
+    assert_int_equal(ht.ncalls, c);
+    ht_replied(q, 200,
+               "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"1\"}},"
+               "{\"pk\":{\"S\":\"b\"},\"v\":{\"S\":\"2\"}}],\"u\":[{\"v\":{\"S\":\"3\"}}]},"
+               "\"UnprocessedKeys\":{}}");
+    assert_true(q->crc_set);
+    assert_int_equal(q->refs, 2);   /* t's two items; u's is projected from a copy */
+    assert_int_equal(q->pieces, 5); /* text, item, text, item, text */
+    /* a hit and a miss: the miss's item is composed from the backend's answer */
+    q = ht_send("BatchGetItem", "{\"RequestItems\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":\"a\"}},"
+                                "{\"pk\":{\"S\":\"z\"}}]}}}");
+    ht_answer(c, 200,
+              "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"z\"},\"v\":{\"S\":\"9\"}}]},"
+              "\"UnprocessedKeys\":{}}");
+    ht_replied(q, 200,
+               "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"1\"}},"
+               "{\"pk\":{\"S\":\"z\"},\"v\":{\"S\":\"9\"}}]},\"UnprocessedKeys\":{}}");
+    assert_int_equal(q->refs, 1);
+    ht.zero_copy = was;
+}
+
 int main(void)
 {
 #define B(t) cmocka_unit_test_setup_teardown(t, setup, ht_teardown)
@@ -152,6 +188,9 @@ int main(void)
         B(test_a_waiter_reads_its_own_key_when_the_shared_read_fails),
         B(test_limits_and_duplicates),
         B(test_answer_crc_over_spliced_and_projected_items),
+        B(test_hits_are_written_from_the_cache),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("copied", tests, NULL, NULL);
+    ht.zero_copy = true; /* every test again, answered as the network layer asks */
+    return failed + cmocka_run_group_tests_name("zero_copy", tests, NULL, NULL);
 }

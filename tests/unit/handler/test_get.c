@@ -211,6 +211,33 @@ static void test_table_arns(void **state)
     ht_hit("t", "a", "1"); /* and the table itself was not forgotten */
 }
 
+/* As the network layer serves it (r->zero_copy): an unprojected hit is the
+ * cache's stored bytes, held by the request until written, not a copy; what
+ * is composed (projections, capacity, misses, "not found") is not. */
+static void test_hits_are_written_from_the_cache(void **state)
+{
+    bool was = ht.zero_copy;
+    ht.zero_copy = true;
+    ht_known_table("t");
+    ht_cached("t", "a", "1");
+    struct ht_req *q = ht_get("t", "a");
+    ht_replied(q, 200, ht_item("a", "1"));
+    assert_true(q->crc_set);
+    assert_int_equal(q->refs, 1);
+    assert_int_equal(q->pieces, 1); /* the stored bytes alone */
+    q = ht_send(
+        "GetItem",
+        "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}},\"ProjectionExpression\":\"v\"}");
+    ht_replied(q, 200, "{\"Item\":{\"v\":{\"S\":\"1\"}}}");
+    assert_int_equal(q->refs, 0);
+    q = ht_miss("t", "b", "2");
+    assert_int_equal(q->refs, 0);
+    q = ht_get("t", "__none__"); /* a cached "not found" */
+    ht_replied(q, 200, "{}");
+    assert_int_equal(q->refs, 0);
+    ht.zero_copy = was;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +262,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resource_not_found_forgets_the_table, ht_setup,
                                         ht_teardown),
         cmocka_unit_test_setup_teardown(test_table_arns, ht_setup, ht_teardown),
+        cmocka_unit_test_setup_teardown(test_hits_are_written_from_the_cache, ht_setup,
+                                        ht_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("copied", tests, NULL, NULL);
+    ht.zero_copy = true; /* every test again, answered as the network layer asks */
+    return failed + cmocka_run_group_tests_name("zero_copy", tests, NULL, NULL);
 }
