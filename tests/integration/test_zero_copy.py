@@ -10,7 +10,7 @@ against its x-amz-crc32; ddbx must keep serving and, under the ASan build,
 exit 0 (LeakSanitizer fails the exit on a reference never released, ASan
 aborts on a value freed while still being written).
 """
-import json
+import signal
 import socket
 import struct
 import time
@@ -113,10 +113,17 @@ class ZeroCopyTest(IntegrationTestCase):
         self.c.get_item(**get_body("big"))
         stuck = [self.stuck_connection(20) for _ in range(3)]
         time.sleep(0.3)
-        self.assertEqual(len(stuck), 3)
-        # SIGTERM while answers wait on full sockets: dropped or finished, never leaked
-        self.assertEqual(self.ddbx.stop(), 0)
-
+        # SIGTERM while answers wait on full sockets, then the clients reset:
+        # the failed writes release what they held and the stop ends cleanly
+        # (workers joined) well before --shutdown-timeout
+        start = time.monotonic()
+        self.ddbx.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        for s in stuck:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        self.assertEqual(self.ddbx.wait(8), 0)
+        self.assertLess(time.monotonic() - start, 8)
 
 if __name__ == "__main__":
     unittest.main()
