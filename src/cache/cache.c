@@ -719,6 +719,23 @@ void cache_invalidate(const struct cache_key *k)
     free_chain(garbage);
 }
 
+bool cache_patch(const struct cache_key *k, const char *expect, size_t len, size_t offset,
+                 const void *bytes, size_t n)
+{
+    if (offset > len || n > len - offset) return false;
+    struct shard *sh = shard_of(k->hash);
+    pthread_mutex_lock(&sh->lock);
+    struct centry *e = *find_link(sh, k);
+    bool ok = e && !(e->flags & ENTRY_NEGATIVE) && e->epoch >= k->epoch && e->vlen == len &&
+              memcmp(e->data + e->klen, expect, len) == 0;
+    if (ok) {
+        memcpy(e->data + e->klen + offset, bytes, n);
+        e->crc = crc32_of(e->data + e->klen, e->vlen);
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return ok;
+}
+
 size_t cache_spill_all(uint64_t now_ms)
 {
     size_t n = 0;

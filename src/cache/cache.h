@@ -145,6 +145,13 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
 void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_t now_ms);
 /* Forgets the key and supersedes its running fills. */
 void cache_invalidate(const struct cache_key *k);
+/* Overwrites bytes [offset, offset + n) of k's value when the entry holds
+ * exactly expect[0..len) (the value the caller read and judged; any other
+ * value, a negative entry, an older epoch or no entry: nothing is done),
+ * keeping its expiry and its place. Query pages re-stamp their snapshot
+ * this way (handler/query.c). Returns true when it was patched. */
+bool cache_patch(const struct cache_key *k, const char *expect, size_t len, size_t offset,
+                 const void *bytes, size_t n);
 
 /* For a clean stop (warm restart): queues every entry worth keeping for the
  * spill tier (spill/spill.h), least recently used first, waiting for room in
