@@ -21,6 +21,7 @@
 #include "cache/tags.h"
 #include "cluster/node.h"
 #include "config/config.h"
+#include "handler/cluster.h"
 #include "handler/handler.h"
 #include "handler/request.h"
 #include "handler/schema.h"
@@ -89,9 +90,9 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_start(&shutdown_timer, on_shutdown_tick, 10, 10);
 }
 
-/* --peers: the cluster node (src/cluster/node.h). Membership, liveness and
- * the peer metrics run; the handlers do not call it yet (issue 13), so the
- * nodes' caches are not yet kept fresh by each other's writes. */
+/* --peers: the cluster node (src/cluster/node.h) and the handlers' side of
+ * it (src/handler/cluster.h): writes fanned out before they are answered,
+ * misses forwarded to their keys' owners, peers' GETs served, degraded mode. */
 static int cluster_start(void)
 {
     char err[512];
@@ -102,21 +103,25 @@ static int cluster_start(void)
         return -1;
     }
     if (*cfg.peers) {
-        cluster = node_start(&o, NULL, err, sizeof(err));
-        if (!cluster)
-            log_error("%s", err);
-        else
-            log_warn("cluster: membership only; writes are not yet fanned out to peers");
+        cluster = node_start(&o, cluster_node_handlers(), err, sizeof(err));
+        if (!cluster) log_error("%s", err);
     }
     if (secret.data) explicit_bzero(secret.data, secret.len);
     buf_free(&secret);
-    return *cfg.peers && !cluster ? -1 : 0;
+    if (!cluster) return *cfg.peers ? -1 : 0;
+    struct cluster_options co = {.near_ttl_ms = cfg.peer_near_ttl,
+                                 .degraded_ttl_ms = cfg.peer_degraded_ttl,
+                                 .recent_ms = o.dead_after_ms + o.ping_interval_ms,
+                                 .streams = cfg.streams};
+    return cluster_setup(&cluster_node_ops, cluster, &co);
 }
 
-/* A stream reader lost records: everything cached of the table goes. */
+/* A stream reader lost records: everything cached of the table goes, on
+ * every node of a cluster. */
 static void invalidate_table(const char *table, size_t len)
 {
     schema_invalidate(table, len, 0);
+    cluster_stream_gap(table, len);
 }
 
 /* The DynamoDB Streams readers on the main loop (--streams). */
@@ -136,6 +141,12 @@ static int streams_start(void)
                                 .invalidate_table = invalidate_table,
                                 .now_ms = handler_now,
                                 .own_keep_ms = MAX(60000, 3 * cfg.backend_timeout)};
+    if (cluster) { /* one reader per table in the cluster: its owner's */
+        so.owns = cluster_owns_table;
+        so.fanout = cluster_stream_fanout;
+        so.publish = cluster_stream_publish;
+        so.takeover_ms = 2 * cfg.peer_ping_interval;
+    }
     log_info("stream readers on %s", url.data);
     buf_free(&url);
     if (stream_setup(&so) < 0) return -1;
@@ -171,7 +182,12 @@ int main(int argc, char **argv)
      * memory grew to nearly --memory per worker (16 MiB through --memory 4MiB
      * with 2 workers: 9.1 MiB, against 6.8 with one arena). One arena keeps
      * it near --memory; small allocations still go through per-thread caches. */
-    if (*cfg.spill_dir) mallopt(M_ARENA_MAX, 1);
+    /* a cluster node must not serve what it held before a restart (it may
+     * have missed invalidations meanwhile: proto/peer-protocol.md 12.3) */
+    bool spill_on = *cfg.spill_dir && !*cfg.peers;
+    if (*cfg.spill_dir && *cfg.peers)
+        log_warn("--spill-dir is not used with --peers: a restarted cluster node starts empty");
+    if (spill_on) mallopt(M_ARENA_MAX, 1);
     log_info("ddbx %s starting", DDBX_VERSION);
     loop = uv_default_loop();
     metrics_setup();
@@ -181,7 +197,7 @@ int main(int argc, char **argv)
     struct spill_options spill = {.dir = cfg.spill_dir,
                                   .map_size = cfg.spill_size,
                                   .queue_bytes = MIN(MAX(cfg.memory / 8, 1u << 20), 16u << 20)};
-    if (*cfg.spill_dir && spill_setup(&spill) < 0) return 1;
+    if (spill_on && spill_setup(&spill) < 0) return 1;
     if (cache_setup(cfg.memory, cfg.item_ttl, cfg.negative_ttl,
                     cfg.write_holdoff ? cfg.write_holdoff : 2 * cfg.backend_timeout, 0) < 0) {
         log_error("cannot set the item cache up with --memory %llu",
@@ -214,7 +230,12 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     trust_teardown();
-    if (cluster) node_stop(cluster, NODE_STOP_BYE);
+    /* workers, then the node (peers' reads answered, BYE), then the cache */
+    if (cluster) {
+        cluster_stop();
+        node_stop(cluster, NODE_STOP_BYE);
+        cluster_teardown();
+    }
     handler_teardown();
     schema_teardown();
     stream_teardown();

@@ -187,7 +187,7 @@ static void bench_round_trips(size_t n)
     struct peer_bytes key = {(const uint8_t *)"user#42", 7};
     for (size_t i = 0; i < n; i++) {
         uint64_t t0 = now_ns();
-        node_invalidate(nodes[0], "Users", 5, &key, 1, on_done_one, &w);
+        node_invalidate(nodes[0], "Users", 5, &key, 1, 0, on_done_one, &w);
         waiter_wait(&w);
         us[i] = (now_ns() - t0) / 1000;
     }
@@ -219,7 +219,7 @@ static void on_done_stream(void *arg, const struct node_fanout_result *r)
     if (r->unacked) __atomic_add_fetch(&unacked, 1, __ATOMIC_RELAXED);
     if (!__atomic_load_n((bool *)arg, __ATOMIC_RELAXED)) {
         struct peer_bytes key = {(const uint8_t *)"user#42", 7};
-        node_invalidate(nodes[0], "Users", 5, &key, 1, on_done_stream, arg);
+        node_invalidate(nodes[0], "Users", 5, &key, 1, 0, on_done_stream, arg);
     }
 }
 
@@ -232,7 +232,7 @@ static void bench_throughput(int seconds, int window)
     uint64_t t0 = now_ns();
     struct peer_bytes key = {(const uint8_t *)"user#42", 7};
     for (int i = 0; i < window; i++)
-        node_invalidate(nodes[0], "Users", 5, &key, 1, on_done_stream, &stop);
+        node_invalidate(nodes[0], "Users", 5, &key, 1, 0, on_done_stream, &stop);
     sleep((unsigned)seconds);
     uint64_t done = __atomic_load_n(&completed, __ATOMIC_RELAXED);
     double secs = (now_ns() - t0) / 1e9, cpu = cpu_s() - c0;

@@ -575,7 +575,7 @@ static void fill_end(struct cache_fill *f, const struct cache_result *r, uint64_
 {
     struct shard *sh = f->shard;
     struct cache_key k = {f->key, f->klen, f->hash, f->epoch};
-    bool store = r->kind == CACHE_HIT || r->kind == CACHE_NEGATIVE;
+    bool store = (r->kind == CACHE_HIT || r->kind == CACHE_NEGATIVE) && !r->transient;
     struct centry *e = NULL, *garbage = NULL;
     struct hold *done = NULL;
     if (store && fits(&k, r->len))
@@ -734,6 +734,47 @@ bool cache_patch(const struct cache_key *k, const char *expect, size_t len, size
     }
     pthread_mutex_unlock(&sh->lock);
     return ok;
+}
+
+void cache_hold(const struct cache_key *k, uint64_t until_ms, uint64_t now_ms)
+{
+    struct shard *sh = shard_of(k->hash);
+    struct hold *h = NULL;
+    if (until_ms > now_ms) {
+        h = xmalloc(sizeof(*h) + k->len);
+        *h = (struct hold){NULL, k->hash, MIN(until_ms, now_ms + MAX_TTL_MS), k->len};
+        memcpy(h->key, k->data, k->len);
+    }
+    struct centry *garbage = NULL;
+    struct hold *done = NULL;
+    pthread_mutex_lock(&sh->lock);
+    supersede_fills(sh, k);
+    remove_key(sh, k, &garbage);
+    if (h) add_hold(sh, h, k, &done);
+    pthread_mutex_unlock(&sh->lock);
+    METRIC_INCR(item_cache_invalidations);
+    if (h) METRIC_INCR(item_cache_holds);
+    free_chain(garbage);
+    free_holds(done);
+}
+
+enum cache_kind cache_peek(const struct cache_key *k, uint64_t now_ms, struct buf *out,
+                           uint32_t *crc, uint64_t *ttl_left_ms)
+{
+    struct shard *sh = shard_of(k->hash);
+    enum cache_kind kind = CACHE_MISS;
+    pthread_mutex_lock(&sh->lock);
+    const struct centry *e = *find_link(sh, k);
+    if (e && e->expires > now_ms && e->epoch >= k->epoch) {
+        kind = e->flags & ENTRY_NEGATIVE ? CACHE_NEGATIVE : CACHE_HIT;
+        if (kind == CACHE_HIT) {
+            buf_append(out, e->data + e->klen, e->vlen);
+            *crc = e->crc;
+        }
+        *ttl_left_ms = e->expires - now_ms;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return kind;
 }
 
 size_t cache_spill_all(uint64_t now_ms)

@@ -73,6 +73,8 @@ struct cache_result {
     uint32_t crc;    /* HIT: CRC-32 of data (util/crc.h), computed once by the filler */
     int status;      /* FAILED: the HTTP status to answer with */
     uint64_t ttl_ms; /* HIT/NEGATIVE: how long the entry lives; 0: --item-ttl / --negative-ttl */
+    bool transient;  /* HIT/NEGATIVE: handed to the waiters, never installed (a value this
+                        node may pass on but not keep: cluster/, a near copy refused) */
 };
 
 /* A request waiting for another's fill. wake() runs on the filling thread,
@@ -153,6 +155,18 @@ void cache_invalidate(const struct cache_key *k);
 bool cache_patch(const struct cache_key *k, const char *expect, size_t len, size_t offset,
                  const void *bytes, size_t n);
 
+/* Forgets the key, supersedes its running fills, and holds it until
+ * until_ms (nothing cached for it, reads BYPASS), extending a hold it has:
+ * a write of unknown outcome made through another node (cluster/, the
+ * peer's hold_ms). until_ms <= now_ms: as cache_invalidate. */
+void cache_hold(const struct cache_key *k, uint64_t until_ms, uint64_t now_ms);
+/* Looks k up without taking a lease, joining a fill or touching the LRU:
+ * HIT (the value appended to out, *crc set), NEGATIVE, or MISS (also for an
+ * expired entry or one of an older epoch). On HIT and NEGATIVE, *ttl_left_ms
+ * gets how long the entry still lives. For a cluster node answering a peer
+ * that may keep a copy only as long as the entry here lives. */
+enum cache_kind cache_peek(const struct cache_key *k, uint64_t now_ms, struct buf *out,
+                           uint32_t *crc, uint64_t *ttl_left_ms);
 /* For a clean stop (warm restart): queues every entry worth keeping for the
  * spill tier (spill/spill.h), least recently used first, waiting for room in
  * its queue rather than dropping; spill_teardown then commits them. Entries

@@ -558,21 +558,23 @@ static int fanout(struct node *n, struct fan_msg *m, node_done_fn done, void *ar
 }
 
 int node_invalidate(struct node *n, const char *table, size_t tlen, const struct peer_bytes *keys,
-                    size_t nkeys, node_done_fn done, void *arg)
+                    size_t nkeys, uint64_t hold_ms, node_done_fn done, void *arg)
 {
-    return fanout(n, node__fan_msg_new(PEER_INVALIDATE, table, tlen, keys, nkeys, 0), done, arg);
+    return fanout(n, node__fan_msg_new(PEER_INVALIDATE, table, tlen, keys, nkeys, 0, hold_ms), done,
+                  arg);
 }
 
 int node_tag(struct node *n, const char *table, size_t tlen, const struct peer_bytes *tags,
-             size_t ntags, node_done_fn done, void *arg)
+             size_t ntags, uint64_t hold_ms, node_done_fn done, void *arg)
 {
-    return fanout(n, node__fan_msg_new(PEER_TAG, table, tlen, tags, ntags, 0), done, arg);
+    return fanout(n, node__fan_msg_new(PEER_TAG, table, tlen, tags, ntags, 0, hold_ms), done, arg);
 }
 
-int node_forget(struct node *n, const char *table, size_t tlen, uint64_t scope, node_done_fn done,
-                void *arg)
+int node_forget(struct node *n, const char *table, size_t tlen, uint64_t scope, uint64_t hold_ms,
+                node_done_fn done, void *arg)
 {
-    return fanout(n, node__fan_msg_new(PEER_FORGET, table, tlen, NULL, 0, scope), done, arg);
+    return fanout(n, node__fan_msg_new(PEER_FORGET, table, tlen, NULL, 0, scope, hold_ms), done,
+                  arg);
 }
 
 /* Copies bytes into the space after a command. */

@@ -109,6 +109,7 @@ struct node_get_req {
     struct peer_bytes table;   /* the table name */
     struct peer_bytes key;     /* the item key (cache key without epoch and table) */
     struct peer_bytes request; /* the GetItem body to fill with on a miss */
+    struct node *node;         /* the node it came to: what node_get_reply answers through */
     /* private */
     uint64_t from_inc, req_seq;
 };
@@ -166,15 +167,19 @@ typedef void (*node_done_fn)(void *arg, const struct node_fanout_result *r);
 
 /* Sends INVALIDATE (item keys of one table: the cache key after its table
  * and NUL) or TAG (query-cache tags) to every peer: live peers at once,
- * the others through their outbox. done may be NULL. Returns NODE_OK,
+ * the others through their outbox. hold_ms (0: none): the write may still
+ * land this long (an unknown outcome), so receivers hold the keys (TAG: the
+ * table's Query/Scan pages) uncached that long; an entry resent later from
+ * the outbox carries what is left of it. done may be NULL. Returns NODE_OK,
  * NODE_ESTOPPED, or NODE_EINVALID when the message would not fit a frame. */
 int node_invalidate(struct node *n, const char *table, size_t tlen, const struct peer_bytes *keys,
-                    size_t nkeys, node_done_fn done, void *arg);
+                    size_t nkeys, uint64_t hold_ms, node_done_fn done, void *arg);
 int node_tag(struct node *n, const char *table, size_t tlen, const struct peer_bytes *tags,
-             size_t ntags, node_done_fn done, void *arg);
-/* FORGET of a table (tlen 0: every table); scope PEER_FORGET_ITEMS | PEER_FORGET_QUERIES. */
-int node_forget(struct node *n, const char *table, size_t tlen, uint64_t scope, node_done_fn done,
-                void *arg);
+             size_t ntags, uint64_t hold_ms, node_done_fn done, void *arg);
+/* FORGET of a table (tlen 0: every table); scope PEER_FORGET_ITEMS | PEER_FORGET_QUERIES;
+ * hold_ms as above (the table held uncached). */
+int node_forget(struct node *n, const char *table, size_t tlen, uint64_t scope, uint64_t hold_ms,
+                node_done_fn done, void *arg);
 
 /* ---- forwarded reads ---- */
 

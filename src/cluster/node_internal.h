@@ -63,7 +63,8 @@ static inline void dlist_del(struct dlist *e)
 struct fan_msg {
     int refs;
     enum peer_msg_type type;
-    uint64_t scope; /* FORGET */
+    uint64_t scope;      /* FORGET */
+    uint64_t hold_until; /* monotonic ms the receivers hold what it names until; 0: no hold */
     struct peer_bytes table;
     size_t nkeys;
     struct peer_bytes *keys;
@@ -287,7 +288,8 @@ void node__send_reply(struct node *n, struct node_get_req *req, enum peer_get_st
 
 /* node_outbox.c */
 struct fan_msg *node__fan_msg_new(enum peer_msg_type type, const char *table, size_t tlen,
-                                  const struct peer_bytes *keys, size_t nkeys, uint64_t scope);
+                                  const struct peer_bytes *keys, size_t nkeys, uint64_t scope,
+                                  uint64_t hold_ms);
 void node__fan_msg_unref(struct fan_msg *m);
 void node__run_fanout(struct node *n, struct node_cmd *cmd);
 void node__outbox_send_pending(struct node_peer *p);

@@ -27,7 +27,8 @@
 /* ---- messages ---- */
 
 struct fan_msg *node__fan_msg_new(enum peer_msg_type type, const char *table, size_t tlen,
-                                  const struct peer_bytes *keys, size_t nkeys, uint64_t scope)
+                                  const struct peer_bytes *keys, size_t nkeys, uint64_t scope,
+                                  uint64_t hold_ms)
 {
     size_t bytes = tlen;
     for (size_t i = 0; i < nkeys; i++)
@@ -38,6 +39,7 @@ struct fan_msg *node__fan_msg_new(enum peer_msg_type type, const char *table, si
     struct peer_bytes *k = (struct peer_bytes *)(m + 1);
     uint8_t *p = (uint8_t *)(k + nkeys);
     *m = (struct fan_msg){.refs = 1, .type = type, .scope = scope, .nkeys = nkeys, .keys = k};
+    if (hold_ms) m->hold_until = clock_mono_ms() + hold_ms;
     m->table = (struct peer_bytes){tlen ? p : NULL, tlen};
     if (tlen) memcpy(p, table, tlen);
     p += tlen;
@@ -156,6 +158,7 @@ static void append(struct node_peer *p, struct fan_msg *m)
 struct table_scope {
     struct peer_bytes table;
     uint64_t scope;
+    uint64_t hold_until; /* the longest hold of what it replaces */
 };
 
 /* Adds m's table and scope to the set; false past NODE_FORGET_ALL_TABLES or
@@ -170,10 +173,11 @@ static bool add_table(struct table_scope *set, size_t *n, const struct fan_msg *
         if (set[i].table.len == m->table.len &&
             memcmp(set[i].table.data, m->table.data, m->table.len) == 0) {
             set[i].scope |= scope;
+            set[i].hold_until = MAX(set[i].hold_until, m->hold_until);
             return true;
         }
     if (*n == NODE_FORGET_ALL_TABLES) return false;
-    set[(*n)++] = (struct table_scope){m->table, scope};
+    set[(*n)++] = (struct table_scope){m->table, scope, m->hold_until};
     return true;
 }
 
@@ -185,14 +189,21 @@ static uint64_t collapse(struct node_peer *p, struct fan_msg *m)
     bool per_table = add_table(set, &ntables, m);
     for (struct dlist *e = p->outbox.next; per_table && e != &p->outbox; e = e->next)
         per_table = add_table(set, &ntables, container_of(e, struct outbox_entry, link)->msg);
-    /* the FORGETs point into the old entries' tables: make them first */
+    /* the FORGETs point into the old entries' tables: make them first; each
+     * keeps the longest hold of what it replaces (held keys or pages become a
+     * held table: more misses, never a stale entry) */
     struct fan_msg *forgets[NODE_FORGET_ALL_TABLES];
     size_t nforgets = per_table ? ntables : 1;
-    for (size_t i = 0; i < nforgets; i++)
+    uint64_t longest = m->hold_until;
+    for (struct dlist *e = p->outbox.next; e != &p->outbox; e = e->next)
+        longest = MAX(longest, container_of(e, struct outbox_entry, link)->msg->hold_until);
+    for (size_t i = 0; i < nforgets; i++) {
         forgets[i] = per_table ? node__fan_msg_new(PEER_FORGET, (const char *)set[i].table.data,
-                                                   set[i].table.len, NULL, 0, set[i].scope)
+                                                   set[i].table.len, NULL, 0, set[i].scope, 0)
                                : node__fan_msg_new(PEER_FORGET, NULL, 0, NULL, 0,
-                                                   PEER_FORGET_ITEMS | PEER_FORGET_QUERIES);
+                                                   PEER_FORGET_ITEMS | PEER_FORGET_QUERIES, 0);
+        forgets[i]->hold_until = per_table ? set[i].hold_until : longest;
+    }
     while (!dlist_empty(&p->outbox))
         entry_free(p, container_of(p->outbox.next, struct outbox_entry, link));
     uint64_t serial = ++p->serial; /* m's, covered by the FORGETs */
@@ -218,14 +229,21 @@ static uint64_t outbox_add(struct node_peer *p, struct fan_msg *m)
     return p->serial;
 }
 
+/* What is left of a message's hold; 0 once it is over (or it had none). */
+static uint64_t hold_left(const struct fan_msg *f)
+{
+    uint64_t now = clock_mono_ms();
+    return f->hold_until > now ? f->hold_until - now : 0;
+}
+
 static void send_entry(struct node_peer *p, struct outbox_entry *e)
 {
     const struct fan_msg *f = e->msg;
     struct peer_msg m = {.hdr.type = f->type};
     if (f->type == PEER_FORGET)
-        m.u.forget = (struct peer_forget){f->table, f->scope};
+        m.u.forget = (struct peer_forget){f->table, f->scope, hold_left(f)};
     else /* INVALIDATE and TAG share a shape */
-        m.u.invalidate = (struct peer_keyset){f->table, {f->nkeys, f->keys}};
+        m.u.invalidate = (struct peer_keyset){f->table, {f->nkeys, f->keys}, hold_left(f)};
     e->sent_seq = node__send(p, &m);
     e->sent_gen = p->conn_gen;
 }

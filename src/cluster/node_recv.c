@@ -161,6 +161,7 @@ static void on_get(struct node *n, struct node_peer *p, const struct peer_msg *m
         q += src[i]->len;
     }
     req->from = p->id;
+    req->node = n;
     req->flags = g->flags;
     req->from_inc = p->inc;
     req->req_seq = m->hdr.seq;

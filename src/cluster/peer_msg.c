@@ -84,25 +84,39 @@ static const struct field get_fields[] = {FIELD(F_UINT, get.flags), FIELD(F_STR,
 static const struct field get_reply_fields[] = {
     FIELD(F_UINT, get_reply.req_seq), FIELD(F_STATUS, get_reply.status),
     FIELD(F_UINT, get_reply.ttl_ms), FIELD(F_U32, get_reply.crc), FIELD(F_BIN, get_reply.body)};
+/* hold_ms, the last field of INVALIDATE, TAG and FORGET, was appended after
+ * the first release of version 1: optional (see struct type_desc) */
 static const struct field invalidate_fields[] = {FIELD(F_STR, invalidate.table),
-                                                 FIELD(F_BIN_LIST, invalidate.keys)};
-static const struct field tag_fields[] = {FIELD(F_STR, tag.table), FIELD(F_BIN_LIST, tag.keys)};
-static const struct field forget_fields[] = {FIELD(F_STR, forget.table),
-                                             FIELD(F_UINT, forget.scope)};
+                                                 FIELD(F_BIN_LIST, invalidate.keys),
+                                                 FIELD(F_UINT, invalidate.hold_ms)};
+static const struct field tag_fields[] = {FIELD(F_STR, tag.table), FIELD(F_BIN_LIST, tag.keys),
+                                          FIELD(F_UINT, tag.hold_ms)};
+static const struct field forget_fields[] = {
+    FIELD(F_STR, forget.table), FIELD(F_UINT, forget.scope), FIELD(F_UINT, forget.hold_ms)};
 static const struct field ack_fields[] = {FIELD(F_UINT, ack.upto)};
 static const struct field stream_position_fields[] = {FIELD(F_STR, stream_position.table),
                                                       FIELD(F_STR, stream_position.stream_arn),
                                                       FIELD(F_SHARD_LIST, stream_position.shards)};
 static const struct field bye_fields[] = {FIELD(F_UINT, bye.reason)};
 
+/* Fields appended to version 1 after its first release (spec 13), at the end
+ * of their message: a receiver takes a message without them (they read 0),
+ * and a sender writes them only while one of them is not 0, so a message
+ * that does not use them is the very frame an older node sends. Only F_UINT
+ * fields may be optional. */
 struct type_desc {
     const char *name;
     const struct field *fields;
     size_t nfields;
+    size_t optional; /* the last `optional` fields */
 };
 
+/* hold_ms */
+#define OPTIONAL_FIELDS(num) ((num) == PEER_INVALIDATE || (num) == PEER_TAG || (num) == PEER_FORGET)
+
 static const struct type_desc types[PEER_MSG_TYPE_MAX + 1] = {
-#define X(NAME, lower, num) [num] = {#NAME, lower##_fields, ARRAY_SIZE(lower##_fields)},
+#define X(NAME, lower, num)                                                                        \
+    [num] = {#NAME, lower##_fields, ARRAY_SIZE(lower##_fields), OPTIONAL_FIELDS(num)},
     PEER_MSG_TYPES(X)
 #undef X
 };
@@ -123,6 +137,12 @@ int peer_msg_type_fields(int type)
 {
     const struct type_desc *t = type_desc(type);
     return t ? (int)t->nfields : -1;
+}
+
+int peer_msg_type_required(int type)
+{
+    const struct type_desc *t = type_desc(type);
+    return t ? (int)(t->nfields - t->optional) : -1;
 }
 
 const char *peer_msg_status_name(int status)
@@ -210,6 +230,17 @@ static int check_fields(const struct type_desc *t, const struct peer_msg *m)
     return PEER_MSG_OK;
 }
 
+/* The fields m is sent with: every required one, then the optional ones up
+ * to the last that is not 0. */
+static size_t fields_to_send(const struct type_desc *t, const struct peer_msg *m)
+{
+    size_t n = t->nfields;
+    while (n > t->nfields - t->optional &&
+           *(const uint64_t *)((const char *)m + t->fields[n - 1].off) == 0)
+        n--;
+    return n;
+}
+
 static void put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -240,8 +271,9 @@ int peer_msg_encode(const struct peer_msg *m, struct peer_key *key, struct buf *
                             h->from_inc,      h->to_inc, h->seq,  h->ts_ms};
     for (size_t i = 0; i < ARRAY_SIZE(hdr); i++)
         msgpack_pack_uint64(&pk, hdr[i]);
-    msgpack_pack_array(&pk, t->nfields);
-    for (size_t i = 0; i < t->nfields; i++)
+    size_t nfields = fields_to_send(t, m);
+    msgpack_pack_array(&pk, nfields);
+    for (size_t i = 0; i < nfields; i++)
         pack_field(&pk, &t->fields[i], m);
     size_t body = out->len - start - 4;
     if (body + PEER_MSG_MAC_LEN > PEER_MSG_MAX_FRAME) {
@@ -451,8 +483,10 @@ static int decode_body(struct peer_msg_decoder *d, const uint8_t *body, size_t l
     if (rc != PEER_MSG_OK) return rc;
     const struct type_desc *t = type_desc(m->hdr.type);
     const msgpack_object *f = &a[PEER_MSG_HEADER_FIELDS - 1];
-    if (f->type != MSGPACK_OBJECT_ARRAY || f->via.array.size < t->nfields) return PEER_MSG_EINVALID;
-    for (size_t i = 0; i < t->nfields; i++)
+    if (f->type != MSGPACK_OBJECT_ARRAY || f->via.array.size < t->nfields - t->optional)
+        return PEER_MSG_EINVALID;
+    size_t n = MIN(t->nfields, (size_t)f->via.array.size); /* absent optional fields: 0 */
+    for (size_t i = 0; i < n; i++)
         if (!decode_field(d, &t->fields[i], &f->via.array.ptr[i], m)) return PEER_MSG_EINVALID;
     return PEER_MSG_OK;
 }

@@ -136,10 +136,13 @@ struct peer_bytes_list {
 struct peer_keyset {
     struct peer_bytes table;     /* str */
     struct peer_bytes_list keys; /* bin each: INVALIDATE as GET's key, TAG the query cache's tags */
+    uint64_t hold_ms; /* optional (0: absent): a write of unknown outcome may still land this
+                         long: INVALIDATE holds the keys uncached, TAG the table's pages */
 };
 struct peer_forget {
     struct peer_bytes table; /* empty: every table */
     uint64_t scope;          /* PEER_FORGET_ITEMS | PEER_FORGET_QUERIES */
+    uint64_t hold_ms;        /* optional (0: absent): the table (tables) held uncached this long */
 };
 struct peer_ack {
     uint64_t upto; /* every frame the acker received from the ACK's receiver up to this seq */
@@ -223,6 +226,9 @@ int peer_msg_decode(struct peer_msg_decoder *d, const uint8_t *data, size_t len,
 const char *peer_msg_type_name(int type);
 /* Number of fields a type has in this version; -1 for a number that is no type. */
 int peer_msg_type_fields(int type);
+/* Of those, how many a frame must carry: the rest are optional trailing
+ * fields appended later (hold_ms), 0 when absent and sent only when not 0. */
+int peer_msg_type_required(int type);
 /* "ok", "need more", "invalid", "oversize", "bad version", "bad mac". */
 const char *peer_msg_status_name(int status);
 

@@ -5,8 +5,11 @@
  * request is already reading wait for that read, and all remaining misses
  * go to the backend in one BatchGetItem (whole items, so every projection
  * can be served from what is cached). Keys of tables asked with
- * ConsistentRead take leases and always go to the backend. The answer is
- * composed when every key has its result:
+ * ConsistentRead take leases and always go to the backend. In a cluster,
+ * each missing key another node owns is asked of that owner first, one GET
+ * per key, all at once (docs/CLUSTER.md: per key, not per owner); the keys
+ * no owner answered join the one backend read. The answer is composed when
+ * every key has its result:
  *
  *   Responses        the items found, projected per table
  *   UnprocessedKeys  what the backend left unprocessed, keys whose shared read
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handler/cluster.h"
 #include "handler/item.h"
 #include "handler/schema.h"
 #include "proto/limits.h"
@@ -63,8 +67,10 @@ struct batch {
     struct request *r;
     struct bg_table *tables;
     int ntables;
-    int nkeys;   /* over all tables */
-    int pending; /* backend call and waits outstanding */
+    int nkeys;      /* over all tables */
+    int pending;    /* backend call and waits outstanding */
+    int forwarded;  /* keys asked of their owners, not answered yet */
+    bool looked_up; /* every key was looked up */
     enum ddb_rcc rcc;
     int fail_status; /* the backend refused the whole call: answer this */
     struct buf fail_body;
@@ -374,11 +380,13 @@ static void end_fills(struct batch *b, bool answered)
             if (!k->fill) continue;
             struct cache_result res = {CACHE_FAILED, NULL, 0, 0, 0};
             if (answered && k->state == KS_PENDING) k->state = KS_ABSENT;
+            uint64_t ttl =
+                cluster_fill_ttl(b->tables[ti].ks->table, b->tables[ti].ks->table_len, 0);
             if (answered && k->state == KS_FOUND)
-                res =
-                    (struct cache_result){CACHE_HIT, b->values.data + k->off, k->len, k->crc, 200};
+                res = (struct cache_result){CACHE_HIT, b->values.data + k->off, k->len, k->crc, 200,
+                                            ttl};
             else if (answered && k->state == KS_ABSENT)
-                res = (struct cache_result){CACHE_NEGATIVE, NULL, 0, 0, 200};
+                res = (struct cache_result){CACHE_NEGATIVE, NULL, 0, 0, 200, ttl};
             cache_fill_done(k->fill, &res, item_now());
             k->fill = NULL;
         }
@@ -402,6 +410,24 @@ static void on_backend(struct backend_result *res, void *arg)
         buf_move(&b->fail_body, &body);
     }
     buf_free(&body);
+    finish(b);
+}
+
+static void send_misses(struct batch *b);
+
+/* A key's owner answered (v), or did not (NULL: our lease is still ours, and
+ * the key goes into the backend read once every owner answered). */
+static void on_forwarded(struct request *r, void *arg, const struct cluster_value *v)
+{
+    struct bg_key *k = arg;
+    struct batch *b = k->b;
+    if (v) {
+        k->fill = NULL; /* ended by cluster_get.c */
+        set_value(b, k, v->body, v->len, v->crc);
+    } else {
+        k->fetch = true;
+    }
+    if (--b->forwarded == 0 && b->looked_up) send_misses(b);
     finish(b);
 }
 
@@ -471,11 +497,22 @@ static void look_up(struct batch *b)
             case CACHE_HIT: found(b, k, b->values.len - before, crc); break;
             case CACHE_NEGATIVE: k->state = KS_ABSENT; break;
             case CACHE_WAIT: b->pending++; break;
-            default: k->fetch = true; break; /* MISS: k->fill is ours; BYPASS: no fill */
+            case CACHE_MISS: /* k->fill is ours; another node may own the key (cluster.h) */
+                if (cluster_forward_get(b->r, &k->k, k->fill, t->name, k->key, on_forwarded, k)) {
+                    b->pending++;
+                    b->forwarded++;
+                    break;
+                }
+                k->fetch = true;
+                break;
+            default: k->fetch = true; break; /* BYPASS: no fill */
             }
         }
     }
-    send_misses(b);
+    /* one backend read for what neither the cache nor an owner answered,
+     * sent when the last owner answers */
+    b->looked_up = true;
+    if (b->forwarded == 0) send_misses(b);
     finish(b);
 }
 

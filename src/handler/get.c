@@ -3,7 +3,9 @@
  *
  *   params -> schema -> cache key -> cache_get -+- HIT/NEGATIVE: answer (project if asked)
  *                                               +- WAIT: another request's fill wakes us
- *                                               +- MISS: backend GetItem of the whole item
+ *                                               +- MISS: (cluster: the key's owner, if another
+ *                                               |    node, answers first: cluster.h) backend
+ *                                               |    GetItem of the whole item
  *                                               |    -> cache_fill_done (installs unless a
  *                                               |       write came first) -> answer
  *                                               '- BYPASS (held): backend, nothing cached
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handler/cluster.h"
 #include "handler/item.h"
 #include "handler/schema.h"
 #include "proto/params.h"
@@ -120,6 +123,7 @@ static void on_fill(struct backend_result *res, void *arg)
         fr = (struct cache_result){CACHE_HIT, value.data, value.len,
                                    crc32_of(value.data, value.len), 200};
     }
+    fr.ttl_ms = cluster_fill_ttl(g->ks->table, g->ks->table_len, 0); /* degraded: capped */
     if (g->fill) cache_fill_done(g->fill, &fr, item_now());
     answer(g, fr.data, fr.len, fr.crc, json_get(doc, "ConsumedCapacity"));
     buf_free(&value);
@@ -152,6 +156,19 @@ static void start_fill(struct get *g)
 
 static void look_up(struct get *g);
 
+/* The key's owner answered a forwarded miss (v), or did not (NULL: our
+ * lease is still ours, read the backend). */
+static void on_forwarded(struct request *r, void *arg, const struct cluster_value *v)
+{
+    struct get *g = arg;
+    if (!v) {
+        start_fill(g);
+        return;
+    }
+    g->fill = NULL; /* ended by cluster_get.c */
+    answer(g, v->body, v->len, v->crc, NULL);
+}
+
 static void resume(struct item_wakeup *wk)
 {
     struct get *g = wk->ctx;
@@ -183,6 +200,10 @@ static void look_up(struct get *g)
     case CACHE_HIT: answer(g, r->reply.data, r->reply.len, crc, NULL); return;
     case CACHE_NEGATIVE: answer(g, NULL, 0, 0, NULL); return;
     case CACHE_MISS:
+        /* another node owns the key: ask it (cluster.h) before the backend */
+        if (cluster_forward_get(r, &g->k, g->fill, g->q.table, g->q.key, on_forwarded, g)) return;
+        start_fill(g);
+        return;
     case CACHE_BYPASS: start_fill(g); return;
     default: return; /* CACHE_WAIT: on_wake resumes us */
     }

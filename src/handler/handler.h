@@ -29,6 +29,9 @@ void handler_call(struct request *r, const char *target, struct buf *body, backe
 /* The backend_cb of a relayed request (arg: the request): learns a table
  * the answer describes, then sends the answer on. */
 void handler_relay_done(struct backend_result *res, void *arg);
+/* handler_relay_done without the sending: the answer made ready in r, its
+ * status returned (for an answer that waits for the cluster's fan-out). */
+int handler_relay_take(struct backend_result *res, struct request *r);
 /* Sends a copy of body[0..len) to the backend as r's operation. */
 void handler_forward(struct request *r, const char *body, size_t len, backend_cb cb, void *arg);
 

@@ -41,6 +41,11 @@
  * (tags_valid_noted), it is still served, and its stored snapshot is
  * re-stamped in place (cache_patch) so the next hit checks only newer
  * bumps; a fill that raced such writes is installed all the same.
+ *
+ * In a cluster each node caches its own pages (they are not forwarded to an
+ * owner: docs/CLUSTER.md says why); every write's tags reach every node
+ * before the write is answered, and while a node is degraded its pages of
+ * tables without a stream live at most --peer-degraded-ttl.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -49,6 +54,7 @@
 #include <sys/random.h>
 
 #include "cache/tags.h"
+#include "handler/cluster.h"
 #include "handler/item.h"
 #include "handler/schema.h"
 #include "metrics/metrics.h"
@@ -267,8 +273,10 @@ static void fill_items(struct qry *q, const struct json *doc)
         struct cache_result cr = {CACHE_FAILED, NULL, 0, 0, 0};
         if (valid) {
             item_value_compose(&value, which[i]);
-            cr = (struct cache_result){CACHE_HIT, value.data, value.len,
-                                       crc32_of(value.data, value.len), 200};
+            cr = (struct cache_result){
+                CACHE_HIT, value.data,
+                value.len, crc32_of(value.data, value.len),
+                200,       cluster_fill_ttl(q->ks->table, q->ks->table_len, 0)};
             METRIC_INCR(query_items_filled);
         }
         cache_fill_done(leases[i], &cr, now);
@@ -350,10 +358,11 @@ static void on_fill(struct backend_result *res, void *arg)
         if (valid) {
             const struct config *o = handler_options();
             value_compose(&value, q, &range, body.data, body.len);
+            uint64_t ttl = q->hot && !q->consistent ? o->query_lag_window : o->query_ttl;
             fr = (struct cache_result){
                 CACHE_HIT, value.data,
                 value.len, crc32_of(value.data, value.len),
-                200,       q->hot && !q->consistent ? o->query_lag_window : o->query_ttl};
+                200,       ttl ? cluster_fill_ttl(q->ks->table, q->ks->table_len, ttl) : 0};
             if (fr.ttl_ms == 0) fr.kind = CACHE_FAILED, fr.status = 0; /* cache nothing */
             if (fr.kind == CACHE_HIT) METRIC_INCR(query_cache_fills);
             if (fr.kind == CACHE_HIT && q->hot && !q->consistent)

@@ -16,15 +16,20 @@
 #include "proto/json.h"
 #include "util/common.h"
 
-void handler_relay_done(struct backend_result *res, void *arg)
+int handler_relay_take(struct backend_result *res, struct request *r)
 {
-    struct request *r = arg;
-    CHECK_MAGIC(r, REQUEST_MAGIC);
     struct json *doc;
     if (r->op->describes && res->outcome == BACKEND_ANSWERED && res->status == 200 &&
         json_parse(r->arena, res->body.data, res->body.len, &doc, NULL, 0) == JSON_OK)
         schema_learn(json_get(doc, r->op->describes));
-    request_send_backend(r, res);
+    return request_backend_take(r, res);
+}
+
+void handler_relay_done(struct backend_result *res, void *arg)
+{
+    struct request *r = arg;
+    CHECK_MAGIC(r, REQUEST_MAGIC);
+    request_send(r, handler_relay_take(res, r));
 }
 
 void handler_call(struct request *r, const char *target, struct buf *body, backend_cb cb, void *arg)

@@ -128,8 +128,8 @@ void request_send(struct request *r, int status)
     r->replied = true;
     r->status = status;
     if (!r->request_id[0]) request_make_id(r->request_id, sizeof(r->request_id));
-    if (r->op) {
-        if (r->thread) r->thread->active--;
+    if (r->op && r->thread) r->thread->active--;
+    if (r->op && !r->peer) {
         metrics_family_incr(fam_requests, r->op->id);
         if (status >= 400) metrics_family_incr(fam_errors, r->op->id);
         metrics_hist_observe(HIST_REQUEST, clock_mono_ns() - r->start_ns);
@@ -186,19 +186,21 @@ int request_backend_answer(struct backend_result *res, struct buf *body)
     return 500;
 }
 
-void request_send_backend(struct request *r, struct backend_result *res)
+int request_backend_take(struct request *r, struct backend_result *res)
 {
     r->crc_set = false;
-    if (res->outcome != BACKEND_ANSWERED) {
-        request_send(r, request_backend_answer(res, &r->reply));
-        return;
-    }
+    if (res->outcome != BACKEND_ANSWERED) return request_backend_answer(res, &r->reply);
     /* a relayed answer goes back as the backend sent it, whatever its body
      * (TagResource answers 200 with an empty one) */
     buf_reset(&r->reply);
     buf_move(&r->reply, &res->body);
     snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
-    request_send(r, res->status);
+    return res->status;
+}
+
+void request_send_backend(struct request *r, struct backend_result *res)
+{
+    request_send(r, request_backend_take(r, res));
 }
 
 const char *request_header(const struct request *r, const char *name, size_t *len)

@@ -85,6 +85,8 @@ struct request {
 
     void (*done)(struct request *r); /* set by the network layer */
     void *owner;
+    bool peer; /* a GET a cluster peer forwarded to this node as the key's owner
+                  (handler/cluster.h): never forwarded again, not counted as a request */
 };
 
 /* Finishes the request: r->reply holds the body. */
@@ -97,6 +99,9 @@ void request_send_error(struct request *r, enum ddb_error e, const char *fmt, ..
 void request_send_msg(struct request *r, enum ddb_msg m, ...);
 /* Finishes with what the backend answered, or a 5xx if it did not answer. */
 void request_send_backend(struct request *r, struct backend_result *res);
+/* What request_send_backend sends, made ready in r (reply, request id)
+ * without sending it: returns the status to send it with. */
+int request_backend_take(struct request *r, struct backend_result *res);
 /* The status and body a client should get for a backend result: the
  * backend's own answer when its body is a JSON object, else a DynamoDB-shaped
  * 5xx. Takes the body out of res. */

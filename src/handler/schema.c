@@ -257,6 +257,7 @@ void schema_setup(void)
 {
     pthread_mutex_lock(&lock);
     watcher = NULL;
+    all_hold_until = 0; /* a hold is on the clock of the setup that set it */
     load_epochs();
     pthread_mutex_unlock(&lock);
 }
@@ -563,6 +564,33 @@ void schema_invalidate_all(uint64_t hold_until)
         }
     all_hold_until = MAX(all_hold_until, hold_until);
     pthread_mutex_unlock(&lock);
+}
+
+/* Whether a record's table has a stream (as its last description said). */
+static bool has_stream(const struct record *rec)
+{
+    return rec->snap && rec->snap->q.stream_arn;
+}
+
+void schema_invalidate_unstreamed(bool streams)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < SCHEMA_BUCKETS; i++)
+        for (struct record *rec = buckets[i]; rec; rec = rec->next)
+            if (!streams || !has_stream(rec)) {
+                rec->epoch = new_epoch();
+                store_table(rec->table, rec->table_len, rec);
+            }
+    pthread_mutex_unlock(&lock);
+}
+
+bool schema_has_stream(const char *table, size_t len)
+{
+    pthread_mutex_lock(&lock);
+    const struct record *rec = *find(table, len);
+    bool yes = rec && has_stream(rec);
+    pthread_mutex_unlock(&lock);
+    return yes;
 }
 
 void schema_forget_all(void)

@@ -71,6 +71,13 @@ void schema_invalidate(const char *table, size_t len, uint64_t hold_until);
 /* The same for every table (a statement ddbx cannot read). */
 void schema_invalidate_all(uint64_t hold_until);
 void schema_forget_all(void);
+/* A new epoch for every table without a stream (every table when `streams`
+ * is false: no stream is read): what a cluster node drops when a peer goes
+ * down (proto/peer-protocol.md 12.2), since writes made through that peer
+ * may not have reached it, and nothing else will tell it of them. */
+void schema_invalidate_unstreamed(bool streams);
+/* True when the table's last description named a stream. */
+bool schema_has_stream(const char *table, size_t len);
 
 /* What a request needs to know of a table at one instant. */
 struct schema_state {

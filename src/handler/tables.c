@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "handler/cluster.h"
 #include "handler/item.h"
 #include "handler/schema.h"
 #include "proto/params.h"
@@ -33,26 +34,33 @@ struct relayed {
 
 /* Drops every entry of a table (of all tables when `table` names none) once
  * a change may have been applied; holds it when the outcome is unknown.
- * forget: the table itself may be gone or new (its schema is described again). */
-static void table_changed(const struct json *table, enum write_outcome outcome, bool forget)
+ * forget: the table itself may be gone or new (its schema is described again).
+ * The peers of a cluster drop it too (fo). */
+static void table_changed(struct cluster_fanout *fo, const struct json *table,
+                          enum write_outcome outcome, bool forget)
 {
     if (outcome == WO_UNCHANGED) return;
-    uint64_t hold = outcome == WO_AMBIGUOUS ? item_now() + handler_holdoff_ms() : 0;
+    uint64_t holdoff = outcome == WO_AMBIGUOUS ? handler_holdoff_ms() : 0;
+    uint64_t hold = holdoff ? item_now() + holdoff : 0;
     const char *name;
     size_t len;
     if (!schema_table_name(table, &name, &len)) {
         schema_invalidate_all(hold);
+        cluster_fan_forget(fo, NULL, 0, PEER_FORGET_ITEMS | PEER_FORGET_QUERIES, holdoff);
         return;
     }
     schema_invalidate(name, len, hold);
     if (forget) schema_forget(name, len);
+    cluster_fan_forget(fo, name, len, PEER_FORGET_ITEMS | PEER_FORGET_QUERIES, holdoff);
 }
 
 static void on_table_changed(struct backend_result *res, void *arg)
 {
     struct relayed *x = arg;
-    table_changed(x->q.table, item_relay_outcome(x->r, res), true);
-    handler_relay_done(res, x->r); /* learns the new table from the answer */
+    struct cluster_fanout *fo = cluster_fanout_new(x->r);
+    table_changed(fo, x->q.table, item_relay_outcome(x->r, res), true);
+    /* learns the new table from the answer; answers once the peers dropped it */
+    cluster_fan_answer(fo, x->r, handler_relay_take(res, x->r));
 }
 
 /* Parses a relayed request that is looked at; NULL after answering. */
@@ -77,23 +85,25 @@ void handler_table_change(struct request *r)
 /* ---- PartiQL ---- */
 
 /* Drops what a statement may have written. */
-static void statement_done(struct request *r, const struct json *st, enum write_outcome outcome)
+static void statement_done(struct request *r, struct cluster_fanout *fo, const struct json *st,
+                           enum write_outcome outcome)
 {
     const char *table = NULL;
     size_t len = 0;
     enum partiql_effect e =
         json_is_string(st) ? partiql_statement(st->str, st->len, &table, &len) : PARTIQL_WRITES_ANY;
     if (e == PARTIQL_READS) return;
-    table_changed(e == PARTIQL_WRITES ? item_string_node(r, table, len) : NULL, outcome, false);
+    table_changed(fo, e == PARTIQL_WRITES ? item_string_node(r, table, len) : NULL, outcome, false);
 }
 
 static void on_partiql(struct backend_result *res, void *arg)
 {
     struct relayed *x = arg;
     enum write_outcome outcome = item_relay_outcome(x->r, res);
+    struct cluster_fanout *fo = cluster_fanout_new(x->r);
     for (int i = 0; i < x->q.nstatements; i++)
-        statement_done(x->r, x->q.statements[i], outcome);
-    request_send_backend(x->r, res);
+        statement_done(x->r, fo, x->q.statements[i], outcome);
+    cluster_fan_answer(fo, x->r, request_backend_take(x->r, res));
 }
 
 void handler_partiql(struct request *r)
@@ -108,6 +118,7 @@ struct tget {
     struct request *r;
     struct ddb_transact_get q;
     struct cache_fill **fills;
+    const struct key_schema **ks; /* the items' tables (in the arena) */
 };
 
 static void on_transact_got(struct backend_result *res, void *arg)
@@ -132,6 +143,7 @@ static void on_transact_got(struct backend_result *res, void *arg)
         } else if (e && t->q.items[i].whole) {
             cr.kind = CACHE_NEGATIVE;
         }
+        cr.ttl_ms = cluster_fill_ttl(t->ks[i]->table, t->ks[i]->table_len, 0);
         cache_fill_done(t->fills[i], &cr, now);
         buf_free(&value);
     }
@@ -146,6 +158,7 @@ static void on_transact_schemas(struct request *r, const struct key_schema **ks,
             handler_relay(r);
             return;
         }
+    t->ks = ks;
     struct cache_key *k = arena_alloc(r->arena, sizeof(*k) * (size_t)t->q.n);
     for (int i = 0; i < t->q.n; i++)
         if (!item_key_or_answer(r, ks[i], t->q.items[i].key, true, &k[i])) return;

@@ -40,11 +40,16 @@
  * the table's pages uncached for the hold-off. Writes answered through ddbx
  * are told to the stream reader (stream/stream.h), so their own records do
  * not bump the same tags again.
+ *
+ * In a cluster (handler/cluster.h) every key, tag and table the write
+ * changed here goes to every peer as well (held there too when the outcome
+ * is unknown), and the client is answered once the live peers applied it.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cache/tags.h"
+#include "handler/cluster.h"
 #include "handler/item.h"
 #include "handler/schema.h"
 #include "metrics/metrics.h"
@@ -94,6 +99,8 @@ struct write {
     bool old_image;   /* PutItem, DeleteItem: the answer holds ALL_OLD */
     bool strip;       /* the backend was asked for Attributes the caller did not want */
     uint64_t sent_ms;
+    struct cluster_fanout *fo; /* what the peers are told before the answer (NULL: alone) */
+    uint64_t hold_ms;          /* the outcome is unknown: the peers hold what they are told */
 };
 
 /* ---- building ---- */
@@ -144,11 +151,13 @@ static struct write *write_parse(struct request *r, enum wop op,
 
 /* ---- after the backend answers ---- */
 
-/* Ends a key's write lease with what the outcome means for it. */
-static void end_lease(struct wkey *k, enum cache_write_outcome outcome, const struct json *item,
-                      uint64_t now)
+/* Ends a key's write lease with what the outcome means for it; the peers
+ * drop the key too unless nothing changed. */
+static void end_lease(struct write *w, struct wkey *k, enum cache_write_outcome outcome,
+                      const struct json *item, uint64_t now)
 {
     if (!k->lease) return;
+    if (outcome != CACHE_WRITE_UNCHANGED) cluster_fan_key(w->fo, &k->k, w->hold_ms);
     struct buf value = BUF_INIT;
     if (outcome == CACHE_WRITE_STORE && item) item_value_compose(&value, item);
     cache_write_end(k->lease, outcome, item ? value.data : NULL, value.len, now);
@@ -160,17 +169,19 @@ static void end_lease(struct wkey *k, enum cache_write_outcome outcome, const st
 static void apply_success(struct write *w, struct wkey *k, uint64_t now)
 {
     if (!k->lease) return;
-    /* a table held by an earlier change of unknown outcome caches nothing */
-    bool store = !w->tables[k->table].ks->held;
+    /* a table held by an earlier change of unknown outcome caches nothing;
+     * neither does one a degraded cluster node cannot keep fresh (cluster.h) */
+    const struct key_schema *ks = w->tables[k->table].ks;
+    bool store = !ks->held && cluster_may_store(ks->table, ks->table_len);
     switch (k->kind) {
     case W_PUT: /* an item whose numbers DynamoDB would store otherwise is read back */
-        end_lease(k, store && k->canonical ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, k->obj,
+        end_lease(w, k, store && k->canonical ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, k->obj,
                   now);
         break;
     case W_DELETE:
-        end_lease(k, store ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, NULL, now);
+        end_lease(w, k, store ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, NULL, now);
         break;
-    case W_TOUCH: end_lease(k, CACHE_WRITE_INVALIDATE, NULL, now); break;
+    case W_TOUCH: end_lease(w, k, CACHE_WRITE_INVALIDATE, NULL, now); break;
     }
 }
 
@@ -216,8 +227,9 @@ static void strip_attributes(struct write *w, const struct json *doc)
 static void update_answer(struct write *w, struct json *doc, uint64_t now)
 {
     const struct json *attrs = json_get(doc, "Attributes");
-    bool store = json_is_object(attrs) && !w->tables[0].ks->held;
-    end_lease(&w->keys[0], store ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, attrs, now);
+    const struct key_schema *ks = w->tables[0].ks;
+    bool store = json_is_object(attrs) && !ks->held && cluster_may_store(ks->table, ks->table_len);
+    end_lease(w, &w->keys[0], store ? CACHE_WRITE_STORE : CACHE_WRITE_INVALIDATE, attrs, now);
 }
 
 /* ---- query tags ---- */
@@ -284,6 +296,7 @@ static void bump_key(struct write *w, struct wkey *k, const struct json *doc, bo
     }
     tags_bump_noted(hashes, notes, (unsigned)tags.n, now);
     METRIC_ADD(query_cache_tag_bumps, tags.n);
+    cluster_fan_tags(w->fo, ks->table, ks->table_len, &tags, w->hold_ms);
     if (known && w->op != OP_TRANSACT && iw.new_state != INVALIDATION_UNKNOWN)
         stream_own_note(t, &k->k, iw.new_image, hashes, (unsigned)tags.n, w->sent_ms, now);
     schema_indexes_put(t);
@@ -319,8 +332,11 @@ static void invalidate_unkeyed(struct write *w, enum write_outcome outcome, uint
         const char *name;
         size_t len;
         if ((w->tables[i].unkeyed || !w->tables[i].ks) &&
-            schema_table_name(w->tables[i].name, &name, &len))
+            schema_table_name(w->tables[i].name, &name, &len)) {
             schema_invalidate(name, len, hold);
+            cluster_fan_forget(w->fo, name, len, PEER_FORGET_ITEMS | PEER_FORGET_QUERIES,
+                               w->hold_ms);
+        }
     }
 }
 
@@ -335,10 +351,12 @@ static void on_answer(struct backend_result *res, void *arg)
         snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
     enum write_outcome outcome = item_write_outcome(r, res, status, &r->reply);
     uint64_t now = item_now();
+    w->fo = cluster_fanout_new(r);
     struct json *doc = NULL;
     if (outcome == WO_SUCCESS && (w->op == OP_UPDATE || w->op == OP_BATCH || w->old_image) &&
         json_parse(r->arena, r->reply.data, r->reply.len, &doc, NULL, 0) != JSON_OK)
         outcome = WO_AMBIGUOUS; /* a 200 we cannot read */
+    w->hold_ms = outcome == WO_AMBIGUOUS ? handler_holdoff_ms() : 0;
     bump_tags(w, outcome, doc, now);
     if (outcome == WO_SUCCESS && w->strip) strip_attributes(w, doc);
     if (outcome == WO_SUCCESS && w->op == OP_UPDATE && w->derive) {
@@ -354,11 +372,11 @@ static void on_answer(struct backend_result *res, void *arg)
             enum processed p = PROCESSED;
             if (outcome == WO_SUCCESS && k->lease && w->op == OP_BATCH) p = processed(w, doc, k);
             if (outcome != WO_SUCCESS)
-                end_lease(k, failed[outcome], NULL, now);
+                end_lease(w, k, failed[outcome], NULL, now);
             else if (p == UNPROCESSED)
-                end_lease(k, CACHE_WRITE_UNCHANGED, NULL, now);
+                end_lease(w, k, CACHE_WRITE_UNCHANGED, NULL, now);
             else if (p == UNKNOWN)
-                end_lease(k, CACHE_WRITE_INVALIDATE, NULL, now);
+                end_lease(w, k, CACHE_WRITE_INVALIDATE, NULL, now);
             else
                 apply_success(w, k, now);
         }
@@ -366,8 +384,13 @@ static void on_answer(struct backend_result *res, void *arg)
     invalidate_unkeyed(w, outcome, now);
     if (item_error_forgets_table(r, status, &r->reply))
         for (int i = 0; i < w->ntables; i++)
-            if (w->tables[i].ks) schema_forget(w->tables[i].ks->table, w->tables[i].ks->table_len);
-    request_send(r, status);
+            if (w->tables[i].ks) {
+                schema_forget(w->tables[i].ks->table, w->tables[i].ks->table_len);
+                cluster_fan_forget(w->fo, w->tables[i].ks->table, w->tables[i].ks->table_len,
+                                   PEER_FORGET_ITEMS | PEER_FORGET_QUERIES, 0);
+            }
+    /* every live peer applies what changed before the client hears of it */
+    cluster_fan_answer(w->fo, r, status);
 }
 
 /* ---- before: schemas and keys ---- */

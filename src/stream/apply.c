@@ -339,8 +339,41 @@ static unsigned tag_hashes(const struct invalidation_tags *tags, uint64_t *out)
     return (unsigned)tags->n;
 }
 
+/* Appends bytes (copied into a) to a list of fx, grown in a. */
+static void effect_add(struct arena *a, struct peer_bytes **list, size_t *n, size_t *cap,
+                       const void *data, size_t len)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct peer_bytes *grown = arena_alloc(a, ncap * sizeof(*grown));
+        if (*n) memcpy(grown, *list, *n * sizeof(*grown));
+        *list = grown;
+        *cap = ncap;
+    }
+    uint8_t *copy = len ? arena_alloc(a, len) : NULL;
+    if (len) memcpy(copy, data, len);
+    (*list)[(*n)++] = (struct peer_bytes){copy, len};
+}
+
+static void collect(struct arena *a, struct stream_effects *fx, const struct cache_key *k,
+                    const struct invalidation_tags *tags)
+{
+    const char *nul = memchr(k->data, '\0', k->len);
+    size_t skip = nul ? (size_t)(nul - (const char *)k->data) + 1 : 0;
+    effect_add(a, &fx->keys, &fx->nkeys, &fx->kcap, (const char *)k->data + skip, k->len - skip);
+    for (int i = 0; i < tags->n; i++)
+        effect_add(a, &fx->tags, &fx->ntags, &fx->tcap, tags->tag[i].data, tags->tag[i].len);
+}
+
 enum stream_applied stream_apply(struct arena *a, const struct query_table *t,
                                  const struct stream_record *r, uint64_t now_ms)
+{
+    return stream_apply_collect(a, t, r, now_ms, NULL);
+}
+
+enum stream_applied stream_apply_collect(struct arena *a, const struct query_table *t,
+                                         const struct stream_record *r, uint64_t now_ms,
+                                         struct stream_effects *fx)
 {
     struct invalidation_write w;
     struct invalidation_tags tags;
@@ -374,6 +407,7 @@ enum stream_applied stream_apply(struct arena *a, const struct query_table *t,
     tags_bump(hashes, n, now_ms);
     METRIC_ADD(query_cache_tag_bumps, n);
     cache_invalidate(&k);
+    if (fx) collect(a, fx, &k, &tags);
     buf_free(&kb);
     METRIC_INCR(stream_records);
     return STREAM_APPLIED;

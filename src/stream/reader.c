@@ -15,10 +15,17 @@
  *           trimmed, lost or unreadable -> a gap and a new iterator;
  *           throttled, 5xx, no answer -> retry the same call later, backing off
  *
+ * In a cluster (stream.h) a table another node owns is not read (state
+ * "peer"); a page's fan-out to the peers counts as the shard's call in
+ * flight, and the shard's acknowledged position moves past the page when
+ * every live peer applied it. A timer publishes positions and checks
+ * ownership every position_ms.
+ *
  * Every shard has at most one call in flight. Tables and shards are only
- * touched on the loop's thread; the watch queue and the status /metrics
- * shows are under `lock`. Shards and tables are freed only once their
- * timers are closed and no call of theirs is in flight.
+ * touched on the loop's thread; the watch queue, the fan-outs done, the
+ * positions heard of and the status /metrics shows are under `lock`.
+ * Shards and tables are freed only once their timers are closed and no call
+ * of theirs is in flight.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -38,8 +45,8 @@
 #define ERROR_DELAY_MIN 500   /* ms before the first retry of a failed call */
 #define ERROR_DELAY_MAX 10000 /* ... doubling up to this */
 
-enum rstate { R_NO_STREAM, R_STARTING, R_READING, R_LOST };
-static const char *const state_names[] = {"no_stream", "starting", "reading", "lost"};
+enum rstate { R_NO_STREAM, R_STARTING, R_READING, R_LOST, R_PEER };
+static const char *const state_names[] = {"no_stream", "starting", "reading", "lost", "peer"};
 
 struct rtable;
 
@@ -49,6 +56,7 @@ struct rshard {
     char *id, *parent; /* parent NULL: none */
     char *iterator;    /* NULL: none yet */
     char last_seq[STREAM_SEQ_MAX + 1];
+    char acked_seq[STREAM_SEQ_MAX + 1]; /* the last record every live peer applied */
     bool latest;   /* its first iterator is LATEST (open when the reader started) */
     bool starting; /* counted in its table's pending_start */
     bool started;  /* an iterator was asked for at least once */
@@ -70,6 +78,8 @@ struct rtable {
     bool describe_stale; /* ... of a stream since replaced: its answer is ignored */
     bool describe_soon;  /* a shard closed while describing: describe again */
     int pending_start;   /* LATEST iterators still to get before the start gap */
+    int resumed;         /* shards started after a position the cluster knew */
+    bool owned;          /* this node reads it (cluster: it owns the table) */
     char *next_page;     /* ExclusiveStartShardId of the next page, or NULL */
     uint64_t error_delay;
     uv_timer_t timer;
@@ -84,6 +94,22 @@ struct pending {
     struct query_table q;
 };
 
+/* A page's fan-out finished (queued from any thread, handled on the loop). */
+struct fanned {
+    struct fanned *next;
+    struct rshard *s; /* busy until this is handled, so not freed */
+    char seq[STREAM_SEQ_MAX + 1];
+    bool acked;
+    int nrecords;
+};
+
+/* The largest position heard of, per (stream, shard). */
+struct position {
+    struct position *next;
+    char *arn, *shard;
+    char seq[STREAM_SEQ_MAX + 1];
+};
+
 static struct {
     struct stream_options o;
     bool running;
@@ -93,6 +119,11 @@ static struct {
     struct rtable *tables;   /* under lock for changes; read freely on the loop */
     struct arena scratch;    /* one answer at a time, reset after each */
     int open_handles;
+    struct fanned *fanned;      /* under lock */
+    struct position *positions; /* under lock */
+    bool reown;                 /* under lock: check ownership soon */
+    bool timer_on;
+    uv_timer_t position_timer;
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- helpers ---- */
@@ -182,6 +213,9 @@ static void set_state(struct rtable *t, enum rstate s)
 /* ---- shards ---- */
 
 static void shard_schedule(struct rshard *s, uint64_t delay);
+static void shards_prune(struct rtable *t);
+static bool position_find(const struct rtable *t, const char *shard, char *seq);
+static void reown_all(void);
 static void get_iterator(struct rshard *s, const char *type);
 static void describe(struct rtable *t);
 static void table_schedule(struct rtable *t, uint64_t delay);
@@ -207,7 +241,9 @@ static void shards_start(struct rtable *t)
     for (struct rshard *s = t->shards; s; s = s->next) {
         if (s->retired || s->done || s->busy || s->started || parent_pending(s)) continue;
         s->started = true;
-        get_iterator(s, s->latest ? "LATEST" : "TRIM_HORIZON");
+        get_iterator(s, s->last_seq[0] ? "AFTER_SEQUENCE_NUMBER"
+                        : s->latest    ? "LATEST"
+                                       : "TRIM_HORIZON");
     }
 }
 
@@ -283,8 +319,10 @@ static void shard_lost(struct rshard *s, const char *why)
     shard_schedule(s, s->error_delay);
 }
 
-/* Applies a page of records; false when the page cannot be read. */
-static bool apply_page(struct rshard *s, const struct json *doc, struct stream_records *recs)
+/* Applies a page of records, adding what they changed to fx; false when
+ * the page cannot be read. */
+static bool apply_page(struct rshard *s, const struct json *doc, struct stream_records *recs,
+                       struct stream_effects *fx)
 {
     struct rtable *t = s->t;
     if (stream_parse_records(&g.scratch, doc, recs) != STREAM_OK) return false;
@@ -295,7 +333,7 @@ static bool apply_page(struct rshard *s, const struct json *doc, struct stream_r
             METRIC_INCR(stream_records_old); /* a replay of what was applied */
             continue;
         }
-        if (stream_apply(&g.scratch, &t->q, r, now_ms()) == STREAM_UNKEYED)
+        if (stream_apply_collect(&g.scratch, &t->q, r, now_ms(), fx) == STREAM_UNKEYED)
             gap(t, "a record's key could not be read");
         memcpy(s->last_seq, r->seq.s, r->seq.len);
         s->last_seq[r->seq.len] = '\0';
@@ -306,6 +344,52 @@ static bool apply_page(struct rshard *s, const struct json *doc, struct stream_r
         }
     }
     return true;
+}
+
+/* After a page: its shard's end (children next), or the next poll. */
+static void shard_next(struct rshard *s, int nrecords)
+{
+    if (!s->iterator) {
+        shard_done(s);
+        return;
+    }
+    if (nrecords >= RECORDS_LIMIT)
+        s->delay = 0;
+    else if (nrecords > 0)
+        s->delay = g.o.poll_min_ms;
+    else
+        s->delay = MIN(MAX(s->delay * 2, g.o.poll_min_ms), g.o.poll_max_ms);
+    shard_schedule(s, s->delay);
+}
+
+/* Any thread: a page's fan-out is done; handled on the loop (fanned_run). */
+static void on_fanned(void *arg, bool acked)
+{
+    struct fanned *f = arg;
+    f->acked = acked;
+    pthread_mutex_lock(&g.lock);
+    if (g.running) {
+        f->next = g.fanned;
+        g.fanned = f;
+        uv_async_send(&g.async);
+        f = NULL;
+    }
+    pthread_mutex_unlock(&g.lock);
+    free(f); /* stopped: nothing waits for it */
+}
+
+static void fanned_run(struct fanned *f)
+{
+    struct rshard *s = f->s;
+    s->busy = false;
+    if (s->retired) {
+        shards_prune(s->t);
+        return;
+    }
+    /* a page some live peer did not acknowledge in time stays unpublished:
+     * a later page acknowledged in full covers it (links are ordered) */
+    if (f->acked) memcpy(s->acked_seq, f->seq, sizeof(s->acked_seq));
+    shard_next(s, f->nrecords);
 }
 
 static void on_records(struct backend_result *res, void *arg)
@@ -347,7 +431,8 @@ static void on_records(struct backend_result *res, void *arg)
     s->error_delay = 0;
     struct json *doc = parse_answer(res);
     struct stream_records recs;
-    if (!doc || !apply_page(s, doc, &recs)) {
+    struct stream_effects fx = {0};
+    if (!doc || !apply_page(s, doc, &recs, &fx)) {
         METRIC_INCR(stream_errors);
         shard_lost(s, "a GetRecords answer could not be read");
         return;
@@ -355,17 +440,18 @@ static void on_records(struct backend_result *res, void *arg)
     free(s->iterator);
     s->iterator =
         recs.next_iterator.s ? xstrndup(recs.next_iterator.s, recs.next_iterator.len) : NULL;
-    if (!s->iterator) {
-        shard_done(s);
+    if (g.o.fanout && (fx.nkeys || fx.ntags)) { /* the peers apply it before the next page */
+        struct fanned *f = xcalloc(1, sizeof(*f));
+        f->s = s;
+        f->nrecords = recs.n;
+        memcpy(f->seq, s->last_seq, sizeof(f->seq));
+        s->busy = true;
+        g.o.fanout(s->t->q.table, s->t->q.table_len, fx.keys, fx.nkeys, fx.tags, fx.ntags,
+                   on_fanned, f);
         return;
     }
-    if (recs.n >= RECORDS_LIMIT)
-        s->delay = 0;
-    else if (recs.n > 0)
-        s->delay = g.o.poll_min_ms;
-    else
-        s->delay = MIN(MAX(s->delay * 2, g.o.poll_min_ms), g.o.poll_max_ms);
-    shard_schedule(s, s->delay);
+    memcpy(s->acked_seq, s->last_seq, sizeof(s->acked_seq));
+    shard_next(s, recs.n);
 }
 
 static void on_iterator(struct backend_result *res, void *arg)
@@ -443,6 +529,13 @@ static void shard_add(struct rtable *t, const struct stream_shard *d)
     s->done = !t->started && d->end_seq.s;
     s->starting = !t->started && !s->done;
     s->seen = true;
+    if (!t->started && position_find(t, s->id, s->last_seq)) {
+        /* the cluster knows where the last reader got to: on from there,
+         * whether the shard is open or closed since */
+        memcpy(s->acked_seq, s->last_seq, sizeof(s->acked_seq));
+        s->latest = s->done = s->starting = false;
+        t->resumed++;
+    }
     uv_timer_init(g.o.loop, &s->timer);
     s->timer.data = s;
     g.open_handles++;
@@ -522,7 +615,11 @@ static void on_described(struct backend_result *res, void *arg)
             t->pending_start += s->starting;
         if (t->pending_start == 0) { /* no open shard: nothing to wait for */
             set_state(t, R_READING);
-            gap(t, "reading starts");
+            if (t->resumed)
+                log_info("stream of table %.*s: taken over after the positions published",
+                         (int)t->q.table_len, t->q.table);
+            else
+                gap(t, "reading starts");
         }
     }
     shards_prune(t);
@@ -553,7 +650,8 @@ static void describe(struct rtable *t)
 static void on_table_timer(uv_timer_t *timer)
 {
     struct rtable *t = timer->data;
-    if (g.running && t->q.stream_arn && !t->describing && t->state != R_LOST) describe(t);
+    if (g.running && t->owned && t->q.stream_arn && !t->describing && t->state != R_LOST)
+        describe(t);
 }
 
 static void table_schedule(struct rtable *t, uint64_t delay)
@@ -571,6 +669,7 @@ static void table_retire(struct rtable *t)
     t->describe_stale = t->describing;
     t->started = false;
     t->pending_start = 0;
+    t->resumed = 0;
     free(t->next_page);
     t->next_page = NULL;
     stream_own_reset(t->q.table, t->q.table_len, false, now_ms());
@@ -624,17 +723,147 @@ static void table_update(struct pending *p)
                  (int)t->q.table_len, t->q.table);
         return;
     }
+    t->owned = !g.o.owns || g.o.owns(t->q.table, t->q.table_len);
+    if (!t->owned) {
+        set_state(t, R_PEER);
+        log_info("table %.*s: another node reads its stream", (int)t->q.table_len, t->q.table);
+        return;
+    }
     set_state(t, R_STARTING);
     log_info("reading the stream of table %.*s", (int)t->q.table_len, t->q.table);
     table_schedule(t, 0);
+}
+
+/* ---- the cluster: ownership and positions ---- */
+
+static struct position *position_at(const char *arn, size_t alen, const char *shard, size_t slen)
+{
+    for (struct position *p = g.positions; p; p = p->next)
+        if (strlen(p->arn) == alen && memcmp(p->arn, arn, alen) == 0 && strlen(p->shard) == slen &&
+            memcmp(p->shard, shard, slen) == 0)
+            return p;
+    return NULL;
+}
+
+/* Under g.lock. */
+static void position_put(const char *arn, size_t alen, const char *shard, size_t slen,
+                         const char *seq, size_t qlen)
+{
+    if (!qlen || qlen > STREAM_SEQ_MAX || !alen || !slen) return;
+    struct position *p = position_at(arn, alen, shard, slen);
+    if (p && stream_seq_compare(seq, qlen, p->seq, strlen(p->seq)) <= 0) return;
+    if (!p) {
+        p = xcalloc(1, sizeof(*p));
+        p->arn = xstrndup(arn, alen);
+        p->shard = xstrndup(shard, slen);
+        p->next = g.positions;
+        g.positions = p;
+    }
+    memcpy(p->seq, seq, qlen);
+    p->seq[qlen] = '\0';
+}
+
+void stream_position_note(const char *arn, size_t alen, const char *shard, size_t slen,
+                          const char *seq, size_t qlen)
+{
+    pthread_mutex_lock(&g.lock);
+    position_put(arn, alen, shard, slen, seq, qlen);
+    pthread_mutex_unlock(&g.lock);
+}
+
+/* The largest position known for a shard of t's stream, copied to seq. */
+static bool position_find(const struct rtable *t, const char *shard, char *seq)
+{
+    pthread_mutex_lock(&g.lock);
+    const struct position *p =
+        position_at(t->q.stream_arn, t->q.stream_arn_len, shard, strlen(shard));
+    if (p) memcpy(seq, p->seq, sizeof(p->seq));
+    pthread_mutex_unlock(&g.lock);
+    return p != NULL;
+}
+
+/* STREAM_POSITION of a table this node reads: each shard's acknowledged
+ * position (kept here too, for when this node reads it again). */
+static void publish(struct rtable *t)
+{
+    size_t n = 0;
+    for (struct rshard *s = t->shards; s; s = s->next)
+        n += !s->retired;
+    if (!n || !g.o.publish) return;
+    struct peer_shard_pos *pos = xcalloc(n, sizeof(*pos));
+    size_t i = 0;
+    pthread_mutex_lock(&g.lock);
+    for (struct rshard *s = t->shards; s; s = s->next) {
+        if (s->retired) continue;
+        pos[i].shard = (struct peer_bytes){(const uint8_t *)s->id, strlen(s->id)};
+        pos[i++].sequence =
+            (struct peer_bytes){(const uint8_t *)s->acked_seq, strlen(s->acked_seq)};
+        position_put(t->q.stream_arn, t->q.stream_arn_len, s->id, strlen(s->id), s->acked_seq,
+                     strlen(s->acked_seq));
+    }
+    pthread_mutex_unlock(&g.lock);
+    g.o.publish(t->q.table, t->q.stream_arn, pos, n);
+    free(pos);
+}
+
+/* Starts or stops each table's reader as ownership now says. */
+static void reown_all(void)
+{
+    for (struct rtable *t = g.tables; t; t = t->next) {
+        if (!t->q.stream_arn || t->state == R_LOST || !g.o.owns) continue;
+        bool owns = g.o.owns(t->q.table, t->q.table_len);
+        if (owns && !t->owned) {
+            t->owned = true;
+            set_state(t, R_STARTING);
+            log_info("stream of table %.*s: this node reads it now", (int)t->q.table_len,
+                     t->q.table);
+            table_schedule(t, g.o.takeover_ms); /* the old owner's last position first */
+        } else if (!owns && t->owned) {
+            publish(t); /* where the next owner takes over */
+            table_retire(t);
+            t->owned = false;
+            set_state(t, R_PEER);
+            log_info("stream of table %.*s: another node reads it now", (int)t->q.table_len,
+                     t->q.table);
+        }
+    }
+}
+
+void stream_reown(void)
+{
+    pthread_mutex_lock(&g.lock);
+    if (g.running) {
+        g.reown = true;
+        uv_async_send(&g.async);
+    }
+    pthread_mutex_unlock(&g.lock);
+}
+
+static void on_position_timer(uv_timer_t *timer)
+{
+    if (!g.running) return;
+    reown_all(); /* also catches an owner that comes with time, not an event */
+    for (struct rtable *t = g.tables; t; t = t->next)
+        if (t->owned && t->state == R_READING) publish(t);
 }
 
 static void on_async(uv_async_t *a)
 {
     pthread_mutex_lock(&g.lock);
     struct pending *p = g.pending;
+    struct fanned *f = g.fanned;
+    bool reown = g.reown;
     g.pending = NULL;
+    g.fanned = NULL;
+    g.reown = false;
     pthread_mutex_unlock(&g.lock);
+    while (f) {
+        struct fanned *next = f->next;
+        if (g.running) fanned_run(f);
+        free(f);
+        f = next;
+    }
+    if (reown && g.running) reown_all();
     /* oldest first, so the last description of a table wins */
     struct pending *rev = NULL;
     while (p) {
@@ -661,9 +890,16 @@ int stream_setup(const struct stream_options *o)
     if (!g.o.poll_max_ms) g.o.poll_max_ms = 1000;
     if (!g.o.describe_ms) g.o.describe_ms = 60000;
     if (!g.o.own_keep_ms) g.o.own_keep_ms = 60000;
+    if (!g.o.position_ms) g.o.position_ms = 1000;
     arena_init(&g.scratch);
     if (uv_async_init(g.o.loop, &g.async, on_async) != 0) return -1;
     g.open_handles = 1;
+    g.timer_on = g.o.owns || g.o.publish;
+    if (g.timer_on) {
+        uv_timer_init(g.o.loop, &g.position_timer);
+        uv_timer_start(&g.position_timer, on_position_timer, g.o.position_ms, g.o.position_ms);
+        g.open_handles++;
+    }
     stream_own_setup(g.o.own_keep_ms, 65536);
     pthread_mutex_lock(&g.lock);
     g.running = true;
@@ -700,7 +936,9 @@ void stream_stop(void)
     g.o.bops->destroy(g.o.backend);
     g.o.backend = NULL;
     uv_close((uv_handle_t *)&g.async, on_closed);
+    if (g.timer_on) uv_close((uv_handle_t *)&g.position_timer, on_closed);
     for (struct rtable *t = g.tables; t; t = t->next) {
+        if (t->owned && t->state == R_READING) publish(t); /* for the next owner */
         uv_close((uv_handle_t *)&t->timer, on_closed);
         for (struct rshard *s = t->shards; s; s = s->next)
             uv_close((uv_handle_t *)&s->timer, on_closed);
@@ -727,6 +965,19 @@ void stream_teardown(void)
         arena_free(&p->strings);
         free(p);
     }
+    while (g.fanned) {
+        struct fanned *f = g.fanned;
+        g.fanned = f->next;
+        free(f);
+    }
+    while (g.positions) {
+        struct position *p = g.positions;
+        g.positions = p->next;
+        free(p->arn);
+        free(p->shard);
+        free(p);
+    }
+    g.timer_on = g.reown = false;
     arena_free(&g.scratch);
     stream_own_teardown();
     memset(&g.o, 0, sizeof(g.o));

@@ -39,8 +39,23 @@
  * stream that disappeared) it calls `invalidate_table` (the table's epoch
  * changes: every entry of it goes) and bumps the table's tag.
  *
- * Threads: stream_watch and stream_own_note may be called from any thread;
- * everything else runs on the reader's loop.
+ * In a cluster (docs/CLUSTER.md, proto/peer-protocol.md 12.4) only a
+ * table's owner among the live nodes reads its stream (`owns`): DynamoDB
+ * allows two readers per shard, and one read per table is enough. What its
+ * records change goes to every peer as well (`fanout`); the reader waits
+ * for each page's fan-out before reading the next, and a shard's position
+ * advances past a page only once every live peer acknowledged it. Every
+ * position_ms (and when it stops reading a table) the owner publishes its
+ * positions (`publish`); every node keeps the largest it hears of
+ * (stream_position_note). When ownership moves (stream_reown: a peer came
+ * or went), the old owner stops and the new one resumes each shard after the
+ * largest position the cluster knows (AFTER_SEQUENCE_NUMBER), without a gap;
+ * an open shard with no known position is read from LATEST, a gap, and
+ * `invalidate_table` drops the table on every node (the caller sends FORGET).
+ *
+ * Threads: stream_watch, stream_own_note, stream_reown and
+ * stream_position_note may be called from any thread; everything else runs
+ * on the reader's loop.
  */
 #ifndef DDBX_STREAM_STREAM_H
 #define DDBX_STREAM_STREAM_H
@@ -51,6 +66,7 @@
 
 #include "backend/backend.h"
 #include "cache/cache.h"
+#include "cluster/peer_msg.h"
 #include "proto/json.h"
 #include "proto/query.h"
 #include "proto/stream.h"
@@ -68,6 +84,20 @@ struct stream_options {
     uint64_t poll_max_ms;     /* 0: 1000 */
     uint64_t describe_ms;     /* how often open streams are described again; 0: 60000 */
     uint64_t own_keep_ms; /* how long own writes and unmatched records are remembered; 0: 60000 */
+    /* A cluster (all NULL without one). owns: this node reads the table's
+     * stream (NULL: every table). fanout: sends what a page of records
+     * changed to the peers (bytes copied) and calls done(arg, acked) once,
+     * from any thread, when every live peer applied it (acked) or the ack
+     * timeout passed. publish: STREAM_POSITION of a table's shards. */
+    bool (*owns)(const char *table, size_t len);
+    void (*fanout)(const char *table, size_t tlen, const struct peer_bytes *keys, size_t nkeys,
+                   const struct peer_bytes *tags, size_t ntags, void (*done)(void *arg, bool acked),
+                   void *arg);
+    int (*publish)(const char *table, const char *arn, const struct peer_shard_pos *shards,
+                   size_t nshards);
+    uint64_t position_ms; /* how often positions are published, and ownership checked; 0: 1000 */
+    uint64_t takeover_ms; /* a table this node comes to own is read after this long, so the old
+                             owner's last position arrives first; 0: at once */
 };
 
 /* Starts the module (no reader yet). Returns 0 or -1. */
@@ -82,6 +112,16 @@ void stream_teardown(void);
  * stream gets a reader (a new stream ARN restarts it); one without is logged
  * once. A no-op before stream_setup or after stream_stop. */
 void stream_watch(const struct query_table *t);
+
+/* Any thread: the live nodes changed; each table's reader starts or stops
+ * as `owns` now says (on the loop, soon). */
+void stream_reown(void);
+/* Any thread: a peer's STREAM_POSITION entry: the last sequence number it
+ * applied (and every live peer acknowledged) in a shard of a stream. The
+ * largest seen per (stream, shard) is where this node resumes if it comes
+ * to own the table. An empty sequence says nothing. */
+void stream_position_note(const char *arn, size_t alen, const char *shard, size_t slen,
+                          const char *seq, size_t qlen);
 
 /* Any thread: a write through ddbx, sent at sent_ms, was answered at now_ms.
  * k: the item's cache key; new_image: the item after it (NULL: deleted);
@@ -108,6 +148,16 @@ enum stream_applied {
 /* Applies one record of table t. Scratch memory comes from a. */
 enum stream_applied stream_apply(struct arena *a, const struct query_table *t,
                                  const struct stream_record *r, uint64_t now_ms);
+/* What applied records changed, for the peers: item keys (the cache key
+ * after the table's NUL) and query tags, in the arena given. */
+struct stream_effects {
+    struct peer_bytes *keys, *tags;
+    size_t nkeys, ntags, kcap, tcap;
+};
+/* stream_apply, adding what a STREAM_APPLIED record changed to fx. */
+enum stream_applied stream_apply_collect(struct arena *a, const struct query_table *t,
+                                         const struct stream_record *r, uint64_t now_ms,
+                                         struct stream_effects *fx);
 /* A canonical hash of an item image (an object of AttributeValues): member
  * and set order do not matter, numbers are compared as values ("1.50" is
  * "1.5"). False when the image holds a value it cannot read with certainty. */

@@ -171,11 +171,11 @@ static int fanout(char **w, size_t n)
     for (size_t i = 3; i < n && nkeys < 32; i++)
         keys[nkeys++] = (struct peer_bytes){(const uint8_t *)w[i], strlen(w[i])};
     if (strcmp(w[0], "invalidate") == 0)
-        return node_invalidate(node, w[2], strlen(w[2]), keys, nkeys, on_done, id);
+        return node_invalidate(node, w[2], strlen(w[2]), keys, nkeys, 0, on_done, id);
     if (strcmp(w[0], "tag") == 0)
-        return node_tag(node, w[2], strlen(w[2]), keys, nkeys, on_done, id);
-    return node_forget(node, w[2], strlen(w[2]), PEER_FORGET_ITEMS | PEER_FORGET_QUERIES, on_done,
-                       id);
+        return node_tag(node, w[2], strlen(w[2]), keys, nkeys, 0, on_done, id);
+    return node_forget(node, w[2], strlen(w[2]), PEER_FORGET_ITEMS | PEER_FORGET_QUERIES, 0,
+                       on_done, id);
 }
 
 static void owner(const char *table, const char *key)

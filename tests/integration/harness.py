@@ -294,23 +294,26 @@ class Ddbx(_Process):
 
     name = "ddbx"
 
-    def __init__(self, backend, *flags, env=None, binary=None, threads=2):
+    def __init__(self, backend, *flags, env=None, binary=None, threads=2, host="127.0.0.1",
+                 prefix=()):
         self.backend = backend
         self.flags = list(flags)
         self.extra_env = env or {}
         self.binary = binary or default_binary()
         self.threads = threads
+        self.host = host  # where it listens (a network namespace's address: test_cluster)
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NS]
         self.proc = None
         self.port = None
         self.admin_port = None
 
     @property
     def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "http://%s:%d" % (self.host, self.port)
 
     @property
     def admin_url(self):
-        return "http://127.0.0.1:%d" % self.admin_port
+        return "http://%s:%d" % (self.host, self.admin_port)
 
     def _flag(self, name):
         if name in self.flags:
@@ -328,8 +331,9 @@ class Ddbx(_Process):
         quiet = self._flag("--log-level") in ("warn", "error")
         listen_port = free_port() if quiet else 0
         self.admin_port = free_port()
-        argv = [self.binary, "--listen", "127.0.0.1:%d" % listen_port,
-                "--admin", "127.0.0.1:%d" % self.admin_port, "--backend", self.backend]
+        argv = self.prefix + [self.binary, "--listen", "%s:%d" % (self.host, listen_port),
+                              "--admin", "%s:%d" % (self.host, self.admin_port),
+                              "--backend", self.backend]
         if "--threads" not in self.flags:
             argv += ["--threads", str(self.threads)]
         self._spawn(argv + self.flags, base_env(**self.extra_env))
@@ -603,7 +607,7 @@ class _ProxyServer(ThreadingHTTPServer):
     def __init__(self, proxy):
         self.proxy = proxy
         self.resets = set()
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        super().__init__((proxy.host, 0), _ProxyHandler)
 
     def shutdown_request(self, request):
         if request in self.resets:  # a reset: no FIN first, just the RST of linger 0
@@ -630,7 +634,8 @@ class FaultProxy:
 
     max_hold = 60.0  # a held request is let go after this long, whatever happens
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, host="127.0.0.1"):
+        self.host = host  # where it listens (a test network's address: test_cluster)
         m = re.match(r"http://([^:/]+):(\d+)", upstream)
         self.upstream_host, self.upstream_port = m.group(1), int(m.group(2))
         self._lock = threading.Lock()
@@ -650,7 +655,7 @@ class FaultProxy:
 
     @property
     def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "http://%s:%d" % (self.host, self.port)
 
     def stop(self):
         if self.server is None:

@@ -578,6 +578,62 @@ static void test_write_and_fill(void **state)
     buf_free(&out);
 }
 
+/* A peer's write of unknown outcome (cluster): the entry goes, a fill
+ * running installs nothing, and the key stays uncached until the hold ends,
+ * even against a successful write meanwhile; a hold extends, never shortens. */
+static void test_hold_until(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct cache_key k = key("k");
+    struct cache_fill *f = NULL;
+    cache_put(&k, "old", 3, 0);
+    assert_int_equal(get("k", 1, &out, NULL), CACHE_HIT);
+    struct cache_fill *running = cache_lease(&k);
+    cache_hold(&k, 5000, 10);
+    fill_with(running, "old", 20); /* superseded: not installed */
+    assert_int_equal(get("k", 30, &out, &f), CACHE_BYPASS);
+    struct cache_fill *w = cache_write_begin(&k);
+    cache_write_end(w, CACHE_WRITE_STORE, "new", 3, 40);
+    assert_int_equal(get("k", 50, &out, &f), CACHE_BYPASS);
+    cache_hold(&k, 1000, 60); /* shorter: the longer one stays */
+    assert_int_equal(get("k", 4999, &out, &f), CACHE_BYPASS);
+    assert_int_equal(get("k", 5000, &out, &f), CACHE_MISS);
+    fill_with(f, "new", 5000);
+    assert_int_equal(get("k", 5001, &out, &f), CACHE_HIT);
+    cache_hold(&k, 0, 5002); /* no hold left: an invalidation */
+    assert_int_equal(get("k", 5003, &out, &f), CACHE_MISS);
+    fill_with(f, "new", 5003);
+    buf_free(&out);
+}
+
+/* cache_peek: what is there and how long it lives, without a lease. */
+static void test_peek(void **state)
+{
+    struct buf out = BUF_INIT;
+    uint32_t crc = 0;
+    uint64_t left = 0;
+    struct cache_key k = key("k"), n = key("n");
+    assert_int_equal(cache_peek(&k, 0, &out, &crc, &left), CACHE_MISS);
+    struct cache_fill *f = NULL;
+    assert_int_equal(get("k", 0, &out, &f), CACHE_MISS);
+    /* a peek neither joins nor disturbs the fill */
+    assert_int_equal(cache_peek(&k, 0, &out, &crc, &left), CACHE_MISS);
+    fill_with(f, "{\"Item\":{}}", 100);
+    buf_reset(&out);
+    assert_int_equal(cache_peek(&k, 400, &out, &crc, &left), CACHE_HIT);
+    assert_string_equal(out.data, "{\"Item\":{}}");
+    assert_int_equal(crc, crc32_of(out.data, out.len));
+    assert_int_equal(left, 700); /* ttl 1000, filled at 100 */
+    k.epoch = 1;                 /* a reader of a newer epoch: stale */
+    assert_int_equal(cache_peek(&k, 400, &out, &crc, &left), CACHE_MISS);
+    k.epoch = 0;
+    assert_int_equal(cache_peek(&k, 1100, &out, &crc, &left), CACHE_MISS); /* expired */
+    cache_put(&n, NULL, 0, 0);
+    assert_int_equal(cache_peek(&n, 100, &out, &crc, &left), CACHE_NEGATIVE);
+    assert_int_equal(left, 400);
+    buf_free(&out);
+}
+
 static void test_shards_chosen_from_memory(void **state)
 {
     cache_teardown();
@@ -702,6 +758,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overlapping_writes_store_nothing, setup_small,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_and_fill, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_until, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_peek, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_shards_chosen_from_memory, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_patch_rewrites_only_the_value_read, setup_small,
                                         teardown),

@@ -54,6 +54,9 @@ struct rec {
     char table[32], keys[4][32];
     size_t nkeys;
     uint64_t scope;
+    uint64_t hold;        /* the last INVALIDATE/TAG/FORGET's hold_ms */
+    uint64_t forget_hold; /* the longest FORGET hold seen, and its table */
+    char forget_hold_table[32];
     struct node_event ev[128];
     uint64_t ev_ms[128];
     int nev;
@@ -85,6 +88,7 @@ static void on_invalidate(void *arg, int from, const struct peer_keyset *m)
     struct rec *r = arg;
     record(r, &r->invalidates, m->table);
     copy_keys(r, &m->keys);
+    r->hold = m->hold_ms;
     unsigned stall = r->stall_ms;
     r->stall_ms = 0; /* once: the frame may come again after a reconnection */
     pthread_mutex_unlock(&r->mu);
@@ -96,6 +100,7 @@ static void on_tag(void *arg, int from, const struct peer_keyset *m)
     struct rec *r = arg;
     record(r, &r->tags, m->table);
     copy_keys(r, &m->keys);
+    r->hold = m->hold_ms;
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -104,6 +109,11 @@ static void on_forget(void *arg, int from, const struct peer_forget *m)
     struct rec *r = arg;
     record(r, &r->forgets, m->table);
     r->scope = m->scope;
+    r->hold = m->hold_ms;
+    if (m->hold_ms > r->forget_hold) {
+        r->forget_hold = m->hold_ms;
+        snprintf(r->forget_hold_table, sizeof(r->forget_hold_table), "%s", r->table);
+    }
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -432,7 +442,7 @@ static void test_invalidate_tag_forget_acked(void **state)
     cluster_start(&c);
     struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER, .c = &c};
     struct peer_bytes keys[] = {pb("k1"), pb("k2")};
-    assert_int_equal(node_invalidate(c.node[0], "T", 1, keys, 2, on_done, &d), NODE_OK);
+    assert_int_equal(node_invalidate(c.node[0], "T", 1, keys, 2, 0, on_done, &d), NODE_OK);
     wait_done(&d, 1000);
     assert_int_equal(d.r.acked, 6); /* ids 1 and 2 */
     assert_int_equal(d.r.unacked | d.r.skipped, 0);
@@ -448,18 +458,36 @@ static void test_invalidate_tag_forget_acked(void **state)
     }
     struct done t = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct peer_bytes tags[] = {pb("p:T:alice")};
-    assert_int_equal(node_tag(c.node[1], "T", 1, tags, 1, on_done, &t), NODE_OK);
+    assert_int_equal(node_tag(c.node[1], "T", 1, tags, 1, 0, on_done, &t), NODE_OK);
     wait_done(&t, 1000);
     assert_int_equal(t.r.acked, 5);
     assert_int_equal(counter(&c.rec[0], &c.rec[0].tags), 1);
     assert_string_equal(c.rec[2].keys[0], "p:T:alice");
     struct done f = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    assert_int_equal(node_forget(c.node[2], "Orders", 6, PEER_FORGET_QUERIES, on_done, &f), 0);
+    assert_int_equal(node_forget(c.node[2], "Orders", 6, PEER_FORGET_QUERIES, 0, on_done, &f), 0);
     wait_done(&f, 1000);
     assert_int_equal(f.r.acked, 3);
     assert_int_equal(counter(&c.rec[0], &c.rec[0].forgets), 1);
     assert_string_equal(c.rec[1].table, "Orders");
     assert_int_equal(c.rec[1].scope, PEER_FORGET_QUERIES);
+    assert_int_equal(c.rec[1].hold, 0);
+    /* a write of unknown outcome: its hold reaches the peers, less what passed */
+    struct done h = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    assert_int_equal(node_invalidate(c.node[0], "T", 1, keys, 1, 20000, on_done, &h), NODE_OK);
+    wait_done(&h, 1000);
+    assert_int_equal(h.r.acked, 6);
+    for (int i = 1; i <= 2; i++) {
+        pthread_mutex_lock(&c.rec[i].mu);
+        assert_true(c.rec[i].hold > 19000 && c.rec[i].hold <= 20000);
+        pthread_mutex_unlock(&c.rec[i].mu);
+    }
+    struct done fh = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    assert_int_equal(node_forget(c.node[1], NULL, 0, PEER_FORGET_ITEMS, 5000, on_done, &fh), 0);
+    wait_done(&fh, 1000);
+    pthread_mutex_lock(&c.rec[2].mu);
+    assert_string_equal(c.rec[2].table, "");
+    assert_true(c.rec[2].hold > 4000 && c.rec[2].hold <= 5000);
+    pthread_mutex_unlock(&c.rec[2].mu);
     /* STREAM_POSITION reaches the peers, unacknowledged */
     struct peer_shard_pos shards[] = {{pb("shardId-1"), pb("4200")}};
     assert_int_equal(node_publish_position(c.node[0], "T", "arn:stream", shards, 1), NODE_OK);
@@ -472,7 +500,7 @@ static void test_invalidate_tag_forget_acked(void **state)
     assert_string_equal(c.rec[2].keys[0], "shardId-1=4200");
     struct node_stats s;
     node_get_stats(c.node[1], &s);
-    assert_int_equal(s.in[PEER_INVALIDATE], 1);
+    assert_int_equal(s.in[PEER_INVALIDATE], 2); /* the plain one and the held one */
     assert_true(s.out[PEER_ACK] >= 2);
     assert_int_equal(s.ack_timeouts, 0);
     cluster_stop(&c);
@@ -582,7 +610,7 @@ static void test_stopped_node_marked_down_keys_fail_over(void **state)
     /* a fan-out does not wait for a dead peer */
     struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct peer_bytes k = pb("k");
-    node_invalidate(c.node[0], "T", 1, &k, 1, on_done, &d);
+    node_invalidate(c.node[0], "T", 1, &k, 1, 0, on_done, &d);
     wait_done(&d, 1000);
     assert_int_equal(d.r.acked, 2);
     assert_int_equal(d.r.skipped, 4);
@@ -611,7 +639,7 @@ static void test_restart_is_a_new_incarnation(void **state)
     /* written while it was away: kept in node 0's outbox for it... */
     struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct peer_bytes k = pb("written-while-away");
-    node_invalidate(c.node[0], "T", 1, &k, 1, on_done, &d);
+    node_invalidate(c.node[0], "T", 1, &k, 1, 0, on_done, &d);
     wait_done(&d, 1000);
     struct node_stats s;
     node_get_stats(c.node[0], &s);
@@ -725,7 +753,7 @@ static void test_replayed_frames_dropped(void **state)
     int real = proxied_pair(&c, &x, 0);
     struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct peer_bytes k = pb("k");
-    node_invalidate(c.node[0], "T", 1, &k, 1, on_done, &d);
+    node_invalidate(c.node[0], "T", 1, &k, 1, 0, on_done, &d);
     wait_done(&d, 1000);
     assert_int_equal(d.r.acked, 2);
     assert_int_equal(counter(&c.rec[1], &c.rec[1].invalidates), 1);
@@ -770,11 +798,12 @@ static void test_replayed_frames_dropped(void **state)
 }
 
 static void invalidate_wait(struct node *n, const char *table, const char *key1, const char *key2,
-                            struct node_fanout_result *r)
+                            uint64_t hold_ms, struct node_fanout_result *r)
 {
     struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct peer_bytes keys[] = {pb(key1), key2 ? pb(key2) : pb("")};
-    assert_int_equal(node_invalidate(n, table, strlen(table), keys, key2 ? 2 : 1, on_done, &d), 0);
+    assert_int_equal(
+        node_invalidate(n, table, strlen(table), keys, key2 ? 2 : 1, hold_ms, on_done, &d), 0);
     wait_done(&d, 1000);
     *r = d.r;
 }
@@ -794,21 +823,21 @@ static void test_outbox_kept_collapsed_delivered(void **state)
     assert_true(wait_event(&c.rec[1], NODE_PEER_DOWN, 0, from1, 2000) >= 0);
     assert_int_equal(node_live(c.node[0]), 3); /* node 0 still hears node 1 */
     struct node_fanout_result r;
-    invalidate_wait(c.node[0], "T1", "a", "b", &r);
+    invalidate_wait(c.node[0], "T1", "a", "b", 0, &r);
     assert_int_equal(r.unacked, 2); /* live, silent: timed out, kept */
     assert_true(r.elapsed_us >= 190000);
-    invalidate_wait(c.node[0], "T2", "c", "d", &r);
+    invalidate_wait(c.node[0], "T2", "c", "d", 30000, &r); /* of unknown outcome */
     struct node_stats s;
     node_get_stats(c.node[0], &s);
     assert_int_equal(s.peer[1].outbox_keys, 4);
     assert_int_equal(s.collapses, 0);
-    invalidate_wait(c.node[0], "T3", "e", NULL, &r); /* a 5th key: collapse */
+    invalidate_wait(c.node[0], "T3", "e", NULL, 0, &r); /* a 5th key: collapse */
     assert_int_equal(r.unacked, 2);
     node_get_stats(c.node[0], &s);
     assert_int_equal(s.collapses, 1);
     assert_int_equal(s.peer[1].outbox_keys, 3); /* one FORGET per table */
     assert_true(s.ack_timeouts >= 3);
-    invalidate_wait(c.node[0], "T1", "f", NULL, &r);
+    invalidate_wait(c.node[0], "T1", "f", NULL, 0, &r);
     node_get_stats(c.node[0], &s);
     assert_int_equal(s.peer[1].outbox_keys, 4);
     assert_int_equal(counter(&c.rec[1], &c.rec[1].invalidates), 0);
@@ -825,6 +854,9 @@ static void test_outbox_kept_collapsed_delivered(void **state)
     assert_int_equal(counter(&c.rec[1], &c.rec[1].forgets), 3);
     assert_string_equal(c.rec[1].table, "T1");
     assert_string_equal(c.rec[1].keys[0], "f");
+    /* T2's FORGET kept the hold of the INVALIDATE it replaced, less what passed */
+    assert_string_equal(c.rec[1].forget_hold_table, "T2");
+    assert_true(c.rec[1].forget_hold > 25000 && c.rec[1].forget_hold < 30000);
     assert_false(c.rec[1].ev[find_event(&c.rec[1], NODE_PEER_UP, 0, from1)].new_life);
     for (uint64_t until = now_ms() + 2000; !healthy(&c) && now_ms() < until;)
         sleep_ms(2);
@@ -844,7 +876,7 @@ static void test_self_lagging(void **state)
     int from = nevents(&c.rec[1]);
     struct done d = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct peer_bytes k = pb("k");
-    node_invalidate(c.node[0], "T", 1, &k, 1, on_done, &d);
+    node_invalidate(c.node[0], "T", 1, &k, 1, 0, on_done, &d);
     wait_done(&d, 2000);
     assert_int_equal(d.r.unacked, 2); /* no ACK within ack_timeout: it was stalled */
     int lag = wait_event(&c.rec[1], NODE_SELF_LAGGING, -1, from, 2000);

@@ -70,11 +70,12 @@ static void sample(int type, struct peer_msg *m)
                                                  S("{\"Item\":{\"id\":{\"S\":\"user#1\"}}}")};
         break;
     case PEER_INVALIDATE:
-        m->u.invalidate = (struct peer_keyset){S("Users"), {3, sample_keys}};
+        m->u.invalidate = (struct peer_keyset){S("Users"), {3, sample_keys}, 20000};
         break;
-    case PEER_TAG: m->u.tag = (struct peer_keyset){S("Scores"), {2, sample_keys + 1}}; break;
+    case PEER_TAG: m->u.tag = (struct peer_keyset){S("Scores"), {2, sample_keys + 1}, 0}; break;
     case PEER_FORGET:
-        m->u.forget = (struct peer_forget){{NULL, 0}, PEER_FORGET_ITEMS | PEER_FORGET_QUERIES};
+        m->u.forget =
+            (struct peer_forget){{NULL, 0}, PEER_FORGET_ITEMS | PEER_FORGET_QUERIES, UINT64_MAX};
         break;
     case PEER_ACK: m->u.ack.upto = 41; break;
     case PEER_STREAM_POSITION:
@@ -143,10 +144,11 @@ static void describe(const struct peer_msg *m, struct buf *t, struct span *in)
     case PEER_TAG:
         text_bytes(t, "table", m->u.invalidate.table, in);
         text_list(t, "keys", m->u.invalidate.keys, in);
+        buf_printf(t, " hold=%lu", m->u.invalidate.hold_ms);
         break;
     case PEER_FORGET:
         text_bytes(t, "table", m->u.forget.table, in);
-        buf_printf(t, " scope=%lu", m->u.forget.scope);
+        buf_printf(t, " scope=%lu hold=%lu", m->u.forget.scope, m->u.forget.hold_ms);
         break;
     case PEER_ACK: buf_printf(t, " upto=%lu", m->u.ack.upto); break;
     case PEER_STREAM_POSITION:
@@ -786,6 +788,62 @@ static void test_extensions_ignored(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* hold_ms, appended to INVALIDATE, TAG and FORGET after version 1 shipped:
+ * a frame from an older sender (without it) decodes with hold 0; a message
+ * without a hold encodes exactly as an older sender's (two fields), one
+ * with a hold carries it as a third field; a hold of the wrong type is
+ * refused like any other field. */
+static void test_optional_hold(void **state)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    packer_init(&pk, &sb);
+    struct peer_msg m;
+    pack_header(&pk, 9, 1, PEER_FORGET, 1, 5); /* an older sender's FORGET */
+    msgpack_pack_array(&pk, 2);
+    pack_str(&pk, "Users");
+    msgpack_pack_uint64(&pk, PEER_FORGET_ITEMS);
+    assert_int_equal(decode_body(&sb, &m), PEER_MSG_OK);
+    assert_int_equal(m.u.forget.scope, PEER_FORGET_ITEMS);
+    assert_int_equal(m.u.forget.hold_ms, 0);
+    pack_header(&pk, 9, 1, PEER_INVALIDATE, 1, 5); /* a newer sender's, held */
+    msgpack_pack_array(&pk, 3);
+    pack_str(&pk, "Users");
+    msgpack_pack_array(&pk, 1);
+    pack_bin(&pk, "k1");
+    msgpack_pack_uint64(&pk, 20000);
+    assert_int_equal(decode_body(&sb, &m), PEER_MSG_OK);
+    assert_int_equal(m.u.invalidate.keys.n, 1);
+    assert_int_equal(m.u.invalidate.hold_ms, 20000);
+    pack_header(&pk, 9, 1, PEER_TAG, 1, 5); /* a hold that is not a uint */
+    msgpack_pack_array(&pk, 3);
+    pack_str(&pk, "Users");
+    msgpack_pack_array(&pk, 0);
+    pack_str(&pk, "20000");
+    assert_int_equal(decode_body(&sb, &m), PEER_MSG_EINVALID);
+    pack_header(&pk, 9, 1, PEER_TAG, 1, 5); /* the required fields are still required */
+    msgpack_pack_array(&pk, 1);
+    pack_str(&pk, "Users");
+    assert_int_equal(decode_body(&sb, &m), PEER_MSG_EINVALID);
+    msgpack_sbuffer_destroy(&sb);
+
+    /* the fields array on the wire: fixarray 2 without a hold, 3 with one */
+    for (int held = 0; held < 2; held++) {
+        struct peer_msg x;
+        struct buf f = BUF_INIT;
+        sample(PEER_INVALIDATE, &x);
+        x.u.invalidate.hold_ms = held ? 1 : 0;
+        encode_ok(&x, &f);
+        const uint8_t *fields = memchr((const uint8_t *)f.data + 6, 0x92 + held, 40);
+        assert_non_null(fields);
+        assert_int_equal(fields[1], 0xa5); /* fixstr "Users" follows */
+        struct peer_msg got;
+        assert_int_equal(decode_all(&f, PEER_MSG_MAX_FRAME, &got), PEER_MSG_OK);
+        assert_int_equal(got.u.invalidate.hold_ms, (uint64_t)held);
+        buf_free(&f);
+    }
+}
+
 static size_t unhex(const char *s, struct buf *out)
 {
     buf_reset(out);
@@ -806,7 +864,7 @@ static void test_vectors(void **state)
     FILE *fp = fopen(PROTO_DIR "/peer-vectors.txt", "r");
     assert_non_null(fp);
     char line[4096], name[64], hex[4000];
-    int nvectors = 0;
+    int nvectors = 0, held = 0;
     struct buf frame = BUF_INIT, again = BUF_INIT;
     while (fgets(line, sizeof(line), fp)) {
         if (line[0] == '#' || line[0] == '\n') continue;
@@ -833,12 +891,14 @@ static void test_vectors(void **state)
         if (m.hdr.type == PEER_INVALIDATE) {
             assert_int_equal(m.u.invalidate.keys.n, 1);
             assert_memory_equal(m.u.invalidate.keys.items[0].data, "S\x00\x06user#1", 9);
+            held += m.u.invalidate.hold_ms == 20000;
         }
         peer_msg_decoder_free(&d);
         nvectors++;
     }
     fclose(fp);
     assert_true(nvectors >= 4);
+    assert_int_equal(held, 1); /* the INVALIDATE with its optional hold_ms */
     buf_free(&frame);
     buf_free(&again);
     peer_key_free(&vk);
@@ -852,10 +912,14 @@ static void test_names(void **state)
     assert_null(peer_msg_type_name(0));
     assert_null(peer_msg_type_name(PEER_MSG_TYPE_MAX + 1));
     assert_null(peer_msg_type_name(-1));
-    int fields[] = {0, 3, 1, 3, 4, 5, 2, 2, 2, 1, 3, 1};
-    for (int t = 1; t <= PEER_MSG_TYPE_MAX; t++)
+    int fields[] = {0, 3, 1, 3, 4, 5, 3, 3, 3, 1, 3, 1};
+    for (int t = 1; t <= PEER_MSG_TYPE_MAX; t++) {
         assert_int_equal(peer_msg_type_fields(t), fields[t]);
+        bool held = t == PEER_INVALIDATE || t == PEER_TAG || t == PEER_FORGET;
+        assert_int_equal(peer_msg_type_required(t), fields[t] - held);
+    }
     assert_int_equal(peer_msg_type_fields(0), -1);
+    assert_int_equal(peer_msg_type_required(PEER_MSG_TYPE_MAX + 1), -1);
     assert_string_equal(peer_msg_status_name(PEER_MSG_NEED_MORE), "need more");
     assert_string_equal(peer_msg_status_name(PEER_MSG_EMAC), "bad mac");
     assert_string_equal(peer_msg_status_name(PEER_MSG_EVERSION), "bad version");
@@ -876,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_invalid_bodies),
         cmocka_unit_test(test_extensions_ignored),
+        cmocka_unit_test(test_optional_hold),
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_names),
     };

@@ -5,7 +5,11 @@
  * followed to their children with parents read first, expired iterators
  * resumed after the last record, trimmed shards and unreadable answers as
  * gaps, throttling retried without a gap, idle polling backing off, a stream
- * that disappears, a table without a stream.
+ * that disappears, a table without a stream; in a cluster: a table another
+ * node owns left unread, each page fanned out before the next is read and
+ * positions published only once acknowledged, a takeover resuming after the
+ * position the cluster knew (no gap) and from LATEST where it knew none,
+ * ownership lost (the last positions published, reading stopped).
  */
 #include "testutil.h"
 
@@ -30,13 +34,53 @@ struct fcall {
     uint64_t at_ms;
 };
 
+/* A page's fan-out to the peers, as the cluster is asked for it. */
+struct ffan {
+    size_t nkeys, ntags;
+    void (*done)(void *arg, bool acked);
+    void *arg;
+    bool completed;
+};
+
 static struct {
     uv_loop_t loop;
     struct fcall calls[MAX_CALLS];
     int ncalls;
     int gaps; /* invalidate_table calls */
     struct arena a;
+    /* the cluster */
+    bool owned;
+    struct ffan fans[32];
+    int nfans;
+    char published[256]; /* the last STREAM_POSITION: "shard=seq;..." */
+    int npublished;
 } f;
+
+static bool fake_owns(const char *table, size_t len)
+{
+    return f.owned;
+}
+
+static void fake_fanout(const char *table, size_t tlen, const struct peer_bytes *keys, size_t nkeys,
+                        const struct peer_bytes *tags, size_t ntags,
+                        void (*done)(void *arg, bool acked), void *arg)
+{
+    assert_true(f.nfans < 32);
+    f.fans[f.nfans++] = (struct ffan){nkeys, ntags, done, arg, false};
+}
+
+static int fake_publish(const char *table, const char *arn, const struct peer_shard_pos *shards,
+                        size_t n)
+{
+    size_t len = 0;
+    f.published[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(f.published + len, sizeof(f.published) - len, "%.*s=%.*s;",
+                                (int)shards[i].shard.len, (const char *)shards[i].shard.data,
+                                (int)shards[i].sequence.len, (const char *)shards[i].sequence.data);
+    f.npublished++;
+    return 0;
+}
 
 static void fake_call(void *self, const char *target, struct buf *body, backend_cb cb, void *arg)
 {
@@ -188,7 +232,9 @@ static void watch(bool stream)
     stream_watch(&t);
 }
 
-static int setup_with(uint64_t poll_min, uint64_t poll_max)
+/* A reader on a fresh loop, cache and tags; cluster: ownership, fan-outs
+ * and positions go to the fakes (this node owns the table until told not). */
+static int setup_reader(uint64_t poll_min, uint64_t poll_max, bool cluster)
 {
     memset(&f, 0, sizeof(f));
     arena_init(&f.a);
@@ -203,7 +249,19 @@ static int setup_with(uint64_t poll_min, uint64_t poll_max)
                                .poll_min_ms = poll_min,
                                .poll_max_ms = poll_max,
                                .describe_ms = 600000};
+    if (cluster) {
+        o.owns = fake_owns;
+        o.fanout = fake_fanout;
+        o.publish = fake_publish;
+        o.position_ms = 20;
+        f.owned = true;
+    }
     return stream_setup(&o);
+}
+
+static int setup_with(uint64_t poll_min, uint64_t poll_max)
+{
+    return setup_reader(poll_min, poll_max, false);
 }
 
 static int setup(void **state)
@@ -211,10 +269,17 @@ static int setup(void **state)
     return setup_with(1, 4);
 }
 
+static int setup_cluster(void **state)
+{
+    return setup_reader(1, 4, true);
+}
+
 static int teardown(void **state)
 {
     for (int i = 0; i < f.ncalls; i++)
         if (!f.calls[i].answered) answer(i, 0, NULL); /* as backend_destroy finishes them */
+    for (int i = 0; i < f.nfans; i++)
+        if (!f.fans[i].completed) f.fans[i].done(f.fans[i].arg, false);
     stream_stop();
     uv_run(&f.loop, UV_RUN_DEFAULT);
     uv_loop_close(&f.loop);
@@ -406,20 +471,154 @@ static void test_a_stream_that_disappears_drops_the_table_and_stops(void **state
     buf_free(&m);
 }
 
-static void test_a_table_without_a_stream_is_not_read(void **state)
+/* Watches the table (with a stream or not) and asserts it is never read and
+ * shows `state`. */
+static void watched_unread(bool stream, const char *state)
 {
-    watch(false);
-    run_for(20);
+    watch(stream);
+    run_for(50);
     assert_int_equal(f.ncalls, 0);
     struct buf m = BUF_INIT;
+    char want[128];
+    snprintf(want, sizeof(want), "ddbx_stream_state{table=\"s\",state=\"%s\"} 1", state);
     stream_gauge_state(&m, "ddbx_stream_state");
-    assert_contains(m.data, "ddbx_stream_state{table=\"s\",state=\"no_stream\"} 1");
+    assert_contains(m.data, want);
+    buf_free(&m);
+}
+
+static void test_a_table_without_a_stream_is_not_read(void **state)
+{
+    watched_unread(false, "no_stream");
+}
+
+/* ---- a cluster ---- */
+
+/* Completes fan-out i and runs the loop a little. */
+static void fanned(int i, bool acked)
+{
+    assert_true(i < f.nfans);
+    assert_false(f.fans[i].completed);
+    f.fans[i].completed = true;
+    f.fans[i].done(f.fans[i].arg, acked);
+    run_for(5);
+}
+
+static void test_cluster_table_owned_elsewhere_is_not_read(void **state)
+{
+    f.owned = false;
+    watched_unread(true, "peer");
+    assert_int_equal(f.npublished, 0);
+}
+
+static void test_cluster_pages_fanned_out_positions_acked(void **state)
+{
+    int c = started();
+    answer(c, 200, records("x:10,z:11", "it2"));
+    assert_int_equal(f.nfans, 1);
+    assert_int_equal(f.fans[0].nkeys, 2); /* both items, for every peer */
+    assert_true(f.fans[0].ntags >= 2);
+    run_for(20);
+    assert_int_equal(f.ncalls, c + 1); /* the next page waits for the peers */
+    fanned(0, true);
+    wait_call(c + 1, "GetRecords");
+    run_for(30);
+    assert_string_equal(f.published, "A=11;");
+    /* a page some peer did not acknowledge in time is not published... */
+    answer(c + 1, 200, records("y:12", "it3"));
+    fanned(1, false);
+    wait_call(c + 2, "GetRecords");
+    run_for(30);
+    assert_string_equal(f.published, "A=11;");
+    /* ...until a later page every peer acknowledged covers it */
+    answer(c + 2, 200, records("y:13", "it4"));
+    fanned(2, true);
+    run_for(30);
+    assert_string_equal(f.published, "A=13;");
+    /* an empty page has nothing to send */
+    wait_call(c + 3, "GetRecords");
+    answer(c + 3, 200, records("", "it5"));
+    wait_call(c + 4, "GetRecords");
+    assert_int_equal(f.nfans, 3);
+}
+
+static void test_cluster_takeover_resumes_after_known_positions(void **state)
+{
+    f.owned = false;
+    watch(true);
+    run_for(20);
+    /* what the old owner published: A applied up to 42 */
+    stream_position_note(ARN, strlen(ARN), "A", 1, "41", 2);
+    stream_position_note(ARN, strlen(ARN), "A", 1, "42", 2);
+    stream_position_note(ARN, strlen(ARN), "A", 1, "9", 1); /* older: ignored */
+    stream_position_note(ARN, strlen(ARN), "B", 1, "", 0);  /* says nothing */
+    f.owned = true;                                         /* the old owner died */
+    stream_reown();
+    wait_call(0, "DescribeStream");
+    answer(0, 200, described((const char *const[]){"A/-/-"}, 1));
+    struct fcall *it = wait_call(1, "GetShardIterator");
+    assert_contains(it->body, "\"ShardIteratorType\":\"AFTER_SEQUENCE_NUMBER\"");
+    assert_contains(it->body, "\"SequenceNumber\":\"42\"");
+    answer(1, 200, iterator("it1"));
+    wait_call(2, "GetRecords");
+    assert_int_equal(f.gaps, 0); /* nothing missed: no FORGET */
+    answer(2, 200, records("x:43", "it2"));
+    fanned(0, true);
+    run_for(30);
+    assert_string_equal(f.published, "A=43;");
+}
+
+static void test_cluster_takeover_without_position_is_a_gap(void **state)
+{
+    f.owned = false;
+    watch(true);
+    run_for(20);
+    stream_position_note(ARN, strlen(ARN), "A", 1, "42", 2);
+    f.owned = true;
+    stream_reown();
+    wait_call(0, "DescribeStream");
+    /* B opened since: nobody published where it was read to */
+    answer(0, 200, described((const char *const[]){"A/-/-", "B/-/-"}, 2));
+    run_for(20);
+    int a = -1, b = -1;
+    for (int i = 1; i < f.ncalls; i++) {
+        if (strstr(f.calls[i].body, "\"ShardId\":\"A\"")) a = i;
+        if (strstr(f.calls[i].body, "\"ShardId\":\"B\"")) b = i;
+    }
+    assert_true(a > 0 && b > 0);
+    assert_contains(f.calls[a].body, "AFTER_SEQUENCE_NUMBER");
+    assert_contains(f.calls[b].body, "LATEST");
+    answer(a, 200, iterator("itA"));
+    assert_int_equal(f.gaps, 0);
+    answer(b, 200, iterator("itB"));
+    assert_int_equal(f.gaps, 1); /* B's past is not in what is read */
+}
+
+static void test_cluster_ownership_lost(void **state)
+{
+    int c = started();
+    answer(c, 200, records("x:10", "it2"));
+    fanned(0, true);
+    wait_call(c + 1, "GetRecords");
+    int published = f.npublished;
+    f.owned = false; /* a node came back that owns the table */
+    stream_reown();
+    run_for(20);
+    assert_true(f.npublished > published); /* where the next owner takes over */
+    assert_string_equal(f.published, "A=10;");
+    answer(c + 1, 200, records("y:11", "it3")); /* the call in flight: dropped */
+    run_for(50);
+    assert_int_equal(f.ncalls, c + 2); /* nothing more read */
+    assert_int_equal(f.nfans, 1);
+    struct buf m = BUF_INIT;
+    stream_gauge_state(&m, "ddbx_stream_state");
+    assert_contains(m.data, "state=\"peer\"");
     buf_free(&m);
 }
 
 int main(void)
 {
 #define R(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+#define C(t) cmocka_unit_test_setup_teardown(t, setup_cluster, teardown)
     const struct CMUnitTest tests[] = {
         R(test_records_are_applied_and_replays_skipped),
         R(test_closed_shards_are_followed_to_their_children_parents_first),
@@ -429,6 +628,11 @@ int main(void)
         R(test_idle_polling_backs_off),
         R(test_a_stream_that_disappears_drops_the_table_and_stops),
         R(test_a_table_without_a_stream_is_not_read),
+        C(test_cluster_table_owned_elsewhere_is_not_read),
+        C(test_cluster_pages_fanned_out_positions_acked),
+        C(test_cluster_takeover_resumes_after_known_positions),
+        C(test_cluster_takeover_without_position_is_a_gap),
+        C(test_cluster_ownership_lost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
