@@ -13,7 +13,8 @@
  * its last bumps; note_floor is the highest generation of a bump whose note
  * is not there (a bump without one, a note pushed out, bumps made before the
  * tag was last dropped: the shard's floor), so a snapshot at or above it
- * finds every later bump's note in the ring.
+ * finds every later bump's note in the ring. unnoted_hot_until does the same
+ * for the hot window: until then, a bump without a note kept is hot.
  */
 #include "cache/tags.h"
 
@@ -35,9 +36,10 @@ struct tag {
     uint64_t hash;
     uint64_t gen;
     uint64_t bumped_ms;
-    uint64_t note_floor;     /* bumps up to this generation have no note kept */
-    struct tags_note *notes; /* ring of TAGS_NOTES, or NULL */
-    uint8_t nnotes, next;    /* notes held; where the next goes */
+    uint64_t note_floor;        /* bumps up to this generation have no note kept */
+    uint64_t unnoted_hot_until; /* a bump without a note kept is hot until then */
+    struct tags_note *notes;    /* ring of TAGS_NOTES, or NULL */
+    uint8_t nnotes, next;       /* notes held; where the next goes */
 };
 
 struct shard {
@@ -192,6 +194,7 @@ static void note_locked(struct shard *s, struct tag *t, const struct tags_note *
 {
     if (!note || note->len == 0 || note->len > TAGS_NOTE_MAX || (!t->notes && !*ring)) {
         t->note_floor = t->gen; /* every earlier note says nothing past this one */
+        t->unnoted_hot_until = t->bumped_ms + g.hot_ms;
         t->nnotes = 0;
         return;
     }
@@ -200,12 +203,15 @@ static void note_locked(struct shard *s, struct tag *t, const struct tags_note *
         *ring = NULL;
         s->bytes += malloc_usable_size(t->notes) + CHUNK_OVERHEAD;
     }
-    if (t->nnotes == TAGS_NOTES)
-        t->note_floor = MAX(t->note_floor, t->notes[t->next].gen); /* the oldest goes */
-    else
+    if (t->nnotes == TAGS_NOTES) { /* the oldest goes */
+        t->note_floor = MAX(t->note_floor, t->notes[t->next].gen);
+        t->unnoted_hot_until = MAX(t->unnoted_hot_until, t->notes[t->next].ms + g.hot_ms);
+    } else {
         t->nnotes++;
+    }
     struct tags_note *n = &t->notes[t->next];
     n->gen = t->gen;
+    n->ms = t->bumped_ms;
     n->len = note->len;
     memcpy(n->data, note->data, note->len);
     t->next = (uint8_t)((t->next + 1) % TAGS_NOTES);
@@ -237,6 +243,7 @@ static void bump_locked(struct shard *s, uint64_t hash, const struct tags_note *
         s->bytes += tag_cost(t);
         if (s->count > s->nbuckets) grow(s);
         t->note_floor = s->floor; /* its bumps before it was dropped: no notes */
+        t->unnoted_hot_until = s->hot_until;
     }
     t->gen = atomic_fetch_add(&g.seq, 1) + 1;
     t->bumped_ms = now_ms;
@@ -334,6 +341,33 @@ bool tags_valid_noted(const struct tags_snapshot *snap, tags_note_fn keeps, void
         struct tag *t = *find(s, snap->hash[i]);
         bool ok =
             t ? t->gen <= snap->seq || notes_keep(t, snap->seq, keeps, ctx) : s->floor <= snap->seq;
+        pthread_mutex_unlock(&s->lock);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* Whether tag t (locked), hot at at_ms, was made hot only by noted bumps
+ * keeps() accepts. */
+static bool hot_notes_keep(const struct tag *t, uint64_t at_ms, tags_note_fn keeps, void *ctx)
+{
+    if (t->unnoted_hot_until > at_ms) return false;
+    for (unsigned j = 0; j < t->nnotes; j++) {
+        const struct tags_note *n = &t->notes[(t->next + TAGS_NOTES - 1 - j) % TAGS_NOTES];
+        if (n->ms + g.hot_ms > at_ms && !keeps(n, ctx)) return false;
+    }
+    return true;
+}
+
+bool tags_hot_noted(const uint64_t *hashes, unsigned n, uint64_t at_ms, tags_note_fn keeps,
+                    void *ctx)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct shard *s = shard_of(hashes[i]);
+        pthread_mutex_lock(&s->lock);
+        struct tag *t = *find(s, hashes[i]);
+        bool ok = t ? t->bumped_ms + g.hot_ms <= at_ms || hot_notes_keep(t, at_ms, keeps, ctx)
+                    : s->hot_until <= at_ms;
         pthread_mutex_unlock(&s->lock);
         if (!ok) return false;
     }

@@ -68,6 +68,7 @@ struct tags_snapshot {
 /* What one bump of a tag says about its write; len 0: unknown. */
 struct tags_note {
     uint64_t gen; /* the bump's generation (set by tags_bump_noted) */
+    uint64_t ms;  /* when it was bumped (set by tags_bump_noted) */
     uint32_t len;
     unsigned char data[TAGS_NOTE_MAX];
 };
@@ -115,6 +116,14 @@ void tags_bump_noted(const uint64_t *hashes, const struct tags_note *notes, unsi
  * generation the result may be re-stamped with (a snapshot with that seq
  * and the same tags is valid): the counter read before the first check. */
 bool tags_valid_noted(const struct tags_snapshot *s, tags_note_fn keeps, void *ctx, uint64_t *seq);
+/* For a snapshot of n tags taken at at_ms that said TAGS_HOT: true when every
+ * bump that made one of them hot then (bumped less than hot_ms before
+ * at_ms) carried a note still kept that keeps() accepts, so a result that
+ * those bumps leave as it is may be cached as if the snapshot were not hot.
+ * A bump without a note in that window, or pushed out of the ring, or a hot
+ * tag dropped early: false. */
+bool tags_hot_noted(const uint64_t *hashes, unsigned n, uint64_t at_ms, tags_note_fn keeps,
+                    void *ctx);
 
 void tags_get_stats(struct tags_stats *s);
 

@@ -83,6 +83,7 @@ struct qry {
     uint64_t tags[TAGS_MAX_SNAPSHOT];
     struct tags_snapshot snap;
     bool hot;         /* the snapshot found a tag just bumped */
+    uint64_t snap_ms; /* when the snapshot was taken */
     bool consistent;  /* the fill reads with ConsistentRead */
     bool fill_items;  /* the page's items may fill the item cache */
     bool indexes_rcc; /* ReturnConsumedCapacity INDEXES */
@@ -302,6 +303,16 @@ static bool kept_by_notes(struct qry *q, const struct tags_snapshot *snap, const
            tags_valid_noted(snap, note_keeps, &rp, seq);
 }
 
+/* Whether every bump that made the fill's snapshot hot carried a note that
+ * leaves the page (range bytes) as it is. */
+static bool hot_writes_keep(struct qry *q, const struct buf *range)
+{
+    struct range_page rp;
+    return range->len &&
+           range_page_parse(q->r->arena, range->data, range->len, &rp) == range->len &&
+           tags_hot_noted(q->tags, q->ntags, q->snap_ms, note_keeps, &rp);
+}
+
 /* The range bytes of a fill's answer (doc), left empty when the page is not
  * range-precise or the table changed since the request was planned. */
 static void range_of_answer(struct qry *q, const struct json *doc, struct buf *out)
@@ -358,15 +369,18 @@ static void on_fill(struct backend_result *res, void *arg)
         if (valid) {
             const struct config *o = handler_options();
             value_compose(&value, q, &range, body.data, body.len);
-            uint64_t ttl = q->hot && !q->consistent ? o->query_lag_window : o->query_ttl;
+            /* a GSI may not show a write bumped just before the read yet;
+             * if every such write leaves this page as it is, it does not
+             * matter whether it shows */
+            bool lagging = q->hot && !q->consistent && !hot_writes_keep(q, &range);
+            uint64_t ttl = lagging ? o->query_lag_window : o->query_ttl;
             fr = (struct cache_result){
                 CACHE_HIT, value.data,
                 value.len, crc32_of(value.data, value.len),
                 200,       ttl ? cluster_fill_ttl(q->ks->table, q->ks->table_len, ttl) : 0};
             if (fr.ttl_ms == 0) fr.kind = CACHE_FAILED, fr.status = 0; /* cache nothing */
             if (fr.kind == CACHE_HIT) METRIC_INCR(query_cache_fills);
-            if (fr.kind == CACHE_HIT && q->hot && !q->consistent)
-                METRIC_INCR(query_cache_lagging_fills);
+            if (fr.kind == CACHE_HIT && lagging) METRIC_INCR(query_cache_lagging_fills);
         } else {
             METRIC_INCR(query_cache_fills_refused);
         }
@@ -387,6 +401,7 @@ static void start_fill(struct qry *q)
     struct request *r = q->r;
     uint64_t now = item_now();
     q->hot = tags_snapshot(&q->snap, q->tags, q->ntags, now) == TAGS_HOT;
+    q->snap_ms = now;
     if (!q->consistent) {
         handler_forward(r, r->body, r->body_len, on_fill, q);
         return;

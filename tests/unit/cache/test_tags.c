@@ -463,6 +463,33 @@ static void test_a_dropped_tag_has_no_notes(void **state)
     assert_false(noted_valid(&s, NULL));
 }
 
+static bool hot_noted(const char *tag, uint64_t at)
+{
+    uint64_t x = h(tag);
+    return tags_hot_noted(&x, 1, at, keeps_k, NULL);
+}
+
+static void test_hot_bumps_with_notes(void **state)
+{
+    struct tags_snapshot s;
+    assert_true(hot_noted("P/b1", 1000)); /* never bumped: not hot */
+    bump_note("P/b1", 'k', 1000);
+    assert_int_equal(snap(&s, "P/b1", NULL, 1100), TAGS_HOT);
+    assert_true(hot_noted("P/b1", 1100));
+    bump_note("P/b1", 'x', 1200); /* a hot bump that changes the result */
+    assert_false(hot_noted("P/b1", 1300));
+    assert_true(hot_noted("P/b1", 1200 + HOT_MS)); /* its window closed */
+    bump("P/b1", 2000);                            /* no note */
+    bump_note("P/b1", 'k', 2100);
+    assert_false(hot_noted("P/b1", 2200));
+    assert_true(hot_noted("P/b1", 2000 + HOT_MS)); /* only 2100's note is hot then: kept */
+    /* a note pushed out of the ring while still hot: unknown */
+    for (int i = 0; i < TAGS_NOTES + 1; i++)
+        bump_note("P/b2", 'k', 5000 + (uint64_t)i);
+    assert_false(hot_noted("P/b2", 5100));
+    assert_true(hot_noted("P/b2", 5000 + HOT_MS)); /* the pushed-out bump cooled */
+}
+
 static void test_threads(void **state)
 {
     tags_teardown();
@@ -503,6 +530,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_the_ring_keeps_the_last_notes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restamped_snapshots_see_later_bumps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_dropped_tag_has_no_notes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_bumps_with_notes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

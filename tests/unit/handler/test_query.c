@@ -374,7 +374,9 @@ static void test_gsi_pages_read_just_after_a_write_live_a_lag_window(void **stat
         "UpdateItem", "{\"TableName\":\"s\",\"Key\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"}},"
                       "\"UpdateExpression\":\"SET sc = :s\","
                       "\"ExpressionAttributeValues\":{\":s\":{\"N\":\"5\"}}}");
-    answer_write(w, c, "{\"Attributes\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"}}}", "{}");
+    answer_write(w, c,
+                 "{\"Attributes\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"},\"sc\":{\"N\":\"5\"}}}",
+                 "{}");
     /* the GSI may still lag: cached for --query-lag-window (1 s) only */
     cached("g_score", "b", "b1", "lagging");
     cached("", "b", "b1", "consistent"); /* read consistently: no lag */
@@ -647,6 +649,21 @@ static void test_concurrent_far_writes_keep_the_page(void **state)
     miss_with("Query", top3_req, page("after"));
 }
 
+static void test_a_page_that_just_bumped_writes_leave_unchanged_is_not_lagging(void **state)
+{
+    set_score("zed", "1"); /* far below the top 3 */
+    const char *ans = top3("top");
+    ht.now += 1001; /* past the lag window: still a hit */
+    hit_with("Query", top3_req, ans);
+    assert_int_equal((int)metrics_tls->query_cache_lagging_fills, 0);
+    ht.now += 60000;
+    set_score("yan", "75"); /* into the top 3: the GSI may not show it yet */
+    miss_with("Query", top3_req, ans);
+    assert_int_equal((int)metrics_tls->query_cache_lagging_fills, 1);
+    ht.now += 1001;
+    miss_with("Query", top3_req, page("caught-up"));
+}
+
 static void test_many_far_writes_between_hits(void **state)
 {
     const char *ans = top3("top");
@@ -721,6 +738,7 @@ int main(void)
         Q(test_writes_without_a_note_make_the_page_stale),
         Q(test_concurrent_far_writes_keep_the_page),
         Q(test_many_far_writes_between_hits),
+        Q(test_a_page_that_just_bumped_writes_leave_unchanged_is_not_lagging),
         Q(test_a_fill_racing_a_far_write_is_installed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
