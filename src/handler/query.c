@@ -320,7 +320,7 @@ static void range_of_answer(struct qry *q, const struct json *doc, struct buf *o
     struct schema_state st = {0};
     const struct query_table *t = schema_indexes_get(q->ks->table, q->ks->table_len, &st);
     struct range_page rp;
-    if (t && st.epoch == q->k.epoch && q->op == QUERY_OP_QUERY && q->index < t->nindexes &&
+    if (t && st.epoch == q->k.epoch && q->index < t->nindexes &&
         range_page_read(q->r->arena, t, q->index, q->doc, doc, &rp) == RANGE_OK)
         range_page_compose(out, &rp);
     schema_indexes_put(t);
@@ -352,8 +352,10 @@ static void on_fill(struct backend_result *res, void *arg)
     if (q->fill) {
         struct json *doc = NULL;
         struct buf range = BUF_INIT;
-        if (json_parse(r->arena, body.data, body.len, &doc, NULL, 0) != JSON_OK) doc = NULL;
-        if (doc) range_of_answer(q, doc, &range);
+        /* Scan pages are never range-precise nor fill items: not parsed */
+        if (q->op == QUERY_OP_QUERY &&
+            json_parse(r->arena, body.data, body.len, &doc, NULL, 0) == JSON_OK)
+            range_of_answer(q, doc, &range);
         /* a tag that moved since the snapshot: the page may predate a write,
          * unless every such write is noted as leaving this page as it is
          * (whether the read saw it or not, the page is the same) */
