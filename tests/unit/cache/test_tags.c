@@ -490,6 +490,56 @@ static void test_hot_bumps_with_notes(void **state)
     assert_true(hot_noted("P/b2", 5000 + HOT_MS)); /* the pushed-out bump cooled */
 }
 
+/* Threads: one writer bumps a tag with notes, 'x' every 16th bump and
+ * counts those; a reader re-stamps its snapshot whenever the notes keep it,
+ * and once an 'x' bump that started after its snapshot has ended (two
+ * counts later), no re-stamp may have hidden it. */
+enum { NOTED_ROUNDS = 50000 };
+static _Atomic unsigned long x_done;
+static _Atomic int noted_writer_running;
+
+static void *noted_writer(void *arg)
+{
+    (void)arg;
+    for (unsigned long i = 1; i <= NOTED_ROUNDS; i++) {
+        bump_note("P/hot", i % 16 ? 'k' : 'x', i);
+        if (i % 16 == 0) atomic_fetch_add(&x_done, 1);
+    }
+    atomic_store(&noted_writer_running, 0);
+    return NULL;
+}
+
+static void *noted_reader(void *arg)
+{
+    (void)arg;
+    uint64_t x = h("P/hot");
+    while (atomic_load(&noted_writer_running)) {
+        struct tags_snapshot s;
+        tags_snapshot(&s, &x, 1, 0);
+        unsigned long seen = atomic_load(&x_done);
+        uint64_t seq;
+        while (atomic_load(&x_done) < seen + 2 && atomic_load(&noted_writer_running))
+            if (tags_valid_noted(&s, keeps_k, NULL, &seq)) s.seq = seq;
+        if (atomic_load(&x_done) >= seen + 2 && tags_valid_noted(&s, keeps_k, NULL, &seq))
+            atomic_fetch_add(&failures, 1);
+    }
+    return NULL;
+}
+
+static void test_threads_with_notes(void **state)
+{
+    atomic_store(&failures, 0);
+    atomic_store(&x_done, 0);
+    atomic_store(&noted_writer_running, 1);
+    pthread_t w, r;
+    pthread_create(&w, NULL, noted_writer, NULL);
+    pthread_create(&r, NULL, noted_reader, NULL);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    assert_int_equal(atomic_load(&failures), 0);
+    assert_int_equal(atomic_load(&x_done), NOTED_ROUNDS / 16);
+}
+
 static void test_threads(void **state)
 {
     tags_teardown();
@@ -531,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restamped_snapshots_see_later_bumps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_dropped_tag_has_no_notes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hot_bumps_with_notes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_with_notes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
