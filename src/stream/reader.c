@@ -33,7 +33,6 @@
  * Shards and tables are freed only once their timers are closed and no call
  * of theirs is in flight.
  */
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +42,7 @@
 #include "cache/tags.h"
 #include "metrics/metrics.h"
 #include "proto/invalidation.h"
+#include "stream/positions.h"
 #include "stream/stream.h"
 #include "util/clock.h"
 #include "util/common.h"
@@ -50,11 +50,8 @@
 
 #define TARGET "DynamoDBStreams_20120810."
 #define RECORDS_LIMIT 1000
-#define ERROR_DELAY_MIN 500   /* ms before the first retry of a failed call */
-#define ERROR_DELAY_MAX 10000 /* ... doubling up to this */
-#define RESUME_HEADER "ddbx-stream-positions 1"
-#define RESUME_CHUNK 4000     /* bytes per named value (spill_meta_put takes 4 KiB) */
-#define RESUME_CHUNKS_MAX 256 /* a stream's positions take at most this many */
+#define ERROR_DELAY_MIN 500                     /* ms before the first retry of a failed call */
+#define ERROR_DELAY_MAX 10000                   /* ... doubling up to this */
 #define RESUME_MAX_AGE_MS (23ull * 3600 * 1000) /* DynamoDB keeps records 24 hours */
 
 enum rstate { R_NO_STREAM, R_STARTING, R_READING, R_LOST, R_PEER };
@@ -956,30 +953,33 @@ static void resume_name(char *out, size_t outlen, const char *arn, size_t alen, 
              (unsigned long long)h.low64, i);
 }
 
-/* Stores where t's shards got to, as lines "SHARD SEQ" (SEQ: the last record
- * applied; "-": none applied since the shard was read from its start or from
- * LATEST without a gap; "=": read to its end with none applied), in values
- * of at most RESUME_CHUNK bytes, each headed "HEADER WALL_MS I N". */
+/* Stores where t's shards got to (positions.h), in values of at most
+ * STREAM_POSITIONS_CHUNK bytes. */
 static void resume_save(const struct rtable *t)
 {
     struct buf lines = BUF_INIT;
-    size_t cut[RESUME_CHUNKS_MAX + 1] = {0}; /* where each chunk's lines start */
+    size_t cut[STREAM_POSITIONS_CHUNKS_MAX + 1] = {0}; /* where each value's lines start */
     int n = 1;
     for (const struct rshard *s = t->shards; s; s = s->next) {
         if (s->retired) continue;
-        const char *seq = s->acked_seq[0] ? s->acked_seq : s->done ? "=" : "-";
-        if (lines.len - cut[n - 1] + strlen(s->id) + strlen(seq) + 2 > RESUME_CHUNK - 64) {
-            if (n == RESUME_CHUNKS_MAX) goto out; /* not kept: the next start has a gap */
+        size_t slen = strlen(s->id), qlen = strlen(s->acked_seq);
+        if (slen > STREAM_POSITIONS_SHARD_MAX) goto out; /* not kept: the next start has a gap */
+        if (lines.len - cut[n - 1] + slen + qlen + 3 > STREAM_POSITIONS_CHUNK - 64) {
+            if (n == STREAM_POSITIONS_CHUNKS_MAX) goto out;
             cut[n++] = lines.len;
         }
-        buf_printf(&lines, "%s %s\n", s->id, seq);
+        stream_positions_write_line(&lines, s->id, slen,
+                                    qlen      ? STREAM_POSITION_AFTER
+                                    : s->done ? STREAM_POSITION_ENDED
+                                              : STREAM_POSITION_WHOLE,
+                                    s->acked_seq, qlen);
     }
     cut[n] = lines.len;
     uint64_t wall = clock_wall_ms();
     for (int i = 0; i < n; i++) {
         char name[64];
         struct buf v = BUF_INIT;
-        buf_printf(&v, RESUME_HEADER " %" PRIu64 " %d %d\n", wall, i, n);
+        stream_positions_write_header(&v, wall, i, n);
         buf_append(&v, lines.data + cut[i], cut[i + 1] - cut[i]);
         resume_name(name, sizeof(name), t->q.stream_arn, t->q.stream_arn_len, i);
         g.o.meta_put(name, v.data, v.len);
@@ -991,47 +991,37 @@ out:
     buf_free(&lines);
 }
 
-/* One value of a stream's positions: checks its header against the first
- * one's (wall, n) and notes its lines; false when it is not what was stored. */
+/* One value of a stream's positions: checks it is value i of the same save
+ * as the first (wall, n) and notes its lines; false when it is not what was
+ * stored. */
 static bool resume_parse(const struct rtable *t, const struct buf *v, int i, uint64_t *wall, int *n)
 {
-    char *text = xstrndup(v->data ? v->data : "", v->len), *save = NULL;
-    bool ok = false;
-    uint64_t w;
-    int vi, vn, used = 0;
-    char *line = strtok_r(text, "\n", &save);
-    if (!line || sscanf(line, RESUME_HEADER " %" SCNu64 " %d %d%n", &w, &vi, &vn, &used) != 3 ||
-        line[used] || vi != i || vn < 1 || vn > RESUME_CHUNKS_MAX ||
-        (i && (w != *wall || vn != *n)))
-        goto out;
-    *wall = w;
-    *n = vn;
-    while ((line = strtok_r(NULL, "\n", &save))) {
-        char *sp = strchr(line, ' ');
-        if (!sp || sp == line) goto out;
-        const char *seq = sp + 1;
-        size_t qlen = strlen(seq);
-        bool whole = strcmp(seq, "-") == 0, ended = strcmp(seq, "=") == 0;
-        if (!whole && !ended &&
-            (qlen == 0 || qlen > STREAM_SEQ_MAX || strspn(seq, "0123456789") != qlen))
-            goto out;
+    struct arena a;
+    struct stream_positions_value pv;
+    arena_init(&a);
+    bool ok = stream_positions_parse(&a, v->data, v->len, &pv) == 0 && pv.index == i &&
+              (i == 0 || (pv.wall_ms == *wall && pv.count == *n));
+    if (ok) {
+        *wall = pv.wall_ms;
+        *n = pv.count;
+    }
+    for (int k = 0; ok && k < pv.nlines; k++) {
+        const struct stream_position_line *l = &pv.lines[k];
         pthread_mutex_lock(&g.lock);
-        struct position *p =
-            position_at(t->q.stream_arn, t->q.stream_arn_len, line, (size_t)(sp - line));
+        struct position *p = position_at(t->q.stream_arn, t->q.stream_arn_len, l->shard, l->slen);
         if (!p) {
             p = xcalloc(1, sizeof(*p));
             p->arn = xstrndup(t->q.stream_arn, t->q.stream_arn_len);
-            p->shard = xstrndup(line, (size_t)(sp - line));
+            p->shard = xstrndup(l->shard, l->slen);
             p->next = g.positions;
             g.positions = p;
         }
-        snprintf(p->seq, sizeof(p->seq), "%s", whole || ended ? "" : seq);
-        p->done = ended;
+        memcpy(p->seq, l->seq ? l->seq : "", l->qlen);
+        p->seq[l->qlen] = '\0';
+        p->done = l->kind == STREAM_POSITION_ENDED;
         pthread_mutex_unlock(&g.lock);
     }
-    ok = true;
-out:
-    free(text);
+    arena_free(&a);
     return ok;
 }
 
