@@ -124,6 +124,17 @@ static void invalidate_table(const char *table, size_t len)
     cluster_stream_gap(table, len);
 }
 
+/* Where stream readers resume after a clean stop: the spill tier's named values. */
+static void stream_meta_put(const char *name, const void *value, size_t len)
+{
+    spill_meta_put(name, value, len);
+}
+
+static int stream_meta_get(const char *name, struct buf *out)
+{
+    return spill_meta_get(name, out) == SPILL_OK ? 0 : -1;
+}
+
 /* The DynamoDB Streams readers on the main loop (--streams). */
 static int streams_start(void)
 {
@@ -139,6 +150,7 @@ static int streams_start(void)
                                 .bops = &backend_client_ops,
                                 .backend = backend_create_url(loop, url.data),
                                 .invalidate_table = invalidate_table,
+                                .ready = schema_stream_ready,
                                 .now_ms = handler_now,
                                 .own_keep_ms = MAX(60000, 3 * cfg.backend_timeout)};
     if (cluster) { /* one reader per table in the cluster: its owner's */
@@ -146,6 +158,11 @@ static int streams_start(void)
         so.fanout = cluster_stream_fanout;
         so.publish = cluster_stream_publish;
         so.takeover_ms = 2 * cfg.peer_ping_interval;
+    }
+    if (spill_enabled()) { /* a warm restart reads on where the last stop got to */
+        so.meta_put = stream_meta_put;
+        so.meta_get = stream_meta_get;
+        schema_wait_for_streams(true);
     }
     log_info("stream readers on %s", url.data);
     buf_free(&url);

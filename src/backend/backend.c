@@ -23,6 +23,7 @@
 #include "util/addr.h"
 #include "util/clock.h"
 #include "util/common.h"
+#include "util/crc.h"
 #include "util/log.h"
 
 #define BACKEND_MAGIC 0x6b636162u
@@ -371,6 +372,8 @@ void backend_call(struct backend *b, const char *target, struct buf *body, backe
     c->arg = arg;
     c->conn = NULL;
     c->retried = false;
+    c->crc = 0;
+    c->crc_given = c->crc_bad = false;
     c->res.outcome = BACKEND_IO_ERROR;
     c->res.status = 0;
     c->res.request_id[0] = '\0';
@@ -389,11 +392,32 @@ void backend_call(struct backend *b, const char *target, struct buf *body, backe
     b->client->send(b->impl, c);
 }
 
+void backend__crc_digits(struct backend_call *c, const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n') continue;
+        if (v[i] < '0' || v[i] > '9' || c->crc > UINT32_MAX / 10) {
+            c->crc_bad = true;
+            continue;
+        }
+        c->crc = c->crc * 10 + (uint64_t)(v[i] - '0');
+        c->crc_given = true;
+    }
+    if (c->crc > UINT32_MAX) c->crc_bad = true;
+}
+
 void backend__finish(struct backend_call *c)
 {
     CHECK_MAGIC(c, CALL_MAGIC);
     struct backend *b = c->b;
     struct backend_result *r = &c->res;
+    if (r->outcome == BACKEND_ANSWERED &&
+        (c->crc_bad || (c->crc_given && crc32_of(r->body.data, r->body.len) != (uint32_t)c->crc))) {
+        r->outcome = BACKEND_IO_ERROR; /* damaged on the way: as if it never came */
+        r->status = 0;
+        r->error = "the backend's answer does not match its x-amz-crc32";
+        buf_reset(&r->body);
+    }
     r->elapsed_ns = clock_mono_ns() - c->start_ns;
     metrics_hist_observe(HIST_BACKEND, r->elapsed_ns);
     if (r->outcome != BACKEND_ANSWERED) {

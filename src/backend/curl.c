@@ -100,6 +100,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
         memcpy(r->request_id, v, vlen);
         r->request_id[vlen] = '\0';
     }
+    static const char crc[] = "x-amz-crc32:";
+    if (len > sizeof(crc) - 1 && strncasecmp(data, crc, sizeof(crc) - 1) == 0)
+        backend__crc_digits(e->call, data + sizeof(crc) - 1, len - (sizeof(crc) - 1));
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new answer (after a 1xx, a redirect) */
+        e->call->crc = 0;
+        e->call->crc_given = e->call->crc_bad = false;
+    }
     return len;
 }
 

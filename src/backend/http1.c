@@ -38,6 +38,7 @@
 #define READ_SIZE (64 * 1024)            /* bytes read per call */
 #define ANSWER_MAX (64ull * 1024 * 1024) /* a BatchGetItem answer is at most 16 MB */
 #define RID_NAME "x-amzn-requestid"
+#define CRC_NAME "x-amz-crc32" /* shorter than RID_NAME: fits the name buffer */
 
 struct h1;
 
@@ -61,6 +62,7 @@ struct h1_conn {
     int pending_error; /* a connect that failed at once, reported by the timer */
     bool name_done;    /* a value piece came after the name */
     bool in_rid;       /* the value being read is x-amzn-RequestId */
+    bool in_crc;       /* ... is x-amz-crc32 */
     bool connected;
     bool in_idle;   /* in h->idle, else in h->busy (until closing) */
     bool counted;   /* in the backend_connections gauge */
@@ -229,8 +231,10 @@ static int on_message_begin(http_parser *p)
     struct h1_conn *conn = p->data;
     conn->name_len = 0;
     conn->name_done = false;
-    conn->in_rid = false;
+    conn->in_rid = conn->in_crc = false;
     conn->rid_len = 0;
+    conn->call->crc = 0;
+    conn->call->crc_given = conn->call->crc_bad = false;
     return 0;
 }
 
@@ -240,7 +244,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     if (conn->name_done) {
         conn->name_len = 0;
         conn->name_done = false;
-        conn->in_rid = false;
+        conn->in_rid = conn->in_crc = false;
     }
     for (size_t i = 0; i < len && conn->name_len < sizeof(conn->name); i++) {
         char ch = at[i];
@@ -257,7 +261,10 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         conn->in_rid = conn->name_len == sizeof(RID_NAME) - 1 &&
                        memcmp(conn->name, RID_NAME, sizeof(RID_NAME) - 1) == 0;
         if (conn->in_rid) conn->rid_len = 0;
+        conn->in_crc = conn->name_len == sizeof(CRC_NAME) - 1 &&
+                       memcmp(conn->name, CRC_NAME, sizeof(CRC_NAME) - 1) == 0;
     }
+    if (conn->in_crc) backend__crc_digits(conn->call, at, len);
     if (conn->in_rid) {
         struct backend_result *r = &conn->call->res;
         size_t n = MIN(len, sizeof(r->request_id) - 1 - conn->rid_len);

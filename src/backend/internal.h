@@ -50,8 +50,17 @@ struct backend_call {
     struct backend_result res;
     void *conn;   /* the client's state for this call (http1: its connection) */
     bool retried; /* http1: already resent once on a fresh connection */
+    /* The answer's x-amz-crc32 as its digits arrive (backend__crc_digits);
+     * backend__finish turns an answer whose body does not match it into an
+     * IO error, as the SDKs do, so a damaged transfer is never cached. */
+    uint64_t crc;
+    bool crc_given, crc_bad;
     struct backend_call *next, *prev;
 };
+
+/* Takes a piece of the x-amz-crc32 header's value (digits; blanks around
+ * them ignored; anything else, or a value past 32 bits, is damage). */
+void backend__crc_digits(struct backend_call *c, const char *v, size_t len);
 
 /* A client: one per worker, created on its loop. */
 struct backend_client {

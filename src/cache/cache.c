@@ -26,7 +26,8 @@
  * the writes sending it (at most one answer per connection at a time), as
  * memcached's items are by the connections still writing them. Nothing in an
  * entry that a holder reads (key, value, vlen, crc) changes after it is
- * made; the flags and links the cache still writes are other fields.
+ * made (cache_patch leaves a referenced entry alone); the flags and links
+ * the cache still writes are other fields.
  *
  * The spill tier (spill/spill.h, when --spill-dir set it up) lies under the
  * shards, invisible to callers:
@@ -786,6 +787,27 @@ void cache_invalidate(const struct cache_key *k)
     pthread_mutex_unlock(&sh->lock);
     METRIC_INCR(item_cache_invalidations);
     free_chain(garbage);
+}
+
+bool cache_patch(const struct cache_key *k, const char *expect, size_t len, size_t offset,
+                 const void *bytes, size_t n)
+{
+    if (offset > len || n > len - offset) return false;
+    struct shard *sh = shard_of(k->hash);
+    pthread_mutex_lock(&sh->lock);
+    struct centry *e = *find_link(sh, k);
+    /* a referenced value is being written somewhere (cache_get_ref): it
+     * must not change under the write; counts are only taken under this
+     * lock, so a count of one (the cache's) cannot grow meanwhile */
+    bool ok = e && !(e->flags & ENTRY_NEGATIVE) && e->epoch >= k->epoch && e->vlen == len &&
+              atomic_load_explicit(&e->refs, memory_order_acquire) == 1 &&
+              memcmp(e->data + e->klen, expect, len) == 0;
+    if (ok) {
+        memcpy(e->data + e->klen + offset, bytes, n);
+        e->crc = crc32_of(e->data + e->klen, e->vlen);
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return ok;
 }
 
 void cache_hold(const struct cache_key *k, uint64_t until_ms, uint64_t now_ms)

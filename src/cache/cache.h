@@ -167,6 +167,15 @@ void cache_write_end(struct cache_fill *f, enum cache_write_outcome outcome, con
 void cache_put(const struct cache_key *k, const char *value, size_t len, uint64_t now_ms);
 /* Forgets the key and supersedes its running fills. */
 void cache_invalidate(const struct cache_key *k);
+/* Overwrites bytes [offset, offset + n) of k's value when the entry holds
+ * exactly expect[0..len) (the value the caller read and judged; any other
+ * value, a negative entry, an older epoch or no entry: nothing is done),
+ * keeping its expiry and its place. Query pages re-stamp their snapshot
+ * this way (handler/query.c). Returns true when it was patched; false also
+ * while a reference to the value is held (cache_get_ref: it must not change
+ * under a write in progress). */
+bool cache_patch(const struct cache_key *k, const char *expect, size_t len, size_t offset,
+                 const void *bytes, size_t n);
 
 /* Forgets the key, supersedes its running fills, and holds it until
  * until_ms (nothing cached for it, reads BYPASS), extending a hold it has:

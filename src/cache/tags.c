@@ -8,6 +8,13 @@
  * Generations come from one atomic counter, incremented inside the bumped
  * tag's shard lock, so a snapshot that reads the counter after a bump also
  * sees that bump's hot window when it then locks the shard.
+ *
+ * Notes: a tag's ring (allocated at its first noted bump) holds the notes of
+ * its last bumps; note_floor is the highest generation of a bump whose note
+ * is not there (a bump without one, a note pushed out, bumps made before the
+ * tag was last dropped: the shard's floor), so a snapshot at or above it
+ * finds every later bump's note in the ring. unnoted_hot_until does the same
+ * for the hot window: until then, a bump without a note kept is hot.
  */
 #include "cache/tags.h"
 
@@ -29,6 +36,10 @@ struct tag {
     uint64_t hash;
     uint64_t gen;
     uint64_t bumped_ms;
+    uint64_t note_floor;        /* bumps up to this generation have no note kept */
+    uint64_t unnoted_hot_until; /* a bump without a note kept is hot until then */
+    struct tags_note *notes;    /* ring of TAGS_NOTES, or NULL */
+    uint8_t nnotes, next;       /* notes held; where the next goes */
 };
 
 struct shard {
@@ -52,7 +63,14 @@ static struct {
 
 static size_t tag_cost(struct tag *t)
 {
-    return malloc_usable_size(t) + CHUNK_OVERHEAD;
+    size_t ring = t->notes ? malloc_usable_size(t->notes) + CHUNK_OVERHEAD : 0;
+    return malloc_usable_size(t) + CHUNK_OVERHEAD + ring;
+}
+
+static void tag_free(struct tag *t)
+{
+    free(t->notes);
+    free(t);
 }
 
 static struct shard *shard_of(uint64_t hash)
@@ -95,7 +113,7 @@ void tags_teardown(void)
         struct shard *s = &g.shards[i];
         for (struct tag *t = s->newest, *next; t; t = next) {
             next = t->older;
-            free(t);
+            tag_free(t);
         }
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);
@@ -169,9 +187,41 @@ static void grow(struct shard *s)
     s->bytes += extra;
 }
 
+/* Keeps the note of t's bump just made (NULL or empty: unknown). *ring is
+ * a fresh ring the call may keep (then set to NULL). */
+static void note_locked(struct shard *s, struct tag *t, const struct tags_note *note,
+                        struct tags_note **ring)
+{
+    if (!note || note->len == 0 || note->len > TAGS_NOTE_MAX || (!t->notes && !*ring)) {
+        t->note_floor = t->gen; /* every earlier note says nothing past this one */
+        t->unnoted_hot_until = t->bumped_ms + g.hot_ms;
+        t->nnotes = 0;
+        return;
+    }
+    if (!t->notes) {
+        t->notes = *ring;
+        *ring = NULL;
+        s->bytes += malloc_usable_size(t->notes) + CHUNK_OVERHEAD;
+    }
+    if (t->nnotes == TAGS_NOTES) { /* the oldest goes */
+        t->note_floor = MAX(t->note_floor, t->notes[t->next].gen);
+        t->unnoted_hot_until = MAX(t->unnoted_hot_until, t->notes[t->next].ms + g.hot_ms);
+    } else {
+        t->nnotes++;
+    }
+    struct tags_note *n = &t->notes[t->next];
+    n->gen = t->gen;
+    n->ms = t->bumped_ms;
+    n->len = note->len;
+    memcpy(n->data, note->data, note->len);
+    t->next = (uint8_t)((t->next + 1) % TAGS_NOTES);
+}
+
 /* Bumps one tag in its locked shard. *spare is a fresh tag the call may
- * keep (then set to NULL); dropped tags are chained on *dropped. */
-static void bump_locked(struct shard *s, uint64_t hash, uint64_t now_ms, struct tag **spare,
+ * keep (then set to NULL), *ring a fresh ring of notes; dropped tags are
+ * chained on *dropped. */
+static void bump_locked(struct shard *s, uint64_t hash, const struct tags_note *note,
+                        uint64_t now_ms, struct tag **spare, struct tags_note **ring,
                         struct tag **dropped)
 {
     struct tag **link = find(s, hash), *t = *link;
@@ -192,9 +242,12 @@ static void bump_locked(struct shard *s, uint64_t hash, uint64_t now_ms, struct 
         s->count++;
         s->bytes += tag_cost(t);
         if (s->count > s->nbuckets) grow(s);
+        t->note_floor = s->floor; /* its bumps before it was dropped: no notes */
+        t->unnoted_hot_until = s->hot_until;
     }
     t->gen = atomic_fetch_add(&g.seq, 1) + 1;
     t->bumped_ms = now_ms;
+    note_locked(s, t, note, ring);
     push_newest(s, t);
     /* remembering older bumps helps no live snapshot (tags.h) */
     while (s->oldest != t && s->oldest->bumped_ms + g.retain_ms <= now_ms) {
@@ -204,21 +257,30 @@ static void bump_locked(struct shard *s, uint64_t hash, uint64_t now_ms, struct 
     }
 }
 
-void tags_bump(const uint64_t *hashes, unsigned n, uint64_t now_ms)
+void tags_bump_noted(const uint64_t *hashes, const struct tags_note *notes, unsigned n,
+                     uint64_t now_ms)
 {
     for (unsigned i = 0; i < n; i++) {
         struct shard *s = shard_of(hashes[i]);
+        const struct tags_note *note = notes && notes[i].len ? &notes[i] : NULL;
         struct tag *spare = xcalloc(1, sizeof(*spare)), *dropped = NULL;
+        struct tags_note *ring = note ? xcalloc(TAGS_NOTES, sizeof(*ring)) : NULL;
         pthread_mutex_lock(&s->lock);
-        bump_locked(s, hashes[i], now_ms, &spare, &dropped);
+        bump_locked(s, hashes[i], note, now_ms, &spare, &ring, &dropped);
         pthread_mutex_unlock(&s->lock);
         free(spare);
+        free(ring);
         while (dropped) {
             struct tag *next = dropped->hnext;
-            free(dropped);
+            tag_free(dropped);
             dropped = next;
         }
     }
+}
+
+void tags_bump(const uint64_t *hashes, unsigned n, uint64_t now_ms)
+{
+    tags_bump_noted(hashes, NULL, n, now_ms);
 }
 
 int tags_snapshot(struct tags_snapshot *snap, const uint64_t *hashes, unsigned n, uint64_t now_ms)
@@ -251,6 +313,63 @@ bool tags_valid(const struct tags_snapshot *snap)
         uint64_t gen = t ? t->gen : s->floor;
         pthread_mutex_unlock(&s->lock);
         if (gen > snap->seq) return false;
+    }
+    return true;
+}
+
+/* Whether tag t (locked), bumped since seq, was bumped since only with
+ * notes keeps() accepts. */
+static bool notes_keep(const struct tag *t, uint64_t seq, tags_note_fn keeps, void *ctx)
+{
+    if (t->note_floor > seq) return false;
+    for (unsigned j = 0; j < t->nnotes; j++) {
+        const struct tags_note *n = &t->notes[(t->next + TAGS_NOTES - 1 - j) % TAGS_NOTES];
+        if (n->gen <= seq) break; /* older notes are older bumps */
+        if (!keeps(n, ctx)) return false;
+    }
+    return true;
+}
+
+bool tags_valid_noted(const struct tags_snapshot *snap, tags_note_fn keeps, void *ctx,
+                      uint64_t *seq)
+{
+    /* every bump with a generation up to this is seen by the locks below */
+    *seq = atomic_load(&g.seq);
+    for (unsigned i = 0; i < snap->n; i++) {
+        struct shard *s = shard_of(snap->hash[i]);
+        pthread_mutex_lock(&s->lock);
+        struct tag *t = *find(s, snap->hash[i]);
+        bool ok =
+            t ? t->gen <= snap->seq || notes_keep(t, snap->seq, keeps, ctx) : s->floor <= snap->seq;
+        pthread_mutex_unlock(&s->lock);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* Whether tag t (locked), hot at at_ms, was made hot only by noted bumps
+ * keeps() accepts. */
+static bool hot_notes_keep(const struct tag *t, uint64_t at_ms, tags_note_fn keeps, void *ctx)
+{
+    if (t->unnoted_hot_until > at_ms) return false;
+    for (unsigned j = 0; j < t->nnotes; j++) {
+        const struct tags_note *n = &t->notes[(t->next + TAGS_NOTES - 1 - j) % TAGS_NOTES];
+        if (n->ms + g.hot_ms > at_ms && !keeps(n, ctx)) return false;
+    }
+    return true;
+}
+
+bool tags_hot_noted(const uint64_t *hashes, unsigned n, uint64_t at_ms, tags_note_fn keeps,
+                    void *ctx)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct shard *s = shard_of(hashes[i]);
+        pthread_mutex_lock(&s->lock);
+        struct tag *t = *find(s, hashes[i]);
+        bool ok = t ? t->bumped_ms + g.hot_ms <= at_ms || hot_notes_keep(t, at_ms, keeps, ctx)
+                    : s->hot_until <= at_ms;
+        pthread_mutex_unlock(&s->lock);
+        if (!ok) return false;
     }
     return true;
 }

@@ -31,6 +31,15 @@
  * a stale hit). A hot tag dropped early leaves its shard hot until it would
  * have cooled. Hash collisions merge two tags: extra misses, never stale hits.
  *
+ * Notes: a bump may carry a note, a few opaque bytes saying what the write
+ * did (proto/range.h writes and reads them: the written item's key and where
+ * its new image lies in the tag's partition). Each tag keeps the notes of its
+ * last TAGS_NOTES bumps; a bump without a note, a note pushed out of the ring
+ * and a tag dropped and made again all read as "unknown". tags_valid_noted()
+ * lets a result whose tags moved stay valid when every bump since its
+ * snapshot carried a note its caller accepts (docs/QUERY_CACHE.md,
+ * "Range-precise pages").
+ *
  * Time is passed in (milliseconds, any monotonic origin), for fake clocks.
  */
 #ifndef DDBX_CACHE_TAGS_H
@@ -52,6 +61,21 @@ struct tags_snapshot {
     unsigned n;
     uint64_t hash[TAGS_MAX_SNAPSHOT];
 };
+
+#define TAGS_NOTES 8     /* notes kept per tag */
+#define TAGS_NOTE_MAX 64 /* bytes of one note */
+
+/* What one bump of a tag says about its write; len 0: unknown. */
+struct tags_note {
+    uint64_t gen; /* the bump's generation (set by tags_bump_noted) */
+    uint64_t ms;  /* when it was bumped (set by tags_bump_noted) */
+    uint32_t len;
+    unsigned char data[TAGS_NOTE_MAX];
+};
+
+/* Decides whether one noted bump leaves a result as it is (true). Called with
+ * a shard lock held: it must only compute. */
+typedef bool (*tags_note_fn)(const struct tags_note *note, void *ctx);
 
 struct tags_stats {
     uint64_t tags;    /* tags held */
@@ -83,6 +107,23 @@ bool tags_valid(const struct tags_snapshot *s);
  * each is hot for hot_ms. Call it when a write's answer arrives (or its
  * outcome is unknown), and for each stream record applied. */
 void tags_bump(const uint64_t *hashes, unsigned n, uint64_t now_ms);
+/* tags_bump, with notes[i] (copied; len 0 or notes NULL: unknown) kept with
+ * the bump of hashes[i]. */
+void tags_bump_noted(const uint64_t *hashes, const struct tags_note *notes, unsigned n,
+                     uint64_t now_ms);
+/* True when every tag of the snapshot is unmoved, or was bumped since the
+ * snapshot only with notes still kept that keeps() accepts. *seq is then a
+ * generation the result may be re-stamped with (a snapshot with that seq
+ * and the same tags is valid): the counter read before the first check. */
+bool tags_valid_noted(const struct tags_snapshot *s, tags_note_fn keeps, void *ctx, uint64_t *seq);
+/* For a snapshot of n tags taken at at_ms that said TAGS_HOT: true when every
+ * bump that made one of them hot then (bumped less than hot_ms before
+ * at_ms) carried a note still kept that keeps() accepts, so a result that
+ * those bumps leave as it is may be cached as if the snapshot were not hot.
+ * A bump without a note in that window, or pushed out of the ring, or a hot
+ * tag dropped early: false. */
+bool tags_hot_noted(const uint64_t *hashes, unsigned n, uint64_t at_ms, tags_note_fn keeps,
+                    void *ctx);
 
 void tags_get_stats(struct tags_stats *s);
 

@@ -13,7 +13,8 @@
  * that begins with CACHE_RESULT_PREFIX, so --memory and the LRU cover it.
  * Its value is a small header, then the backend's answer byte for byte:
  *
- *   "QRv1" | body CRC-32 | process id | snapshot: generation, tag count, tag hashes
+ *   "QRv2" | body CRC-32 | process id | snapshot: generation, tag count, tag hashes
+ *          | range length | range (proto/range.h; empty when not range-precise)
  *
  * The process id is random at setup: tag generations live in memory only,
  * so a page kept across a restart (the spill tier) is never taken as fresh.
@@ -34,6 +35,13 @@
  * under item leases taken before the page's tags are checked (writes bump
  * tags before ending their leases).
  *
+ * A range-precise page (an unfiltered Query, docs/QUERY_CACHE.md) keeps its
+ * items' key hashes and its LastEvaluatedKey's sort value: when its
+ * partition tag moved only by writes whose notes leave it unchanged
+ * (tags_valid_noted), it is still served, and its stored snapshot is
+ * re-stamped in place (cache_patch) so the next hit checks only newer
+ * bumps; a fill that raced such writes is installed all the same.
+ *
  * In a cluster each node caches its own pages (they are not forwarded to an
  * owner: docs/CLUSTER.md says why); every write's tags reach every node
  * before the write is answered, and while a node is degraded its pages of
@@ -53,12 +61,14 @@
 #include "proto/invalidation.h"
 #include "proto/params.h"
 #include "proto/query.h"
+#include "proto/range.h"
 #include "util/clock.h"
 #include "util/common.h"
 #include "util/crc.h"
 
-#define VALUE_MAGIC "QRv1"
-#define MAX_LOOKUPS 3 /* stale entries or failed waits before reading without the cache */
+#define VALUE_MAGIC "QRv2"
+#define VALUE_SEQ_AT 16 /* where the snapshot's generation is in a stored value */
+#define MAX_LOOKUPS 3   /* stale entries or failed waits before reading without the cache */
 
 struct qry {
     struct request *r;
@@ -73,11 +83,13 @@ struct qry {
     uint64_t tags[TAGS_MAX_SNAPSHOT];
     struct tags_snapshot snap;
     bool hot;         /* the snapshot found a tag just bumped */
+    uint64_t snap_ms; /* when the snapshot was taken */
     bool consistent;  /* the fill reads with ConsistentRead */
     bool fill_items;  /* the page's items may fill the item cache */
     bool indexes_rcc; /* ReturnConsumedCapacity INDEXES */
     bool rcc;         /* ReturnConsumedCapacity other than NONE */
     bool held;        /* the table is held: pages are served but none installed */
+    int index;        /* Query: the index read, in the table's description */
 };
 
 static uint64_t process_id;
@@ -112,18 +124,24 @@ struct page {
     size_t len;
     uint32_t crc;
     struct tags_snapshot snap;
+    const char *range; /* range_page_compose() bytes, or NULL */
+    uint32_t range_len;
 };
 
-static void value_compose(struct buf *out, const struct qry *q, const char *body, size_t len)
+/* range: the page's range_page_compose() bytes (empty: not range-precise). */
+static void value_compose(struct buf *out, const struct qry *q, const struct buf *range,
+                          const char *body, size_t len)
 {
     pthread_once(&process_once, process_id_init);
-    uint32_t crc = crc32_of(body, len), n = q->snap.n;
+    uint32_t crc = crc32_of(body, len), n = q->snap.n, rlen = (uint32_t)range->len;
     buf_append(out, VALUE_MAGIC, 4);
     buf_append(out, &crc, sizeof(crc));
     buf_append(out, &process_id, sizeof(process_id));
     buf_append(out, &q->snap.seq, sizeof(q->snap.seq));
     buf_append(out, &n, sizeof(n));
     buf_append(out, q->snap.hash, n * sizeof(q->snap.hash[0]));
+    buf_append(out, &rlen, sizeof(rlen));
+    buf_append(out, range->data, range->len);
     buf_append(out, body, len);
 }
 
@@ -136,13 +154,19 @@ static bool value_parse(const char *v, size_t len, struct page *p)
     if (len < head || memcmp(v, VALUE_MAGIC, 4) != 0) return false;
     memcpy(&p->crc, v + 4, sizeof(p->crc));
     memcpy(&pid, v + 8, sizeof(pid));
-    memcpy(&p->snap.seq, v + 16, sizeof(p->snap.seq));
+    memcpy(&p->snap.seq, v + VALUE_SEQ_AT, sizeof(p->snap.seq));
     memcpy(&p->snap.n, v + 24, sizeof(p->snap.n));
     if (pid != process_id || p->snap.n > TAGS_MAX_SNAPSHOT ||
         len < head + p->snap.n * sizeof(uint64_t))
         return false;
     memcpy(p->snap.hash, v + head, p->snap.n * sizeof(uint64_t));
     head += p->snap.n * sizeof(uint64_t);
+    if (len - head < sizeof(p->range_len)) return false;
+    memcpy(&p->range_len, v + head, sizeof(p->range_len));
+    head += sizeof(p->range_len);
+    if (len - head < p->range_len) return false;
+    p->range = p->range_len ? v + head : NULL;
+    head += p->range_len;
     p->body = v + head;
     p->len = len - head;
     return true;
@@ -261,6 +285,47 @@ static void fill_items(struct qry *q, const struct json *doc)
     }
 }
 
+/* ---- range-precise pages ---- */
+
+static bool note_keeps(const struct tags_note *n, void *ctx)
+{
+    return range_keeps(ctx, n->data, n->len);
+}
+
+/* Whether snap, whose tags moved, is still good for a page with range bytes
+ * range[0..len) because every bump since carried a note leaving the page
+ * as it is; *seq is then the generation to re-stamp it with. */
+static bool kept_by_notes(struct qry *q, const struct tags_snapshot *snap, const char *range,
+                          size_t len, uint64_t *seq)
+{
+    struct range_page rp;
+    return len && range_page_parse(q->r->arena, range, len, &rp) == len &&
+           tags_valid_noted(snap, note_keeps, &rp, seq);
+}
+
+/* Whether every bump that made the fill's snapshot hot carried a note that
+ * leaves the page (range bytes) as it is. */
+static bool hot_writes_keep(struct qry *q, const struct buf *range)
+{
+    struct range_page rp;
+    return range->len &&
+           range_page_parse(q->r->arena, range->data, range->len, &rp) == range->len &&
+           tags_hot_noted(q->tags, q->ntags, q->snap_ms, note_keeps, &rp);
+}
+
+/* The range bytes of a fill's answer (doc), left empty when the page is not
+ * range-precise or the table changed since the request was planned. */
+static void range_of_answer(struct qry *q, const struct json *doc, struct buf *out)
+{
+    struct schema_state st = {0};
+    const struct query_table *t = schema_indexes_get(q->ks->table, q->ks->table_len, &st);
+    struct range_page rp;
+    if (t && st.epoch == q->k.epoch && q->index < t->nindexes &&
+        range_page_read(q->r->arena, t, q->index, q->doc, doc, &rp) == RANGE_OK)
+        range_page_compose(out, &rp);
+    schema_indexes_put(t);
+}
+
 /* ---- the fill ---- */
 
 static void look_up(struct qry *q);
@@ -285,31 +350,46 @@ static void on_fill(struct backend_result *res, void *arg)
     }
     as_eventually_consistent(q, &body);
     if (q->fill) {
-        /* a tag that moved since the snapshot: the page may predate a write */
-        bool valid = tags_valid(&q->snap);
+        struct json *doc = NULL;
+        struct buf range = BUF_INIT;
+        /* Scan pages are never range-precise nor fill items: not parsed */
+        if (q->op == QUERY_OP_QUERY &&
+            json_parse(r->arena, body.data, body.len, &doc, NULL, 0) == JSON_OK)
+            range_of_answer(q, doc, &range);
+        /* a tag that moved since the snapshot: the page may predate a write,
+         * unless every such write is noted as leaving this page as it is
+         * (whether the read saw it or not, the page is the same) */
+        bool strict = tags_valid(&q->snap), valid = strict;
+        uint64_t seq;
+        if (!valid && kept_by_notes(q, &q->snap, range.data, range.len, &seq)) {
+            valid = true;
+            q->snap.seq = seq;
+            METRIC_INCR(query_cache_fills_kept);
+        }
         struct buf value = BUF_INIT;
         struct cache_result fr = {CACHE_FAILED, NULL, 0, 0, 0}; /* waiters look again */
         if (valid) {
             const struct config *o = handler_options();
-            value_compose(&value, q, body.data, body.len);
-            uint64_t ttl = q->hot && !q->consistent ? o->query_lag_window : o->query_ttl;
+            value_compose(&value, q, &range, body.data, body.len);
+            /* a GSI may not show a write bumped just before the read yet;
+             * if every such write leaves this page as it is, it does not
+             * matter whether it shows */
+            bool lagging = q->hot && !q->consistent && !hot_writes_keep(q, &range);
+            uint64_t ttl = lagging ? o->query_lag_window : o->query_ttl;
             fr = (struct cache_result){
                 CACHE_HIT, value.data,
                 value.len, crc32_of(value.data, value.len),
                 200,       ttl ? cluster_fill_ttl(q->ks->table, q->ks->table_len, ttl) : 0};
             if (fr.ttl_ms == 0) fr.kind = CACHE_FAILED, fr.status = 0; /* cache nothing */
             if (fr.kind == CACHE_HIT) METRIC_INCR(query_cache_fills);
-            if (fr.kind == CACHE_HIT && q->hot && !q->consistent)
-                METRIC_INCR(query_cache_lagging_fills);
+            if (fr.kind == CACHE_HIT && lagging) METRIC_INCR(query_cache_lagging_fills);
         } else {
             METRIC_INCR(query_cache_fills_refused);
         }
         cache_fill_done(q->fill, &fr, item_now());
         buf_free(&value);
-        struct json *doc;
-        if (valid && q->fill_items &&
-            json_parse(r->arena, body.data, body.len, &doc, NULL, 0) == JSON_OK)
-            fill_items(q, doc);
+        buf_free(&range);
+        if (strict && q->fill_items && doc) fill_items(q, doc);
     }
     buf_move(&r->reply, &body);
     r->crc_set = false;
@@ -323,6 +403,7 @@ static void start_fill(struct qry *q)
     struct request *r = q->r;
     uint64_t now = item_now();
     q->hot = tags_snapshot(&q->snap, q->tags, q->ntags, now) == TAGS_HOT;
+    q->snap_ms = now;
     if (!q->consistent) {
         handler_forward(r, r->body, r->body_len, on_fill, q);
         return;
@@ -341,11 +422,19 @@ static void start_fill(struct qry *q)
 }
 
 /* A page found in the cache or handed over by another's fill: served while
- * none of its tags moved; otherwise false (the caller looks again). */
+ * none of its tags moved, or moved only by writes noted as leaving it as it
+ * is (then its stored snapshot is re-stamped, if it is still the value
+ * read); otherwise false (the caller looks again). */
 static bool serve_stored(struct qry *q, const char *value, size_t len)
 {
     struct page p;
-    if (!value_parse(value, len, &p) || !tags_valid(&p.snap)) return false;
+    uint64_t seq;
+    if (!value_parse(value, len, &p)) return false;
+    if (!tags_valid(&p.snap)) {
+        if (!kept_by_notes(q, &p.snap, p.range, p.range_len, &seq)) return false;
+        METRIC_INCR(query_cache_kept);
+        cache_patch(&q->k, value, len, VALUE_SEQ_AT, &seq, sizeof(seq));
+    }
     send_page(q, &p);
     return true;
 }
@@ -426,7 +515,7 @@ static bool plan(struct qry *q, const struct query_table *t)
         struct query_partition p;
         if (query_read_partition(r->arena, t, q->doc, &p) != QUERY_OK) return false;
         invalidation_query_tags(r->arena, t, &p, &tags);
-        index = p.index;
+        index = q->index = p.index;
     } else {
         const struct json *name = json_get(q->doc, "IndexName");
         if (name && (!json_is_string(name) || name->len == 0)) return false;

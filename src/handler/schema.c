@@ -57,6 +57,7 @@ struct record {
     uint32_t epoch;
     uint64_t hold_until;
     uint64_t query_hold_until;
+    bool stream_wait; /* spilled entries of an earlier process: held until its reader is ready */
     struct snapshot *snap; /* NULL: no usable index list */
     int nattrs;            /* 0: a placeholder carrying a hold */
     char *names[2];
@@ -69,6 +70,7 @@ static struct record *buckets[SCHEMA_BUCKETS];
 static uint32_t next_epoch = 1;
 static uint32_t epoch_floor;    /* stored epochs below it are never reused */
 static uint64_t all_hold_until; /* a hold on every table */
+static bool wait_for_streams;   /* schema_wait_for_streams */
 static schema_watch_fn watcher;
 
 static struct snapshot *snapshot_new(const struct query_table *q)
@@ -257,6 +259,7 @@ void schema_setup(void)
 {
     pthread_mutex_lock(&lock);
     watcher = NULL;
+    wait_for_streams = false;
     all_hold_until = 0; /* a hold is on the clock of the setup that set it */
     load_epochs();
     pthread_mutex_unlock(&lock);
@@ -282,7 +285,8 @@ static const struct key_schema *copy_out(struct request *r, const struct record 
     }
     ks->epoch = rec->epoch;
     uint64_t hold = MAX(rec->hold_until, all_hold_until);
-    ks->held = hold && item_now() < hold; /* no clock read on the common path */
+    /* no clock read on the common path */
+    ks->held = rec->stream_wait || (hold && item_now() < hold);
     ks->nattrs = rec->nattrs;
     for (int i = 0; i < rec->nattrs; i++) {
         ks->attr[i].name = arena_strndup(r->arena, rec->names[i], rec->lens[i]);
@@ -466,6 +470,12 @@ static bool same_stream(const struct snapshot *a, const struct snapshot *b)
            memcmp(x->stream_arn, y->stream_arn, x->stream_arn_len) == 0;
 }
 
+/* Whether a record's table has a stream (as its last description said). */
+static bool has_stream(const struct record *rec)
+{
+    return rec->snap && rec->snap->q.stream_arn;
+}
+
 void schema_learn(const struct json *d)
 {
     struct record *rec = record_from(d);
@@ -490,6 +500,13 @@ void schema_learn(const struct json *d)
         if (!rec->epoch) {
             rec->epoch = new_epoch();
             store_table(rec->table, rec->table_len, rec);
+        } else if (wait_for_streams && has_stream(rec) && !(old && old->nattrs)) {
+            /* an earlier process's epoch: its spilled entries may predate
+             * writes that bypassed ddbx while it was stopped */
+            rec->stream_wait = true;
+            log_info("table %.*s: its spilled entries are served once its stream was read up to "
+                     "the present",
+                     (int)rec->table_len, rec->table);
         }
         if (old) { /* a placeholder's holds carry over */
             rec->hold_until = old->hold_until;
@@ -566,12 +583,6 @@ void schema_invalidate_all(uint64_t hold_until)
     pthread_mutex_unlock(&lock);
 }
 
-/* Whether a record's table has a stream (as its last description said). */
-static bool has_stream(const struct record *rec)
-{
-    return rec->snap && rec->snap->q.stream_arn;
-}
-
 void schema_invalidate_unstreamed(bool streams)
 {
     pthread_mutex_lock(&lock);
@@ -613,7 +624,7 @@ const struct query_table *schema_indexes_get(const char *table, size_t len, stru
     if (st && rec) {
         uint64_t now = item_now();
         st->epoch = rec->epoch;
-        st->held = now < MAX(rec->hold_until, all_hold_until);
+        st->held = rec->stream_wait || now < MAX(rec->hold_until, all_hold_until);
         st->query_held = now < rec->query_hold_until;
     }
     pthread_mutex_unlock(&lock);
@@ -631,6 +642,24 @@ void schema_hold_queries(const char *table, size_t len, uint64_t until)
     struct record *rec = *find(table, len);
     if (rec) rec->query_hold_until = MAX(rec->query_hold_until, until);
     pthread_mutex_unlock(&lock);
+}
+
+void schema_wait_for_streams(bool on)
+{
+    pthread_mutex_lock(&lock);
+    wait_for_streams = on;
+    pthread_mutex_unlock(&lock);
+}
+
+void schema_stream_ready(const char *table, size_t len)
+{
+    pthread_mutex_lock(&lock);
+    struct record *rec = *find(table, len);
+    bool was = rec && rec->stream_wait;
+    if (rec) rec->stream_wait = false;
+    pthread_mutex_unlock(&lock);
+    if (was)
+        log_info("table %.*s: its stream was read up to the present; serving it", (int)len, table);
 }
 
 void schema_set_watcher(schema_watch_fn fn)

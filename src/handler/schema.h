@@ -101,5 +101,12 @@ void schema_hold_queries(const char *table, size_t len, uint64_t until);
  * The stream readers (stream/stream.h) watch tables this way. NULL: nobody. */
 typedef void (*schema_watch_fn)(const struct query_table *t);
 void schema_set_watcher(schema_watch_fn fn);
+/* A warm restart with stream readers: a table learnt with an epoch of an
+ * earlier process (spilled entries) and a stream is held (its reads go to
+ * the backend, nothing is cached) until schema_stream_ready: its spilled
+ * entries may predate writes that bypassed ddbx while it was stopped, and
+ * the reader applies those first (stream/stream.h: `ready`). */
+void schema_wait_for_streams(bool on);
+void schema_stream_ready(const char *table, size_t len);
 
 #endif

@@ -55,6 +55,7 @@
 #include "metrics/metrics.h"
 #include "proto/invalidation.h"
 #include "proto/params.h"
+#include "proto/range.h"
 #include "stream/stream.h"
 #include "util/common.h"
 
@@ -269,8 +270,12 @@ static void write_images(struct write *w, const struct wkey *k, const struct jso
     }
 }
 
+_Static_assert(TAGS_NOTE_MAX >= RANGE_NOTE_MAX, "a tag note holds a range note");
+
 /* Bumps the tags of one written key (before its lease ends); a successful
- * single write is then told to the stream reader. */
+ * single write is then told to the stream reader. An answered write notes
+ * on each partition tag what it did there (proto/range.h), so range-precise
+ * pages it cannot change stay valid; an unknown outcome notes nothing. */
 static void bump_key(struct write *w, struct wkey *k, const struct json *doc, bool known,
                      uint64_t now)
 {
@@ -282,9 +287,14 @@ static void bump_key(struct write *w, struct wkey *k, const struct json *doc, bo
     uint64_t hashes[INVALIDATION_MAX_TAGS];
     write_images(w, k, doc, known, &iw);
     invalidation_write_tags(w->r->arena, t, &iw, &tags);
-    for (int i = 0; i < tags.n; i++)
+    struct tags_note notes[INVALIDATION_MAX_TAGS];
+    for (int i = 0; i < tags.n; i++) {
         hashes[i] = tags_hash(tags.tag[i].data, tags.tag[i].len);
-    tags_bump(hashes, (unsigned)tags.n, now);
+        notes[i].len = known && tags.kind[i] == INVALIDATION_PARTITION
+                           ? (uint32_t)range_note(w->r->arena, t, &tags.part[i], &iw, notes[i].data)
+                           : 0;
+    }
+    tags_bump_noted(hashes, notes, (unsigned)tags.n, now);
     METRIC_ADD(query_cache_tag_bumps, tags.n);
     cluster_fan_tags(w->fo, ks->table, ks->table_len, &tags, w->hold_ms);
     if (known && w->op != OP_TRANSACT && iw.new_state != INVALIDATION_UNKNOWN)

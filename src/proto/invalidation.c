@@ -37,6 +37,8 @@ struct invalidation_tag invalidation_tag(struct arena *a, const struct query_tab
 static void add(struct arena *a, const struct query_table *t, enum invalidation_tag_kind kind,
                 const struct query_partition *p, struct invalidation_tags *out)
 {
+    out->kind[out->n] = kind;
+    out->part[out->n] = p ? *p : (struct query_partition){0, NULL, 0};
     out->tag[out->n++] = invalidation_tag(a, t, kind, p);
 }
 

@@ -40,6 +40,10 @@ struct invalidation_tag {
 struct invalidation_tags {
     int n;
     struct invalidation_tag tag[INVALIDATION_MAX_TAGS];
+    /* what each tag is: its kind, and for PARTITION the partition (key in
+     * the arena), so a write can note what it did there (proto/range.h) */
+    enum invalidation_tag_kind kind[INVALIDATION_MAX_TAGS];
+    struct query_partition part[INVALIDATION_MAX_TAGS];
 };
 
 /* The tag bytes of one kind: p is used by INDEX (p->index) and PARTITION

@@ -108,6 +108,20 @@ size_t number_key(const struct number *n, uint8_t out[NUMBER_KEY_MAX])
     return 3u + n->ndigits;
 }
 
+int number_from_key(const uint8_t *k, size_t len, struct number *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len == 1 && k[0] == 'z') return NUMBER_OK;
+    if (len < 4 || len > NUMBER_KEY_MAX || (k[0] != '+' && k[0] != '-')) return NUMBER_EINVALID;
+    out->negative = k[0] == '-';
+    out->exp = (int16_t)(((int)k[1] << 8 | k[2]) - 1000);
+    out->ndigits = (uint8_t)(len - 3);
+    memcpy(out->digits, k + 3, len - 3);
+    for (size_t i = 0; i < len - 3; i++)
+        if (k[3 + i] < '0' || k[3 + i] > '9') return NUMBER_EINVALID;
+    return NUMBER_OK;
+}
+
 size_t number_format(const struct number *n, char out[NUMBER_TEXT_MAX])
 {
     size_t o = 0;

@@ -44,6 +44,9 @@ int number_parse(const char *s, size_t len, struct number *out);
 const char *number_error_message(int status);
 /* Canonical bytes for keys: equal numbers give equal bytes. Returns length. */
 size_t number_key(const struct number *n, uint8_t out[NUMBER_KEY_MAX]);
+/* The number whose canonical bytes number_key() wrote to k[0..len).
+ * Returns NUMBER_OK, or NUMBER_EINVALID for bytes it cannot have written. */
+int number_from_key(const uint8_t *k, size_t len, struct number *out);
 /* Plain decimal text, as DynamoDB stores and returns it ("100", "0.5", "-3").
  * Returns the length (out is NUL-terminated). */
 size_t number_format(const struct number *n, char out[NUMBER_TEXT_MAX]);

@@ -21,6 +21,12 @@
  * every live peer applied it. A timer publishes positions and checks
  * ownership every position_ms.
  *
+ * A warm restart (stream.h): stream_stop stores each table's positions
+ * with meta_put; the next start's first description of the same stream
+ * takes them back (resume_load) and the table reads on from there,
+ * "catching up" until every shard answered an empty page or ended and the
+ * stream was described since (check_ready), when `ready` is told.
+ *
  * Every shard has at most one call in flight. Tables and shards are only
  * touched on the loop's thread; the watch queue, the fan-outs done, the
  * positions heard of and the status /metrics shows are under `lock`.
@@ -31,10 +37,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "cache/tags.h"
 #include "metrics/metrics.h"
 #include "proto/invalidation.h"
+#include "stream/positions.h"
 #include "stream/stream.h"
 #include "util/clock.h"
 #include "util/common.h"
@@ -42,8 +50,9 @@
 
 #define TARGET "DynamoDBStreams_20120810."
 #define RECORDS_LIMIT 1000
-#define ERROR_DELAY_MIN 500   /* ms before the first retry of a failed call */
-#define ERROR_DELAY_MAX 10000 /* ... doubling up to this */
+#define ERROR_DELAY_MIN 500                     /* ms before the first retry of a failed call */
+#define ERROR_DELAY_MAX 10000                   /* ... doubling up to this */
+#define RESUME_MAX_AGE_MS (23ull * 3600 * 1000) /* DynamoDB keeps records 24 hours */
 
 enum rstate { R_NO_STREAM, R_STARTING, R_READING, R_LOST, R_PEER };
 static const char *const state_names[] = {"no_stream", "starting", "reading", "lost", "peer"};
@@ -57,13 +66,14 @@ struct rshard {
     char *iterator;    /* NULL: none yet */
     char last_seq[STREAM_SEQ_MAX + 1];
     char acked_seq[STREAM_SEQ_MAX + 1]; /* the last record every live peer applied */
-    bool latest;   /* its first iterator is LATEST (open when the reader started) */
-    bool starting; /* counted in its table's pending_start */
-    bool started;  /* an iterator was asked for at least once */
-    bool done;     /* read to its end (or closed before the reader started) */
-    bool busy;     /* a call in flight */
-    bool seen;     /* in the last full description */
-    bool retired;  /* its stream was replaced: stop, free when idle */
+    bool latest;    /* its first iterator is LATEST (open when the reader started) */
+    bool starting;  /* counted in its table's pending_start */
+    bool started;   /* an iterator was asked for at least once */
+    bool done;      /* read to its end (or closed before the reader started) */
+    bool busy;      /* a call in flight */
+    bool seen;      /* in the last full description */
+    bool retired;   /* its stream was replaced: stop, free when idle */
+    bool caught_up; /* a GetRecords answered no record: read up to the present */
     uint64_t delay, error_delay;
     uv_timer_t timer;
 };
@@ -73,14 +83,17 @@ struct rtable {
     struct arena strings;
     struct query_table q; /* strings in `strings` */
     enum rstate state;
-    bool started;        /* the first description came back */
-    bool describing;     /* a DescribeStream (page) in flight */
-    bool describe_stale; /* ... of a stream since replaced: its answer is ignored */
-    bool describe_soon;  /* a shard closed while describing: describe again */
-    int pending_start;   /* LATEST iterators still to get before the start gap */
-    int resumed;         /* shards started after a position the cluster knew */
-    bool owned;          /* this node reads it (cluster: it owns the table) */
-    char *next_page;     /* ExclusiveStartShardId of the next page, or NULL */
+    bool started;              /* the first description came back */
+    bool describing;           /* a DescribeStream (page) in flight */
+    bool describe_stale;       /* ... of a stream since replaced: its answer is ignored */
+    bool describe_soon;        /* a shard closed while describing: describe again */
+    int pending_start;         /* LATEST iterators still to get before the start gap */
+    int resumed;               /* shards started after a position the cluster knew */
+    bool owned;                /* this node reads it (cluster: it owns the table) */
+    bool disk;                 /* resumed from the positions of a clean stop (a warm restart) */
+    bool catching_up;          /* resumed: `ready` not told yet */
+    bool ended_since_describe; /* a shard ended after the last description started */
+    char *next_page;           /* ExclusiveStartShardId of the next page, or NULL */
     uint64_t error_delay;
     uv_timer_t timer;
     struct rshard *shards;
@@ -103,11 +116,14 @@ struct fanned {
     int nrecords;
 };
 
-/* The largest position heard of, per (stream, shard). */
+/* The largest position heard of, per (stream, shard); from a clean stop's
+ * positions also "no record applied: read it whole" (seq empty) and "read to
+ * its end" (done). */
 struct position {
     struct position *next;
     char *arn, *shard;
     char seq[STREAM_SEQ_MAX + 1];
+    bool done;
 };
 
 static struct {
@@ -201,6 +217,8 @@ static void gap(struct rtable *t, const char *why)
     bool images = t->q.stream_view == QUERY_STREAM_NEW_IMAGE ||
                   t->q.stream_view == QUERY_STREAM_NEW_AND_OLD_IMAGES;
     stream_own_reset(t->q.table, t->q.table_len, images && t->state == R_READING, now_ms());
+    t->catching_up = false; /* nothing older than the gap is left to serve */
+    if (g.o.ready) g.o.ready(t->q.table, t->q.table_len);
 }
 
 static void set_state(struct rtable *t, enum rstate s)
@@ -214,7 +232,9 @@ static void set_state(struct rtable *t, enum rstate s)
 
 static void shard_schedule(struct rshard *s, uint64_t delay);
 static void shards_prune(struct rtable *t);
-static bool position_find(const struct rtable *t, const char *shard, char *seq);
+static bool position_find(const struct rtable *t, const char *shard, char *seq, bool *done);
+static void check_ready(struct rtable *t);
+static bool resume_load(struct rtable *t);
 static void reown_all(void);
 static void get_iterator(struct rshard *s, const char *type);
 static void describe(struct rtable *t);
@@ -264,6 +284,7 @@ static void shard_done(struct rshard *s)
 {
     start_positioned(s);
     s->done = true;
+    s->t->ended_since_describe = true; /* its children are known after a description */
     free(s->iterator);
     s->iterator = NULL;
     if (s->t->describing)
@@ -360,6 +381,10 @@ static void shard_next(struct rshard *s, int nrecords)
     else
         s->delay = MIN(MAX(s->delay * 2, g.o.poll_min_ms), g.o.poll_max_ms);
     shard_schedule(s, s->delay);
+    if (nrecords == 0 && !s->caught_up) {
+        s->caught_up = true;
+        check_ready(s->t);
+    }
 }
 
 /* Any thread: a page's fan-out is done; handled on the loop (fanned_run). */
@@ -529,11 +554,15 @@ static void shard_add(struct rtable *t, const struct stream_shard *d)
     s->done = !t->started && d->end_seq.s;
     s->starting = !t->started && !s->done;
     s->seen = true;
-    if (!t->started && position_find(t, s->id, s->last_seq)) {
-        /* the cluster knows where the last reader got to: on from there,
-         * whether the shard is open or closed since */
+    bool ended = false;
+    if (!t->started && (position_find(t, s->id, s->last_seq, &ended) || t->disk)) {
+        /* the cluster, or the last clean stop, knows where the last reader got
+         * to: on from there, whether the shard is open or closed since; a
+         * shard of a resumed stream without a record applied (or unknown
+         * then: it opened since) is read whole, one read to its end not at all */
         memcpy(s->acked_seq, s->last_seq, sizeof(s->acked_seq));
-        s->latest = s->done = s->starting = false;
+        s->latest = s->starting = false;
+        s->done = ended;
         t->resumed++;
     }
     uv_timer_init(g.o.loop, &s->timer);
@@ -591,9 +620,11 @@ static void on_described(struct backend_result *res, void *arg)
         return;
     }
     t->error_delay = 0;
-    if (!t->next_page) /* the first page of a description */
+    if (!t->next_page) { /* the first page of a description */
         for (struct rshard *s = t->shards; s; s = s->next)
             s->seen = false;
+        if (!t->started && !t->disk) t->disk = resume_load(t);
+    }
     stream_shards_order(d.shards, d.nshards);
     for (int i = 0; i < d.nshards; i++) {
         struct rshard *s = shard_find(t, d.shards[i].id.s, d.shards[i].id.len);
@@ -615,18 +646,24 @@ static void on_described(struct backend_result *res, void *arg)
             t->pending_start += s->starting;
         if (t->pending_start == 0) { /* no open shard: nothing to wait for */
             set_state(t, R_READING);
-            if (t->resumed)
-                log_info("stream of table %.*s: taken over after the positions published",
-                         (int)t->q.table_len, t->q.table);
-            else
+            if (t->resumed) {
+                log_info("stream of table %.*s: reading on after the positions %s",
+                         (int)t->q.table_len, t->q.table,
+                         t->disk ? "kept at the last clean stop" : "published");
+                t->catching_up = true;
+            } else {
                 gap(t, "reading starts");
+            }
         }
     }
     shards_prune(t);
     shards_start(t);
     bool again = t->describe_soon;
     t->describe_soon = false;
+    /* a description that started before a shard ended may miss its children */
+    if (!again) t->ended_since_describe = false;
     table_schedule(t, again ? 0 : g.o.describe_ms);
+    check_ready(t);
 }
 
 static void describe(struct rtable *t)
@@ -670,6 +707,7 @@ static void table_retire(struct rtable *t)
     t->started = false;
     t->pending_start = 0;
     t->resumed = 0;
+    t->disk = t->catching_up = t->ended_since_describe = false;
     free(t->next_page);
     t->next_page = NULL;
     stream_own_reset(t->q.table, t->q.table_len, false, now_ms());
@@ -771,13 +809,17 @@ void stream_position_note(const char *arn, size_t alen, const char *shard, size_
     pthread_mutex_unlock(&g.lock);
 }
 
-/* The largest position known for a shard of t's stream, copied to seq. */
-static bool position_find(const struct rtable *t, const char *shard, char *seq)
+/* The largest position known for a shard of t's stream, copied to seq (empty:
+ * none applied, read it whole); *done: it was read to its end. */
+static bool position_find(const struct rtable *t, const char *shard, char *seq, bool *done)
 {
     pthread_mutex_lock(&g.lock);
     const struct position *p =
         position_at(t->q.stream_arn, t->q.stream_arn_len, shard, strlen(shard));
-    if (p) memcpy(seq, p->seq, sizeof(p->seq));
+    if (p) {
+        memcpy(seq, p->seq, sizeof(p->seq));
+        *done = p->done;
+    }
     pthread_mutex_unlock(&g.lock);
     return p != NULL;
 }
@@ -881,6 +923,159 @@ static void on_async(uv_async_t *a)
     }
 }
 
+/* ---- a warm restart: positions kept across a clean stop ---- */
+
+/* The resumed table has read up to the present: every shard answered an
+ * empty page or ended, and no shard ended after the last description
+ * started (its children would be unknown). */
+static void check_ready(struct rtable *t)
+{
+    if (!t->catching_up || t->state != R_READING || t->describing || t->describe_soon ||
+        t->ended_since_describe)
+        return;
+    for (const struct rshard *s = t->shards; s; s = s->next)
+        if (!s->retired && !s->done && !s->caught_up) return;
+    t->catching_up = false;
+    log_info("stream of table %.*s: read up to the present after resuming", (int)t->q.table_len,
+             t->q.table);
+    /* own writes sent from now on have their records after this point */
+    bool images = t->q.stream_view == QUERY_STREAM_NEW_IMAGE ||
+                  t->q.stream_view == QUERY_STREAM_NEW_AND_OLD_IMAGES;
+    stream_own_reset(t->q.table, t->q.table_len, images, now_ms());
+    if (g.o.ready) g.o.ready(t->q.table, t->q.table_len);
+}
+
+/* The name of the i-th value holding the positions of a stream. */
+static void resume_name(char *out, size_t outlen, const char *arn, size_t alen, int i)
+{
+    XXH128_hash_t h = XXH3_128bits(arn, alen);
+    snprintf(out, outlen, "stream.positions.%016llx%016llx.%d", (unsigned long long)h.high64,
+             (unsigned long long)h.low64, i);
+}
+
+/* Stores where t's shards got to (positions.h), in values of at most
+ * STREAM_POSITIONS_CHUNK bytes. */
+static void resume_save(const struct rtable *t)
+{
+    struct buf lines = BUF_INIT;
+    size_t cut[STREAM_POSITIONS_CHUNKS_MAX + 1] = {0}; /* where each value's lines start */
+    int n = 1;
+    for (const struct rshard *s = t->shards; s; s = s->next) {
+        if (s->retired) continue;
+        size_t slen = strlen(s->id), qlen = strlen(s->acked_seq);
+        if (slen > STREAM_POSITIONS_SHARD_MAX) goto out; /* not kept: the next start has a gap */
+        if (lines.len - cut[n - 1] + slen + qlen + 3 > STREAM_POSITIONS_CHUNK - 64) {
+            if (n == STREAM_POSITIONS_CHUNKS_MAX) goto out;
+            cut[n++] = lines.len;
+        }
+        stream_positions_write_line(&lines, s->id, slen,
+                                    qlen      ? STREAM_POSITION_AFTER
+                                    : s->done ? STREAM_POSITION_ENDED
+                                              : STREAM_POSITION_WHOLE,
+                                    s->acked_seq, qlen);
+    }
+    cut[n] = lines.len;
+    uint64_t wall = clock_wall_ms();
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        struct buf v = BUF_INIT;
+        stream_positions_write_header(&v, wall, i, n);
+        buf_append(&v, lines.data + cut[i], cut[i + 1] - cut[i]);
+        resume_name(name, sizeof(name), t->q.stream_arn, t->q.stream_arn_len, i);
+        g.o.meta_put(name, v.data, v.len);
+        buf_free(&v);
+    }
+    log_info("stream of table %.*s: positions kept for the next start", (int)t->q.table_len,
+             t->q.table);
+out:
+    buf_free(&lines);
+}
+
+/* One value of a stream's positions: checks it is value i of the same save
+ * as the first (wall, n) and notes its lines; false when it is not what was
+ * stored. */
+static bool resume_parse(const struct rtable *t, const struct buf *v, int i, uint64_t *wall, int *n)
+{
+    struct arena a;
+    struct stream_positions_value pv;
+    arena_init(&a);
+    bool ok = stream_positions_parse(&a, v->data, v->len, &pv) == 0 && pv.index == i &&
+              (i == 0 || (pv.wall_ms == *wall && pv.count == *n));
+    if (ok) {
+        *wall = pv.wall_ms;
+        *n = pv.count;
+    }
+    for (int k = 0; ok && k < pv.nlines; k++) {
+        const struct stream_position_line *l = &pv.lines[k];
+        pthread_mutex_lock(&g.lock);
+        struct position *p = position_at(t->q.stream_arn, t->q.stream_arn_len, l->shard, l->slen);
+        if (!p) {
+            p = xcalloc(1, sizeof(*p));
+            p->arn = xstrndup(t->q.stream_arn, t->q.stream_arn_len);
+            p->shard = xstrndup(l->shard, l->slen);
+            p->next = g.positions;
+            g.positions = p;
+        }
+        memcpy(p->seq, l->seq ? l->seq : "", l->qlen);
+        p->seq[l->qlen] = '\0';
+        p->done = l->kind == STREAM_POSITION_ENDED;
+        pthread_mutex_unlock(&g.lock);
+    }
+    arena_free(&a);
+    return ok;
+}
+
+/* Forgets what resume_parse noted of t's stream. */
+static void resume_forget(const struct rtable *t)
+{
+    pthread_mutex_lock(&g.lock);
+    for (struct position **link = &g.positions; *link;) {
+        struct position *p = *link;
+        if (strlen(p->arn) == t->q.stream_arn_len &&
+            memcmp(p->arn, t->q.stream_arn, t->q.stream_arn_len) == 0) {
+            *link = p->next;
+            free(p->arn);
+            free(p->shard);
+            free(p);
+            continue;
+        }
+        link = &p->next;
+    }
+    pthread_mutex_unlock(&g.lock);
+}
+
+/* Takes back (once: the values are emptied) the positions the last clean
+ * stop kept for t's stream; true when t reads on from them. */
+static bool resume_load(struct rtable *t)
+{
+    if (!g.o.meta_get || !t->q.stream_arn) return false;
+    uint64_t wall = 0;
+    int n = 1;
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        char name[64];
+        struct buf v = BUF_INIT;
+        resume_name(name, sizeof(name), t->q.stream_arn, t->q.stream_arn_len, i);
+        bool got = g.o.meta_get(name, &v) == 0 && v.len;
+        if (got && g.o.meta_put) g.o.meta_put(name, "", 0);
+        if (!got && i == 0) return false; /* nothing kept for this stream */
+        ok = got && resume_parse(t, &v, i, &wall, &n);
+        buf_free(&v);
+    }
+    uint64_t now = clock_wall_ms();
+    if (ok && now > wall && now - wall > RESUME_MAX_AGE_MS) {
+        log_info("stream of table %.*s: the positions kept at the last stop are older than "
+                 "the stream's records",
+                 (int)t->q.table_len, t->q.table);
+        ok = false;
+    } else if (!ok) {
+        log_warn("stream of table %.*s: the positions kept at the last stop cannot be read",
+                 (int)t->q.table_len, t->q.table);
+    }
+    if (!ok) resume_forget(t); /* unknown: the start's gap covers it */
+    return ok;
+}
+
 /* ---- the module ---- */
 
 int stream_setup(const struct stream_options *o)
@@ -938,7 +1133,10 @@ void stream_stop(void)
     uv_close((uv_handle_t *)&g.async, on_closed);
     if (g.timer_on) uv_close((uv_handle_t *)&g.position_timer, on_closed);
     for (struct rtable *t = g.tables; t; t = t->next) {
-        if (t->owned && t->state == R_READING) publish(t); /* for the next owner */
+        if (t->owned && t->state == R_READING) {
+            publish(t);                                          /* for the next owner */
+            if (g.o.meta_put && t->q.stream_arn) resume_save(t); /* for the next start */
+        }
         uv_close((uv_handle_t *)&t->timer, on_closed);
         for (struct rshard *s = t->shards; s; s = s->next)
             uv_close((uv_handle_t *)&s->timer, on_closed);

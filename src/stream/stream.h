@@ -53,6 +53,21 @@
  * an open shard with no known position is read from LATEST, a gap, and
  * `invalidate_table` drops the table on every node (the caller sends FORGET).
  *
+ * A warm restart (with the spill tier, spill/spill.h): at stream_stop each
+ * table's reader stores where it got to in the named values of `meta_put`
+ * (per shard: the last record applied; or none applied, read from its
+ * start or from LATEST without a gap since: read it from TRIM_HORIZON; or
+ * read to its end). The next start's reader of the same stream takes them
+ * back once (`meta_get`) and resumes there instead of from LATEST with a gap:
+ * shards it did not know are read whole (they opened while ddbx was
+ * stopped), and positions older than 23 hours are refused (DynamoDB keeps
+ * records 24 hours). `ready` says when a table's reader has read up to the
+ * present (every shard answered an empty page or was read to its end, and
+ * the stream was described since the last shard ended) or had a gap: from
+ * then on nothing the cache holds of the table predates a write the stream
+ * showed. The caller holds tables served from an earlier process's spilled
+ * entries until then (handler/schema.h: schema_stream_ready).
+ *
  * Threads: stream_watch, stream_own_note, stream_reown and
  * stream_position_note may be called from any thread; everything else runs
  * on the reader's loop.
@@ -98,6 +113,14 @@ struct stream_options {
     uint64_t position_ms; /* how often positions are published, and ownership checked; 0: 1000 */
     uint64_t takeover_ms; /* a table this node comes to own is read after this long, so the old
                              owner's last position arrives first; 0: at once */
+    /* A warm restart (NULL: none): named values kept across a clean stop,
+     * as spill_meta_put/spill_meta_get (values up to 4 KiB; an empty value
+     * is none). meta_get returns 0 and appends the value to out, or -1. */
+    void (*meta_put)(const char *name, const void *value, size_t len);
+    int (*meta_get)(const char *name, struct buf *out);
+    /* The table's reader read up to the present, or had a gap (NULL: nobody
+     * is told). On the loop's thread; may be called more than once. */
+    void (*ready)(const char *table, size_t len);
 };
 
 /* Starts the module (no reader yet). Returns 0 or -1. */

@@ -13,7 +13,11 @@
  * does not depend on member order (the request with every object's members
  * reversed has the same key) and is the same when computed twice; read and
  * item partitions name real indexes and carry key bytes; write tags stay
- * within INVALIDATION_MAX_TAGS.
+ * within INVALIDATION_MAX_TAGS. Range-precise pages (src/proto/range.h): the
+ * JSON as both request and answer of each index; an accepted page reads
+ * back the same from its bytes, and a write of one of its own items never
+ * keeps it; the expression's bytes as a stored page never read past their
+ * end.
  */
 #include <string.h>
 
@@ -21,6 +25,7 @@
 #include "proto/invalidation.h"
 #include "proto/json.h"
 #include "proto/query.h"
+#include "proto/range.h"
 
 static const char table_text[] =
     "{\"TableName\":\"t\",\"AttributeDefinitions\":[{\"AttributeName\":\"pk\",\"AttributeType\":"
@@ -119,6 +124,35 @@ static void check_write_tags(struct arena *a, const struct query_table *t, const
         FUZZ_CHECK(tags.tag[i].data && tags.tag[i].len > 5);
 }
 
+static void check_range(struct arena *a, const struct query_table *t, const struct json *doc)
+{
+    const struct json *items = json_get(doc, "Items");
+    for (int i = 0; i < t->nindexes; i++) {
+        struct range_page p, back;
+        if (range_page_read(a, t, i, doc, doc, &p) != RANGE_OK) continue;
+        FUZZ_CHECK(json_is_array(items) && p.nkeys == items->len);
+        FUZZ_CHECK(!p.bounded || !p.sorted || p.end_len > 3);
+        struct buf b = BUF_INIT;
+        range_page_compose(&b, &p);
+        FUZZ_CHECK(range_page_parse(a, b.data, b.len, &back) == b.len);
+        FUZZ_CHECK(back.nkeys == p.nkeys && back.end_len == p.end_len &&
+                   back.forward == p.forward && back.bounded == p.bounded);
+        FUZZ_CHECK(!p.nkeys || memcmp(back.keys, p.keys, p.nkeys * sizeof(uint64_t)) == 0);
+        buf_free(&b);
+        /* an item of the page rewritten as it is: (a) says touching */
+        struct invalidation_write w = {0};
+        w.key = w.new_image = items->child;
+        w.new_state = INVALIDATION_KNOWN;
+        struct query_partition part;
+        unsigned char note[RANGE_NOTE_MAX];
+        if (!items->child || query_item_partition(a, t, i, items->child, &part) != 1 || !part.key)
+            continue;
+        size_t len = range_note(a, t, &part, &w, note);
+        FUZZ_CHECK(len <= RANGE_NOTE_MAX);
+        if (len) FUZZ_CHECK(!range_keeps(&p, note, len));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct arena a;
@@ -139,11 +173,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_cache_key(&a, QUERY_OP_SCAN, doc);
         check_partitions(&a, &t, doc);
         check_write_tags(&a, &t, expr, elen, doc);
+        check_range(&a, &t, doc);
     } else {
         const struct json *v;
         int rc = query_key_condition(expr, elen, NULL, NULL, &t.index[0], &v);
         FUZZ_CHECK(rc == QUERY_UNCACHEABLE); /* no values: nothing to read */
     }
+    struct range_page stored;
+    FUZZ_CHECK(range_page_parse(&a, expr, elen, &stored) <= elen);
     arena_free(&a);
     return 0;
 }

@@ -4,7 +4,7 @@
 #
 # usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
 #   SECONDS  time per target (default 60)
-#   TARGET   http, json, number, projection, item, peer_msg, query, stream, sigv4,
+#   TARGET   http, json, number, projection, item, peer_msg, query, stream, positions, sigv4,
 #            credentials, spill_record, front, resources (default: all)
 # environment: DDBX_FUZZ_BUILD (build dir, default build-fuzz), DDBX_FUZZ_JOBS
 #   (parallel fuzzing processes per target, default 1), DDBX_FUZZ_ARGS (extra
@@ -20,7 +20,7 @@ secs=${1:-60}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${DDBX_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${DDBX_FUZZ_JOBS:-1}
-targets=${*:-http json number projection item peer_msg query stream sigv4 credentials spill_record front resources}
+targets=${*:-http json number projection item peer_msg query stream positions sigv4 credentials spill_record front resources}
 
 cmake -S "$root" -B "$build" -DDDBX_FUZZ=ON -DDDBX_TESTS=OFF -DCMAKE_C_COMPILER=clang \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

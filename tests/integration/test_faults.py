@@ -29,7 +29,9 @@ def error_body(name, message="injected"):
 READ_FAULTS = [
     ("delay", dict(kind="delay", seconds=2.5), 500),       # past --backend-timeout 1s
     ("hang", dict(kind="hang", after=3.0), 500),
-    ("reset", dict(kind="reset"), 500),
+    # a reset before any byte of the answer on a kept-alive connection is
+    # read again once on a fresh one (a stale keep-alive looks the same): 200
+    ("reset", dict(kind="reset"), (200, 500)),
     ("reset mid-answer", dict(kind="reset_mid"), 500),
     ("truncated", dict(kind="truncate"), 500),
     ("500", dict(kind="status", status=500, body=error_body("InternalServerError")), 500),
@@ -58,17 +60,21 @@ class FaultTest(CacheTestCase):
                 pk = "r%d" % n
                 self.direct.put_item(TableName=t, Item=item(pk, v=S("fine")))
                 self.proxy.inject("GetItem", once=True, **fault)
-                self.assertEqual(self.status_of(lambda: self.get(t, key(pk), self.c1)), want)
+                got = []
+                status = self.status_of(lambda: got.append(self.get(t, key(pk), self.c1)))
+                self.assertIn(status, want if isinstance(want, tuple) else (want,))
                 self.proxy.clear()
-                # healthy again: the backend's value, then a hit
-                with self.backend(GetItem=1):
-                    self.assertEqual(self.get(t, key(pk), self.c1), item(pk, v=S("fine")))
+                if status == 200:  # read again: the backend's value, cached
+                    self.assertEqual(got, [item(pk, v=S("fine"))])
+                else:  # healthy again: the backend's value, then a hit
+                    with self.backend(GetItem=1):
+                        self.assertEqual(self.get(t, key(pk), self.c1), item(pk, v=S("fine")))
                 with self.backend():
                     self.assertEqual(self.get(t, key(pk), self.c1), item(pk, v=S("fine")))
 
     def test_nothing_acknowledged_is_missing_and_nothing_stale_is_served(self):
         t = self.table()
-        write_faults = [f for f in READ_FAULTS if f[0] != "damaged body"]
+        write_faults = [f for f in READ_FAULTS if f[0] != "damaged body"]  # a write answers {}
         for n, (name, fault, _) in enumerate(write_faults):
             for forward in (False, True):
                 with self.subTest(fault=name, applied=forward):

@@ -225,6 +225,63 @@ class QueryCacheTest(IntegrationTestCase):
         self.top5("b1")
         self.assertEqual(self.backend_queries(start), 3)
 
+    def test_random_writes_serve_what_moto_answers(self):
+        """Range-precise pages (docs/QUERY_CACHE.md): random writes through
+        ddbx (scores far and near, new players, deletes, scores removed,
+        moves to another board); after each, every cached page ddbx serves
+        holds what moto answers for the same Query, while most far writes
+        leave the pages hits."""
+        import random
+        rnd = random.Random(12)
+        create_scores(self.c, self.table, stream=False)
+        players = ["p%02d" % i for i in range(30)]
+        for p in players:
+            self.c.put_item(TableName=self.table, Item={"board": S("b1"), "player": S(p),
+                                                        "score": N(rnd.randrange(1000)),
+                                                        "when": N(0)})
+        queries = [
+            dict(IndexName="by_score", ScanIndexForward=False, Limit=5),  # the top 5
+            dict(IndexName="by_score", Limit=4),  # the bottom 4
+            dict(IndexName="by_score", ScanIndexForward=False),  # all of b1: no L
+            # a projection without the table's key: not range-precise
+            dict(IndexName="by_score", ScanIndexForward=False, Limit=3,
+                 ProjectionExpression="player, score"),
+            dict(Limit=6),  # the base table, by player
+        ]
+
+        def read(c, q):
+            r = c.query(TableName=self.table, KeyConditionExpression="board = :b",
+                        ExpressionAttributeValues={":b": S("b1")}, **q)
+            return r["Items"]
+
+        before = self.ddbx.metrics()
+        start = len(self.proxy.requests)
+        reads = 0
+        for step in range(120):
+            p = rnd.choice(players)
+            key = {"board": S("b1"), "player": S(p)}
+            kind = rnd.random()
+            if kind < 0.6:
+                self.c.update_item(TableName=self.table, Key=key, UpdateExpression="SET score = :s",
+                                   ExpressionAttributeValues={":s": N(rnd.randrange(1000))})
+            elif kind < 0.75:
+                self.c.put_item(TableName=self.table,
+                                Item=dict(key, score=N(rnd.randrange(1000)), when=N(step)))
+            elif kind < 0.85:
+                self.c.delete_item(TableName=self.table, Key=key)
+            elif kind < 0.93:
+                self.c.update_item(TableName=self.table, Key=key, UpdateExpression="REMOVE score")
+            else:  # the same player on another board: a new item there
+                self.c.put_item(TableName=self.table,
+                                Item={"board": S("b2"), "player": S(p), "score": N(999)})
+            for q in queries:
+                got, want = read(self.c, q), read(self.direct, q)
+                reads += 1
+                self.assertEqual(got, want, "step %d, query %r" % (step, q))
+        d = self.ddbx.metrics_since(before)
+        self.assertGreater(d["ddbx_query_cache_kept_total"], 50)  # far writes kept pages
+        self.assertLess(self.backend_queries(start), reads)
+
 
 if __name__ == "__main__":
     unittest.main()

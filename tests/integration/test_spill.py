@@ -21,6 +21,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from harness import (Ddbx, FaultProxy, IntegrationTestCase, MotoServer, client, 
                      wait_until)
 import test_stress
 from test_cache import S, N, key, item, stops_cleanly
+from test_query_cache import create_scores
 
 MIB = 1024 * 1024
 MEMORY = 4 * MIB
@@ -433,6 +435,93 @@ class SpillStressTest(test_stress.StressTest):
         print("spill: %d hits, %d writes, %d deletes" % (
             d[SPILL_HITS], d["ddbx_spill_writes_total"], d["ddbx_spill_deletes_total"]))
         self.assertGreater(d[SPILL_HITS], 0)
+
+
+class SpillStreamsTest(SpillTestCase):
+    """A warm restart of a table with a stream: its reader reads on from where
+    the clean stop left it (no gap: the table's spilled entries stay), and the
+    table is read from the backend, uncached, until the reader has applied what
+    bypassed ddbx while it was stopped."""
+
+    def streamed_table(self, d, c):
+        t = "spill_%s" % self._testMethodName[5:40]
+        create_scores(c, t, stream=True)
+        series = 'ddbx_stream_state{table="%s",state="reading"}' % t
+        wait_until(lambda: d.metric(series) == 1, 10, what="the stream reader")
+        return t
+
+    def get(self, c, t, player):
+        return c.get_item(TableName=t, Key={"board": S("b1"), "player": S(player)}).get("Item")
+
+    def write_and_stop(self, d, c, t, n):
+        items = [{"board": S("b1"), "player": S("p%03d" % i), "score": N(str(i)), "when": N("1")}
+                 for i in range(n)]
+        self.write_all(c, t, items)
+        # the reader applied the records of those writes: its positions are past them
+        wait_until(lambda: d.metric("ddbx_stream_records_total") +
+                   d.metric("ddbx_stream_records_own_total") >= n, 10, what="the records")
+        for it in items:  # cached (then spilled at the stop)
+            self.assertEqual(self.get(c, t, it["player"]["S"]), it)
+        stops_cleanly(d)
+        self.assertRegex(d.log_text(), r"spill: %d entries written from RAM" % n)
+        return items
+
+    def test_writes_made_while_stopped_are_applied_before_spilled_entries_serve(self):
+        spill_dir = self.new_dir()
+        d = self.spill_ddbx(spill_dir)
+        c = client(d.endpoint)
+        t = self.streamed_table(d, c)
+        items = self.write_and_stop(d, c, t, 50)
+        # while ddbx is stopped: an update and a delete straight to the table
+        self.direct.update_item(TableName=t, Key={"board": S("b1"), "player": S("p001")},
+                                UpdateExpression="SET score = :s",
+                                ExpressionAttributeValues={":s": N("999")})
+        self.direct.delete_item(TableName=t, Key={"board": S("b1"), "player": S("p002")})
+        d2 = self.spill_ddbx(spill_dir)
+        c2 = client(d2.endpoint)
+        # the first reads: the reader has not even started (the table is
+        # learnt by them), and the spill holds the old values
+        self.assertEqual(self.get(c2, t, "p001")["score"], N("999"))
+        self.assertIsNone(self.get(c2, t, "p002"))
+        wait_until(lambda: "read up to the present after resuming" in d2.log_text(), 10,
+                   what="the reader caught up")
+        log = d2.log_text()
+        self.assertIn("reading on after the positions kept at the last clean stop", log)
+        self.assertNotIn("its cached entries are dropped", log)
+        self.assertEqual(d2.metric("ddbx_stream_gaps_total"), 0)
+        # the rest of the table is served from the spill: no backend read
+        before, m0 = self.proxy.snapshot(), d2.metrics()
+        for it in items[3:]:
+            self.assertEqual(self.get(c2, t, it["player"]["S"]), it)
+        self.assertEqual(self.backend_reads(before), {})
+        self.assertEqual(d2.metrics_since(m0)[SPILL_HITS], len(items) - 3)
+        self.assertEqual(self.get(c2, t, "p001")["score"], N("999"))
+        self.assertIsNone(self.get(c2, t, "p002"))
+
+    def test_positions_serve_one_start_only(self):
+        # a clean stop, a start that takes the positions back, a kill -9, a
+        # write straight to the table: the next start has no positions, reads
+        # from LATEST with a gap, and drops the table's spilled entries
+        spill_dir = self.new_dir()
+        d = self.spill_ddbx(spill_dir)
+        c = client(d.endpoint)
+        t = self.streamed_table(d, c)
+        self.write_and_stop(d, c, t, 10)
+        d2 = self.spill_ddbx(spill_dir, clean=False)
+        c2 = client(d2.endpoint)
+        self.assertEqual(self.get(c2, t, "p005")["score"], N("5"))
+        wait_until(lambda: "read up to the present after resuming" in d2.log_text(), 10,
+                   what="the reader caught up")
+        self.assertEqual(self.get(c2, t, "p005")["score"], N("5"))  # cached again
+        d2.stop(signal.SIGKILL)
+        self.direct.update_item(TableName=t, Key={"board": S("b1"), "player": S("p005")},
+                                UpdateExpression="SET score = :s",
+                                ExpressionAttributeValues={":s": N("555")})
+        d3 = self.spill_ddbx(spill_dir)
+        c3 = client(d3.endpoint)
+        self.assertEqual(self.get(c3, t, "p005")["score"], N("555"))
+        wait_until(lambda: d3.metric("ddbx_stream_gaps_total") >= 1, 10, what="the start's gap")
+        self.assertEqual(self.get(c3, t, "p005")["score"], N("555"))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@
 #include "fixture.h"
 #include "util/clock.h"
 #include "util/common.h"
+#include "util/crc.h"
 
 #define GET_BODY "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"k\"}}}"
 #define OK_HEAD "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
@@ -239,6 +240,42 @@ static void reset_mid_answer_is_an_io_error(void **state)
     fx_stop(&f);
 }
 
+/* x-amz-crc32 is checked, as the SDKs check it: an answer whose body does
+ * not match it (or whose value is not a CRC) is an IO error, never an
+ * answer a handler could cache. */
+static void damaged_answer_is_an_io_error(void **state)
+{
+    struct fx f;
+    struct got g = {0};
+    const char *body = "{\"Item\":{\"a\":{\"S\":\"b\"}}}";
+    uint32_t crc = crc32_of(body, strlen(body));
+    char raw[320];
+    fx_start(&f, NULL, 5000);
+    const char *heads[] = {"x-amz-crc32: %u\r\n",    "X-Amz-Crc32:%u \r\n",  "x-amz-crc32: %u\r\n",
+                           "x-amz-crc32: 12x%u\r\n", "x-amz-crc32: 9%u\r\n", ""};
+    uint32_t crcs[] = {crc, crc, crc + 1, crc, crc, 0};
+    int want[] = {BACKEND_ANSWERED, BACKEND_ANSWERED, BACKEND_IO_ERROR,
+                  BACKEND_IO_ERROR, BACKEND_IO_ERROR, BACKEND_ANSWERED};
+    for (size_t i = 0; i < ARRAY_SIZE(heads); i++) {
+        char h[64];
+        snprintf(h, sizeof(h), heads[i], crcs[i]);
+        snprintf(raw, sizeof(raw), OK_HEAD "%sContent-Length: %zu\r\n\r\n%s", h, strlen(body),
+                 body);
+        ts_push_str(f.srv, TS_ANSWER, raw);
+        fx_roundtrip(&f, GET_BODY, &g);
+        if ((int)g.outcome != want[i]) fail_msg("answer %zu (%s): outcome %d", i, h, g.outcome);
+        if (want[i] == BACKEND_ANSWERED) {
+            assert_int_equal(g.status, 200);
+            assert_string_equal(g.body.data, body);
+        } else {
+            assert_int_equal(g.status, 0);
+            assert_true(g.body.len == 0);
+        }
+        got_free(&g);
+    }
+    fx_stop(&f);
+}
+
 static void garbage_is_an_io_error(void **state)
 {
     struct fx f;
@@ -400,6 +437,7 @@ int backend_transport_tests(const char *group, const char *expect)
         cmocka_unit_test(silent_backend_times_out),
         cmocka_unit_test(reset_mid_answer_is_an_io_error),
         cmocka_unit_test(garbage_is_an_io_error),
+        cmocka_unit_test(damaged_answer_is_an_io_error),
         cmocka_unit_test(idle_connection_closed_by_backend_is_replaced),
         cmocka_unit_test(close_on_reused_connection_is_resent_once),
         cmocka_unit_test(close_on_new_connection_is_not_resent),

@@ -83,6 +83,34 @@ static void test_crc_matches_value(void **state)
     buf_free(&out);
 }
 
+static void test_patch_rewrites_only_the_value_read(void **state)
+{
+    struct cache_key k = key("k"), other = key("o");
+    struct buf out = BUF_INIT;
+    uint32_t crc = 0;
+    struct cache_fill *f = NULL;
+    cache_put(&k, "seq=1;body", 10, 10000);
+    assert_true(cache_patch(&k, "seq=1;body", 10, 4, "7", 1));
+    assert_int_equal(cache_get(&k, 10999, &out, &crc, &f, NULL), CACHE_HIT);
+    assert_string_equal(out.data, "seq=7;body");
+    assert_int_equal(crc, crc32_of("seq=7;body", 10));
+    /* the expiry is the put's, not the patch's (item TTL 1000 ms) */
+    buf_reset(&out);
+    assert_int_equal(get("k", 11000, &out, &f), CACHE_MISS);
+    fill_with(f, "seq=2;body", 11000);
+    /* a value other than the one read (a newer fill) is left alone */
+    assert_false(cache_patch(&k, "seq=1;body", 10, 4, "9", 1));
+    assert_false(cache_patch(&k, "seq=2;bod", 9, 4, "9", 1));
+    assert_false(cache_patch(&k, "seq=2;body", 10, 9, "xx", 2));    /* past its end */
+    assert_false(cache_patch(&other, "seq=2;body", 10, 4, "9", 1)); /* no entry */
+    buf_reset(&out);
+    assert_int_equal(cache_get(&k, 11001, &out, &crc, &f, NULL), CACHE_HIT);
+    assert_string_equal(out.data, "seq=2;body");
+    cache_put(&other, NULL, 0, 11001); /* negative entries hold no value */
+    assert_false(cache_patch(&other, "", 0, 0, "", 0));
+    buf_free(&out);
+}
+
 static void test_ttl(void **state)
 {
     struct buf out = BUF_INIT;
@@ -748,6 +776,21 @@ static void test_ref_outlives_eviction(void **state)
     buf_free(&out);
 }
 
+/* cache_patch never changes bytes a reference is being written from. */
+static void test_no_patch_while_referenced(void **state)
+{
+    struct cache_key k = key("p");
+    cache_put(&k, "seq=1;body", 10, 0);
+    struct cache_ref *ref = ref_of("p", 1);
+    assert_false(cache_patch(&k, "seq=1;body", 10, 4, "7", 1));
+    assert_ref_reads(ref, "seq=1;body", 10);
+    cache_ref_release(ref);
+    assert_true(cache_patch(&k, "seq=1;body", 10, 4, "7", 1)); /* released: patched */
+    ref = ref_of("p", 2);
+    assert_ref_reads(ref, "seq=7;body", 10);
+    cache_ref_release(ref);
+}
+
 static void test_ref_outlives_teardown(void **state)
 {
     struct cache_key k = key("td");
@@ -918,6 +961,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ref_outlives_expiry, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ref_outlives_eviction, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ref_outlives_teardown, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_no_patch_while_referenced, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_crc_matches_value, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ttl, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_across_32bit_wrap, setup_small, teardown),
@@ -944,6 +988,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hold_until, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_peek, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_shards_chosen_from_memory, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_patch_rewrites_only_the_value_read, setup_small,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

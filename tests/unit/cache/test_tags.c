@@ -3,7 +3,9 @@
  * stays valid until one of its tags is bumped, the hot window after a bump,
  * dropping old tags within the memory budget without ever making a stale
  * snapshot valid, a leaderboard's partition tags from proto/invalidation.h,
- * and threads bumping and validating at once (run it under ASan too).
+ * notes kept with bumps (a ring per tag: overflow, bumps without notes, a
+ * dropped tag and snapshots older than the ring read as unknown), and
+ * threads bumping and validating at once (run it under ASan too).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -329,6 +331,215 @@ static void *reader(void *arg)
     }
 }
 
+/* ---- notes ---- */
+
+/* A note of one byte: 'k' (the result is kept) or 'x' (it changes). */
+static void bump_note(const char *tag, char what, uint64_t now)
+{
+    uint64_t x = h(tag);
+    struct tags_note n = {.len = 1};
+    n.data[0] = (unsigned char)what;
+    tags_bump_noted(&x, &n, 1, now);
+}
+
+static int calls;
+
+static bool keeps_k(const struct tags_note *n, void *ctx)
+{
+    (void)ctx;
+    calls++;
+    return n->len == 1 && n->data[0] == 'k';
+}
+
+static bool noted_valid(const struct tags_snapshot *s, uint64_t *seq)
+{
+    uint64_t ignored;
+    return tags_valid_noted(s, keeps_k, NULL, seq ? seq : &ignored);
+}
+
+static void test_notes_keep_a_snapshot_valid(void **state)
+{
+    struct tags_snapshot s;
+    snap(&s, "P/b1", "T", 1000);
+    calls = 0;
+    assert_true(noted_valid(&s, NULL)); /* nothing moved: no note is read */
+    assert_int_equal(calls, 0);
+    bump_note("P/b1", 'k', 1001);
+    bump_note("P/b1", 'k', 1002);
+    assert_false(tags_valid(&s));
+    assert_true(noted_valid(&s, NULL));
+    assert_int_equal(calls, 2);
+    bump_note("P/b1", 'x', 1003); /* a note that changes the result */
+    assert_false(noted_valid(&s, NULL));
+    /* a later snapshot sees only the notes after it */
+    snap(&s, "P/b1", "T", 1004);
+    bump_note("P/b1", 'k', 1005);
+    assert_true(noted_valid(&s, NULL));
+    /* a note on another tag of the snapshot counts the same way */
+    bump_note("T", 'k', 1006);
+    assert_true(noted_valid(&s, NULL));
+    bump_note("T", 'x', 1007);
+    assert_false(noted_valid(&s, NULL));
+}
+
+static void test_a_bump_without_a_note_is_unknown(void **state)
+{
+    struct tags_snapshot s;
+    snap(&s, "P/b1", NULL, 1000);
+    bump_note("P/b1", 'k', 1001);
+    bump("P/b1", 1002); /* tags_bump: no note */
+    bump_note("P/b1", 'k', 1003);
+    assert_false(noted_valid(&s, NULL));
+    /* an empty note is no note */
+    snap(&s, "P/b1", NULL, 1004);
+    uint64_t x = h("P/b1");
+    struct tags_note empty = {.len = 0};
+    tags_bump_noted(&x, &empty, 1, 1005);
+    assert_false(noted_valid(&s, NULL));
+    /* a snapshot after the unknown bump is judged by the notes after it */
+    snap(&s, "P/b1", NULL, 1006);
+    bump_note("P/b1", 'k', 1007);
+    assert_true(noted_valid(&s, NULL));
+}
+
+static void test_the_ring_keeps_the_last_notes(void **state)
+{
+    struct tags_snapshot s;
+    snap(&s, "P/b1", NULL, 1000);
+    for (int i = 0; i < TAGS_NOTES; i++)
+        bump_note("P/b1", 'k', 1001 + (uint64_t)i);
+    assert_true(noted_valid(&s, NULL)); /* exactly the ring */
+    /* one more pushes out a note the snapshot needs: unknown */
+    bump_note("P/b1", 'k', 1100);
+    assert_false(noted_valid(&s, NULL));
+    /* a snapshot taken after the pushed-out note still finds all of its own */
+    struct tags_snapshot later;
+    snap(&later, "P/b1", NULL, 1101);
+    for (int i = 0; i < TAGS_NOTES; i++)
+        bump_note("P/b1", 'k', 1102 + (uint64_t)i);
+    assert_true(noted_valid(&later, NULL));
+    /* a changing note anywhere in the ring is found */
+    snap(&later, "P/b1", NULL, 1200);
+    bump_note("P/b1", 'x', 1201);
+    for (int i = 0; i < TAGS_NOTES - 1; i++)
+        bump_note("P/b1", 'k', 1202 + (uint64_t)i);
+    assert_false(noted_valid(&later, NULL));
+}
+
+static void test_restamped_snapshots_see_later_bumps(void **state)
+{
+    struct tags_snapshot s;
+    snap(&s, "P/b1", "T", 1000);
+    bump_note("P/b1", 'k', 1001);
+    uint64_t seq;
+    assert_true(noted_valid(&s, &seq));
+    s.seq = seq; /* re-stamped: plainly valid */
+    assert_true(tags_valid(&s));
+    bump_note("P/b1", 'x', 1002);
+    assert_false(tags_valid(&s));
+    assert_false(noted_valid(&s, &seq));
+}
+
+static void test_a_dropped_tag_has_no_notes(void **state)
+{
+    tags_teardown();
+    assert_int_equal(tags_setup(4096, 0, RETAIN_MS, 1), 0);
+    struct tags_snapshot s;
+    snap(&s, "P/b1", NULL, 1000);
+    bump_note("P/b1", 'k', 1001);
+    assert_true(noted_valid(&s, NULL));
+    /* enough other tags to push P/b1 out of the 4 KiB budget */
+    char name[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof(name), "P/other%d", i);
+        bump_note(name, 'k', 1002 + (uint64_t)i);
+    }
+    struct tags_stats st;
+    tags_get_stats(&st);
+    assert_true(st.evicted > 0);
+    assert_true(st.bytes <= st.limit + 2048); /* a ring may land after the budget check */
+    assert_false(noted_valid(&s, NULL));      /* absent: the floor is above the snapshot */
+    bump_note("P/b1", 'k', 2000);             /* made again: its old bumps are unknown */
+    assert_false(noted_valid(&s, NULL));
+}
+
+static bool hot_noted(const char *tag, uint64_t at)
+{
+    uint64_t x = h(tag);
+    return tags_hot_noted(&x, 1, at, keeps_k, NULL);
+}
+
+static void test_hot_bumps_with_notes(void **state)
+{
+    struct tags_snapshot s;
+    assert_true(hot_noted("P/b1", 1000)); /* never bumped: not hot */
+    bump_note("P/b1", 'k', 1000);
+    assert_int_equal(snap(&s, "P/b1", NULL, 1100), TAGS_HOT);
+    assert_true(hot_noted("P/b1", 1100));
+    bump_note("P/b1", 'x', 1200); /* a hot bump that changes the result */
+    assert_false(hot_noted("P/b1", 1300));
+    assert_true(hot_noted("P/b1", 1200 + HOT_MS)); /* its window closed */
+    bump("P/b1", 2000);                            /* no note */
+    bump_note("P/b1", 'k', 2100);
+    assert_false(hot_noted("P/b1", 2200));
+    assert_true(hot_noted("P/b1", 2000 + HOT_MS)); /* only 2100's note is hot then: kept */
+    /* a note pushed out of the ring while still hot: unknown */
+    for (int i = 0; i < TAGS_NOTES + 1; i++)
+        bump_note("P/b2", 'k', 5000 + (uint64_t)i);
+    assert_false(hot_noted("P/b2", 5100));
+    assert_true(hot_noted("P/b2", 5000 + HOT_MS)); /* the pushed-out bump cooled */
+}
+
+/* Threads: one writer bumps a tag with notes, 'x' every 16th bump and
+ * counts those; a reader re-stamps its snapshot whenever the notes keep it,
+ * and once an 'x' bump that started after its snapshot has ended (two
+ * counts later), no re-stamp may have hidden it. */
+enum { NOTED_ROUNDS = 50000 };
+static _Atomic unsigned long x_done;
+static _Atomic int noted_writer_running;
+
+static void *noted_writer(void *arg)
+{
+    (void)arg;
+    for (unsigned long i = 1; i <= NOTED_ROUNDS; i++) {
+        bump_note("P/hot", i % 16 ? 'k' : 'x', i);
+        if (i % 16 == 0) atomic_fetch_add(&x_done, 1);
+    }
+    atomic_store(&noted_writer_running, 0);
+    return NULL;
+}
+
+static void *noted_reader(void *arg)
+{
+    (void)arg;
+    uint64_t x = h("P/hot");
+    while (atomic_load(&noted_writer_running)) {
+        struct tags_snapshot s;
+        tags_snapshot(&s, &x, 1, 0);
+        unsigned long seen = atomic_load(&x_done);
+        uint64_t seq;
+        while (atomic_load(&x_done) < seen + 2 && atomic_load(&noted_writer_running))
+            if (tags_valid_noted(&s, keeps_k, NULL, &seq)) s.seq = seq;
+        if (atomic_load(&x_done) >= seen + 2 && tags_valid_noted(&s, keeps_k, NULL, &seq))
+            atomic_fetch_add(&failures, 1);
+    }
+    return NULL;
+}
+
+static void test_threads_with_notes(void **state)
+{
+    atomic_store(&failures, 0);
+    atomic_store(&x_done, 0);
+    atomic_store(&noted_writer_running, 1);
+    pthread_t w, r;
+    pthread_create(&w, NULL, noted_writer, NULL);
+    pthread_create(&r, NULL, noted_reader, NULL);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    assert_int_equal(atomic_load(&failures), 0);
+    assert_int_equal(atomic_load(&x_done), NOTED_ROUNDS / 16);
+}
+
 static void test_threads(void **state)
 {
     tags_teardown();
@@ -364,6 +575,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_budget_hot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_setup_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leaderboard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notes_keep_a_snapshot_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_bump_without_a_note_is_unknown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_ring_keeps_the_last_notes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restamped_snapshots_see_later_bumps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_dropped_tag_has_no_notes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_bumps_with_notes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_with_notes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

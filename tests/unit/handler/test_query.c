@@ -51,35 +51,64 @@ static const char *qbody(const char *index, const char *attr, const char *value,
     return out;
 }
 
-/* A page the fake backend answers, told apart by `mark`. */
-static const char *page(const char *mark)
+/* One of a few static buffers, reused in turn: strings the helpers build. */
+#define SCRATCH 1024
+static char *scratch(void)
 {
-    static char b[4][256];
+    static char b[16][SCRATCH];
     static int n;
-    char *out = b[n++ % 4];
-    snprintf(out, 256, "{\"Items\":[],\"Count\":0,\"ScannedCount\":0,\"mark\":\"%s\"}", mark);
+    return b[n++ % 16];
+}
+
+/* A page holding items (JSON objects joined by commas; a real answer
+ * holds the items of its partition, which range-precise pages rely on),
+ * told apart by `mark`; lek: a LastEvaluatedKey object, or NULL. */
+static const char *items_page(const char *mark, const char *items, const char *lek)
+{
+    char *out = scratch();
+    int count = *items ? 1 : 0;
+    for (const char *c = items; *c; c++)
+        count += c[0] == '}' && c[1] == '}' && c[2] == ',' && c[3] == '{'; /* items end in }} */
+    snprintf(out, SCRATCH, "{\"Items\":[%s],\"Count\":%d,\"ScannedCount\":%d%s%s,\"mark\":\"%s\"}",
+             items, count, count, lek ? ",\"LastEvaluatedKey\":" : "", lek ? lek : "", mark);
     return out;
 }
 
-/* Sends op with body; asserts it went to the backend, answers `mark`. */
-static void miss_op(const char *op, const char *body, const char *mark)
+/* An empty page the fake backend answers, told apart by `mark`. */
+static const char *page(const char *mark)
+{
+    return items_page(mark, "", NULL);
+}
+
+/* Sends op with body; asserts it went to the backend, answers `ans`. */
+static void miss_with(const char *op, const char *body, const char *ans)
 {
     int c = ht.ncalls;
     struct ht_req *q = ht_send(op, body);
     if (ht.ncalls != c + 1) fail_msg("%s was not a miss: %s", op, body);
     ht_expect(c, op, NULL);
-    ht_answer(c, 200, page(mark));
-    ht_replied(q, 200, page(mark));
+    ht_answer(c, 200, ans);
+    ht_replied(q, 200, ans);
 }
 
-/* Sends op with body; asserts it was answered from the cache with `mark`. */
-static void hit_op(const char *op, const char *body, const char *mark)
+/* Sends op with body; asserts it was answered from the cache with `ans`. */
+static void hit_with(const char *op, const char *body, const char *ans)
 {
     int c = ht.ncalls;
     struct ht_req *q = ht_send(op, body);
     if (ht.ncalls != c) fail_msg("%s went to the backend: %s", op, ht_call(c)->body.data);
-    ht_replied(q, 200, page(mark));
+    ht_replied(q, 200, ans);
     assert_true(q->crc_set);
+}
+
+static void miss_op(const char *op, const char *body, const char *mark)
+{
+    miss_with(op, body, page(mark));
+}
+
+static void hit_op(const char *op, const char *body, const char *mark)
+{
+    hit_with(op, body, page(mark));
 }
 
 static void miss(const char *index, const char *attr, const char *value, const char *mark)
@@ -180,8 +209,11 @@ static void test_a_write_makes_stale_only_its_partitions(void **state)
     cached("l_when", "b", "b2", "lsi2");
     miss_op("Scan", scan_body, "scan");
     int c = ht.ncalls;
+    /* a new item in the base table's and l_when's partition b1: the empty
+     * pages there (no LastEvaluatedKey: the whole partition) change */
     struct ht_req *w = ht_send("PutItem", "{\"TableName\":\"s\",\"Item\":{\"b\":{\"S\":\"b1\"},"
-                                          "\"p\":{\"S\":\"x\"},\"sc\":{\"N\":\"1\"}}}");
+                                          "\"p\":{\"S\":\"x\"},\"sc\":{\"N\":\"1\"},"
+                                          "\"wh\":{\"N\":\"3\"}}}");
     /* the table has GSIs: the old image is asked for, the caller gets nothing back */
     ht_expect(c, "PutItem", "\"ReturnValues\":\"ALL_OLD\"");
     hit("", "b", "b1", "base1"); /* not answered yet: nothing changed */
@@ -193,9 +225,21 @@ static void test_a_write_makes_stale_only_its_partitions(void **state)
     miss_op("Scan", scan_body, "scan2"); /* every write makes every Scan stale */
 }
 
+/* The item (b1, x) of the g_region partition rg, as a KEYS_ONLY page holds it. */
+static const char *x_in(const char *rg)
+{
+    char *out = scratch();
+    snprintf(out, SCRATCH, "{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"},\"rg\":{\"S\":\"%s\"}}", rg);
+    return out;
+}
+
 static void test_gsi_pages_of_the_old_and_new_images_go_stale(void **state)
 {
-    cached("g_region", "rg", "eu", "eu");
+    char eu[512], us[512]; /* qbody's buffers are reused */
+    snprintf(eu, sizeof(eu), "%s", qbody("g_region", "rg", "eu", ""));
+    snprintf(us, sizeof(us), "%s", qbody("g_region", "rg", "us", ""));
+    miss_with("Query", eu, items_page("eu", x_in("eu"), NULL));
+    hit_with("Query", eu, items_page("eu", x_in("eu"), NULL));
     cached("g_region", "rg", "us", "us");
     cached("g_region", "rg", "asia", "asia");
     /* an item moves from eu to us: the old image is in the ALL_OLD answer */
@@ -206,7 +250,7 @@ static void test_gsi_pages_of_the_old_and_new_images_go_stale(void **state)
         w, c, "{\"Attributes\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"},\"rg\":{\"S\":\"eu\"}}}",
         "{}");
     miss("g_region", "rg", "eu", "eu2");
-    miss("g_region", "rg", "us", "us2");
+    miss_with("Query", us, items_page("us2", x_in("us"), NULL));
     hit("g_region", "rg", "asia", "asia");
     /* the caller asked for ALL_OLD itself: sent as it came, answered with it */
     c = ht.ncalls;
@@ -294,9 +338,11 @@ static void test_a_fill_racing_a_write_is_not_installed(void **state)
     answer_write(w, c + 1, "{}", "{}");
     /* a read that starts now joins no fill from before the write */
     struct ht_req *late = ht_send("Query", qbody("", "b", "b1", ""));
-    ht_answer(c, 200, page("before"));
-    ht_replied(q, 200, page("before")); /* it overlapped the write: either is right */
-    ht_expect(c + 2, "Query", NULL);    /* the late reader read again */
+    /* the page read holds the deleted item: the delete may change it */
+    const char *before = items_page("before", "{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"}}", NULL);
+    ht_answer(c, 200, before);
+    ht_replied(q, 200, before);      /* it overlapped the write: either is right */
+    ht_expect(c + 2, "Query", NULL); /* the late reader read again */
     ht_answer(c + 2, 200, page("after"));
     ht_replied(late, 200, page("after"));
     hit("", "b", "b1", "after");
@@ -328,7 +374,9 @@ static void test_gsi_pages_read_just_after_a_write_live_a_lag_window(void **stat
         "UpdateItem", "{\"TableName\":\"s\",\"Key\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"}},"
                       "\"UpdateExpression\":\"SET sc = :s\","
                       "\"ExpressionAttributeValues\":{\":s\":{\"N\":\"5\"}}}");
-    answer_write(w, c, "{\"Attributes\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"}}}", "{}");
+    answer_write(w, c,
+                 "{\"Attributes\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"x\"},\"sc\":{\"N\":\"5\"}}}",
+                 "{}");
     /* the GSI may still lag: cached for --query-lag-window (1 s) only */
     cached("g_score", "b", "b1", "lagging");
     cached("", "b", "b1", "consistent"); /* read consistently: no lag */
@@ -444,6 +492,227 @@ static void test_consumed_capacity_is_the_callers_own_reads(void **state)
     ht_replied(q, 200, ans);
 }
 
+/* ---- range-precise pages: the leaderboard ---- */
+
+/* An item of board b1 with player p and score sc, as g_score (ALL) holds it. */
+static const char *player(const char *p, const char *sc)
+{
+    char *out = scratch();
+    snprintf(out, SCRATCH, "{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"%s\"},\"sc\":{\"N\":\"%s\"}}", p,
+             sc);
+    return out;
+}
+
+static char top3_req[512];
+
+/* Caches b1's top 3 on g_score: ann 90, bob 80, cat 70, L at cat. */
+static const char *top3(const char *mark)
+{
+    static char items[512], ans[1024];
+    snprintf(top3_req, sizeof(top3_req), "%s",
+             qbody("g_score", "b", "b1", ",\"ScanIndexForward\":false,\"Limit\":3"));
+    snprintf(items, sizeof(items), "%s,%s,%s", player("ann", "90"), player("bob", "80"),
+             player("cat", "70"));
+    snprintf(ans, sizeof(ans), "%s", items_page(mark, items, player("cat", "70")));
+    miss_with("Query", top3_req, ans);
+    hit_with("Query", top3_req, ans);
+    return ans;
+}
+
+/* UpdateItem SET sc of player p in b1, answered with its ALL_NEW image. */
+/* Sends UpdateItem SET sc of player p in b1 (extra: more members); *c is
+ * its backend call. */
+static struct ht_req *send_update(const char *p, const char *sc, const char *extra, int *c)
+{
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"TableName\":\"s\",\"Key\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"%s\"}},"
+             "\"UpdateExpression\":\"SET sc = :s\",\"ExpressionAttributeValues\":{\":s\":{\"N\":"
+             "\"%s\"}}%s}",
+             p, sc, extra);
+    *c = ht.ncalls;
+    return ht_send("UpdateItem", body);
+}
+
+static void set_score(const char *p, const char *sc)
+{
+    char ans[256];
+    snprintf(ans, sizeof(ans), "{\"Attributes\":%s}", player(p, sc));
+    int c;
+    struct ht_req *w = send_update(p, sc, "", &c);
+    ht_expect(c, "UpdateItem", "ALL_NEW");
+    answer_write(w, c, ans, "{}");
+}
+
+/* DeleteItem of player p in b1, whose score was sc (the ALL_OLD answer). */
+static void delete_player(const char *p, const char *sc)
+{
+    char body[256], ans[256];
+    snprintf(body, sizeof(body),
+             "{\"TableName\":\"s\",\"Key\":{\"b\":{\"S\":\"b1\"},\"p\":{\"S\":\"%s\"}}}", p);
+    snprintf(ans, sizeof(ans), "{\"Attributes\":%s}", player(p, sc));
+    int c = ht.ncalls;
+    answer_write(ht_send("DeleteItem", body), c, ans, "{}");
+}
+
+static void test_a_score_far_below_the_top_page_keeps_it_a_hit(void **state)
+{
+    const char *ans = top3("top");
+    set_score("zed", "10"); /* a new item far below */
+    hit_with("Query", top3_req, ans);
+    set_score("yan", "69.99"); /* just below L */
+    set_score("zed", "12");
+    hit_with("Query", top3_req, ans);
+    assert_int_equal((int)metrics_tls->query_cache_kept, 2); /* then re-stamped: plain hits */
+    hit_with("Query", top3_req, ans);
+    assert_int_equal((int)metrics_tls->query_cache_kept, 2);
+    assert_int_equal((int)metrics_tls->query_cache_stale, 0);
+    /* a delete of an item past L */
+    delete_player("zed", "12");
+    hit_with("Query", top3_req, ans);
+}
+
+static void test_writes_that_touch_the_top_page_make_it_stale(void **state)
+{
+    /* each row: a write, then the page must be read again */
+    const char *rows[][2] = {
+        {"dan", "75"},  /* enters */
+        {"dan", "99"},  /* enters at the top */
+        {"bob", "85"},  /* moves within */
+        {"bob", "80"},  /* rewritten as it was: an item of the page (a) */
+        {"cat", "5"},   /* leaves */
+        {"dan", "70"},  /* ties L */
+        {"dan", "7E1"}, /* ties L, spelt otherwise */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        top3("before");
+        set_score(rows[i][0], rows[i][1]);
+        int c = ht.ncalls;
+        struct ht_req *q = ht_send("Query", top3_req);
+        if (ht.ncalls != c + 1)
+            fail_msg("row %zu (%s %s) kept the page", i, rows[i][0], rows[i][1]);
+        ht_answer(c, 200, page("after"));
+        ht_replied(q, 200, page("after"));
+        ht.now += 2000; /* past the lag window of the page just read */
+    }
+    /* a delete of an item in the page */
+    top3("before");
+    delete_player("ann", "90");
+    miss_with("Query", top3_req, page("after"));
+}
+
+static void test_writes_without_a_note_make_the_page_stale(void **state)
+{
+    /* an UpdateItem whose caller asked for ALL_OLD: the new image is unknown */
+    top3("before");
+    int c;
+    struct ht_req *w = send_update("zed", "1", ",\"ReturnValues\":\"ALL_OLD\"", &c);
+    answer_write(w, c, "{}", "{}");
+    miss_with("Query", top3_req, page("after"));
+    ht.now += 2000;
+    /* a write of unknown outcome notes nothing */
+    top3("before");
+    w = send_update("zed", "1", "", &c);
+    ht_fail(c, BACKEND_TIMEOUT);
+    assert_int_equal(w->status, 500);
+    miss_with("Query", top3_req, page("after"));
+    ht.now += 60000;
+    /* a filtered page is not range-precise: any write of its partition drops it */
+    const char *filtered = qbody("g_score", "b", "b1", ",\"FilterExpression\":\"sc > :v\"");
+    char req[512];
+    snprintf(req, sizeof(req), "%s", filtered);
+    miss_with("Query", req, items_page("f", player("ann", "90"), NULL));
+    set_score("zed", "1");
+    miss_with("Query", req, page("f2"));
+}
+
+static void test_concurrent_far_writes_keep_the_page(void **state)
+{
+    const char *ans = top3("top");
+    int c1, c2;
+    struct ht_req *w1 = send_update("yan", "3", "", &c1), *w2 = send_update("zed", "4", "", &c2);
+    hit_with("Query", top3_req, ans); /* neither answered: nothing changed yet */
+    char a1[256], a2[256];
+    snprintf(a2, sizeof(a2), "{\"Attributes\":%s}", player("zed", "4"));
+    snprintf(a1, sizeof(a1), "{\"Attributes\":%s}", player("yan", "3"));
+    answer_write(w2, c2, a2, "{}"); /* answered in the other order */
+    hit_with("Query", top3_req, ans);
+    answer_write(w1, c1, a1, "{}");
+    hit_with("Query", top3_req, ans);
+    /* one far, one entering, in flight together */
+    w1 = send_update("yan", "5", "", &c1);
+    w2 = send_update("zed", "95", "", &c2);
+    snprintf(a1, sizeof(a1), "{\"Attributes\":%s}", player("yan", "5"));
+    snprintf(a2, sizeof(a2), "{\"Attributes\":%s}", player("zed", "95"));
+    answer_write(w1, c1, a1, "{}");
+    answer_write(w2, c2, a2, "{}");
+    miss_with("Query", top3_req, page("after"));
+}
+
+static void test_a_page_that_just_bumped_writes_leave_unchanged_is_not_lagging(void **state)
+{
+    set_score("zed", "1"); /* far below the top 3 */
+    const char *ans = top3("top");
+    ht.now += 1001; /* past the lag window: still a hit */
+    hit_with("Query", top3_req, ans);
+    assert_int_equal((int)metrics_tls->query_cache_lagging_fills, 0);
+    ht.now += 60000;
+    set_score("yan", "75"); /* into the top 3: the GSI may not show it yet */
+    miss_with("Query", top3_req, ans);
+    assert_int_equal((int)metrics_tls->query_cache_lagging_fills, 1);
+    ht.now += 1001;
+    miss_with("Query", top3_req, page("caught-up"));
+}
+
+static void test_many_far_writes_between_hits(void **state)
+{
+    const char *ans = top3("top");
+    /* hits between writes re-stamp the page: it stays a hit */
+    char sc[16];
+    for (int i = 0; i < 3 * TAGS_NOTES; i++) {
+        snprintf(sc, sizeof(sc), "%d", i);
+        set_score("zed", sc);
+        hit_with("Query", top3_req, ans);
+    }
+    /* more far writes than the notes a tag keeps, with no hit between: the
+     * page cannot be judged and is read again */
+    for (int i = 0; i < TAGS_NOTES + 1; i++) {
+        snprintf(sc, sizeof(sc), "%d", i);
+        set_score("zed", sc);
+    }
+    miss_with("Query", top3_req, page("again"));
+}
+
+static void test_a_fill_racing_a_far_write_is_installed(void **state)
+{
+    ht.now += 2000;
+    snprintf(top3_req, sizeof(top3_req), "%s",
+             qbody("g_score", "b", "b1", ",\"ScanIndexForward\":false,\"Limit\":3"));
+    char items[512], ans[1024];
+    snprintf(items, sizeof(items), "%s,%s,%s", player("ann", "90"), player("bob", "80"),
+             player("cat", "70"));
+    snprintf(ans, sizeof(ans), "%s", items_page("raced", items, player("cat", "70")));
+    int c = ht.ncalls;
+    struct ht_req *q = ht_send("Query", top3_req);
+    set_score("zed", "3"); /* answered while the page is read */
+    ht_answer(c, 200, ans);
+    ht_replied(q, 200, ans);
+    assert_int_equal((int)metrics_tls->query_cache_fills_kept, 1);
+    hit_with("Query", top3_req, ans);
+    /* a write into the page racing its read (another page: Limit 4): not installed */
+    char top4[512];
+    snprintf(top4, sizeof(top4), "%s",
+             qbody("g_score", "b", "b1", ",\"ScanIndexForward\":false,\"Limit\":4"));
+    c = ht.ncalls;
+    q = ht_send("Query", top4);
+    set_score("zed", "95");
+    ht_answer(c, 200, ans);
+    ht_replied(q, 200, ans);
+    assert_int_equal((int)metrics_tls->query_cache_fills_refused, 1);
+    miss_with("Query", top4, page("fresh"));
+    miss_with("Query", top3_req, page("fresh")); /* and the top 3 went stale */
+}
+
 int main(void)
 {
 #define Q(t) cmocka_unit_test_setup_teardown(t, setup, ht_teardown)
@@ -464,6 +733,13 @@ int main(void)
         Q(test_what_ddbx_cannot_key_is_relayed_every_time),
         Q(test_an_unprojected_base_query_fills_the_item_cache),
         Q(test_consumed_capacity_is_the_callers_own_reads),
+        Q(test_a_score_far_below_the_top_page_keeps_it_a_hit),
+        Q(test_writes_that_touch_the_top_page_make_it_stale),
+        Q(test_writes_without_a_note_make_the_page_stale),
+        Q(test_concurrent_far_writes_keep_the_page),
+        Q(test_many_far_writes_between_hits),
+        Q(test_a_page_that_just_bumped_writes_leave_unchanged_is_not_lagging),
+        Q(test_a_fill_racing_a_far_write_is_installed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

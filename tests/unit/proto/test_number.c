@@ -527,8 +527,25 @@ static void test_random_round_trip(void **state)
         assert_int_equal(la, lb);
         assert_memory_equal(ka, kb, la);
         assert_int_equal(number_compare(&a, &b), 0);
+        struct number back; /* the key bytes give the number back */
+        assert_int_equal(number_from_key(ka, la, &back), NUMBER_OK);
+        assert_int_equal(number_compare(&a, &back), 0);
+        assert_int_equal(number_key(&back, kb), la);
+        assert_memory_equal(ka, kb, la);
     }
     assert_true(ok > 2500); /* the generator must mostly make valid numbers */
+    struct number n;        /* bytes number_key never writes */
+    assert_int_equal(number_from_key((const uint8_t *)"", 0, &n), NUMBER_EINVALID);
+    assert_int_equal(number_from_key((const uint8_t *)"x\x03\xe8"
+                                                      "1",
+                                     4, &n),
+                     NUMBER_EINVALID);
+    assert_int_equal(number_from_key((const uint8_t *)"+\x03\xe8"
+                                                      "a",
+                                     4, &n),
+                     NUMBER_EINVALID);
+    assert_int_equal(number_from_key((const uint8_t *)"z", 1, &n), NUMBER_OK);
+    assert_int_equal(n.ndigits, 0);
 }
 
 /* Renders the value digits[0..nd) x 10^exp as random text with written

@@ -9,7 +9,11 @@
  * node owns left unread, each page fanned out before the next is read and
  * positions published only once acknowledged, a takeover resuming after the
  * position the cluster knew (no gap) and from LATEST where it knew none,
- * ownership lost (the last positions published, reading stopped).
+ * ownership lost (the last positions published, reading stopped); a warm
+ * restart: positions kept at a clean stop and read on from (no gap), shards
+ * opened meanwhile read whole, `ready` once every shard is read up to the
+ * present and the stream described since the last shard ended, positions
+ * taken back once, too old or unreadable ones a gap.
  */
 #include "testutil.h"
 
@@ -54,7 +58,64 @@ static struct {
     int nfans;
     char published[256]; /* the last STREAM_POSITION: "shard=seq;..." */
     int npublished;
+    int readies; /* `ready` calls */
 } f;
+
+/* The spill tier's named values: kept across a reader's stop and the next
+ * setup within one test (a warm restart). */
+static struct {
+    char name[16][80];
+    struct buf value[16];
+    int n;
+} meta;
+
+static void fake_meta_put(const char *name, const void *value, size_t len)
+{
+    int i = 0;
+    while (i < meta.n && strcmp(meta.name[i], name) != 0)
+        i++;
+    if (i == meta.n) {
+        assert_true(meta.n < 16);
+        snprintf(meta.name[meta.n++], sizeof(meta.name[0]), "%s", name);
+        buf_init(&meta.value[i]);
+    }
+    buf_reset(&meta.value[i]);
+    buf_append(&meta.value[i], value, len);
+}
+
+static int fake_meta_get(const char *name, struct buf *out)
+{
+    for (int i = 0; i < meta.n; i++)
+        if (strcmp(meta.name[i], name) == 0) {
+            buf_append(out, meta.value[i].data, meta.value[i].len);
+            return 0;
+        }
+    return -1;
+}
+
+static void meta_clear(void)
+{
+    for (int i = 0; i < meta.n; i++)
+        buf_free(&meta.value[i]);
+    meta.n = 0;
+}
+
+/* The one value kept (the tests' streams fit in one), NUL-terminated. */
+static const char *meta_value(void)
+{
+    for (int i = 0; i < meta.n; i++)
+        if (strstr(meta.name[i], ".0")) {
+            buf_append_char(&meta.value[i], '\0');
+            meta.value[i].len--;
+            return meta.value[i].data;
+        }
+    return NULL;
+}
+
+static void on_ready(const char *table, size_t len)
+{
+    f.readies++;
+}
 
 static bool fake_owns(const char *table, size_t len)
 {
@@ -234,7 +295,7 @@ static void watch(bool stream)
 
 /* A reader on a fresh loop, cache and tags; cluster: ownership, fan-outs
  * and positions go to the fakes (this node owns the table until told not). */
-static int setup_reader(uint64_t poll_min, uint64_t poll_max, bool cluster)
+static int setup_reader(uint64_t poll_min, uint64_t poll_max, bool cluster, bool warm)
 {
     memset(&f, 0, sizeof(f));
     arena_init(&f.a);
@@ -246,9 +307,14 @@ static int setup_reader(uint64_t poll_min, uint64_t poll_max, bool cluster)
     struct stream_options o = {.loop = &f.loop,
                                .bops = &fake_ops,
                                .invalidate_table = on_invalidate,
+                               .ready = on_ready,
                                .poll_min_ms = poll_min,
                                .poll_max_ms = poll_max,
                                .describe_ms = 600000};
+    if (warm) {
+        o.meta_put = fake_meta_put;
+        o.meta_get = fake_meta_get;
+    }
     if (cluster) {
         o.owns = fake_owns;
         o.fanout = fake_fanout;
@@ -261,7 +327,7 @@ static int setup_reader(uint64_t poll_min, uint64_t poll_max, bool cluster)
 
 static int setup_with(uint64_t poll_min, uint64_t poll_max)
 {
-    return setup_reader(poll_min, poll_max, false);
+    return setup_reader(poll_min, poll_max, false, false);
 }
 
 static int setup(void **state)
@@ -271,10 +337,16 @@ static int setup(void **state)
 
 static int setup_cluster(void **state)
 {
-    return setup_reader(1, 4, true);
+    return setup_reader(1, 4, true, false);
 }
 
-static int teardown(void **state)
+static int setup_warm(void **state)
+{
+    meta_clear();
+    return setup_reader(1, 4, false, true);
+}
+
+static int teardown_reader(void)
 {
     for (int i = 0; i < f.ncalls; i++)
         if (!f.calls[i].answered) answer(i, 0, NULL); /* as backend_destroy finishes them */
@@ -290,6 +362,18 @@ static int teardown(void **state)
         free(f.calls[i].body);
     arena_free(&f.a);
     metrics_teardown();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    return teardown_reader();
+}
+
+static int teardown_warm(void **state)
+{
+    teardown_reader();
+    meta_clear();
     return 0;
 }
 
@@ -615,6 +699,130 @@ static void test_cluster_ownership_lost(void **state)
     buf_free(&m);
 }
 
+/* ---- a warm restart ---- */
+
+/* The call for shard id among calls from `from` on, or -1. */
+static int call_for(int from, const char *op, const char *id)
+{
+    char want[48];
+    snprintf(want, sizeof(want), "\"ShardId\":\"%s\"", id);
+    for (int i = from; i < f.ncalls; i++)
+        if (strcmp(f.calls[i].op, op) == 0 && strstr(f.calls[i].body, want)) return i;
+    return -1;
+}
+
+/* Stops the reader (its positions kept) and starts the next one, as a
+ * clean stop and start of ddbx do. */
+static void restart(void)
+{
+    teardown_reader();
+    assert_int_equal(setup_reader(1, 4, false, true), 0);
+}
+
+static void test_warm_restart_reads_on_from_the_positions_kept(void **state)
+{
+    int c = started();
+    assert_int_equal(f.readies, 1); /* the start's gap: nothing older is left */
+    answer(c, 200, records("x:10,y:11", "it2"));
+    wait_call(c + 1, "GetRecords");
+    restart();
+    assert_string_equal(meta_value() + strcspn(meta_value(), "\n"), "\nA 11\n");
+    watch(true);
+    wait_call(0, "DescribeStream");
+    /* A read on after 11; B opened while ddbx was stopped: read whole */
+    answer(0, 200, described((const char *const[]){"A/-/-", "B/-/-"}, 2));
+    run_for(20);
+    int a = call_for(1, "GetShardIterator", "A"), b = call_for(1, "GetShardIterator", "B");
+    assert_true(a > 0 && b > 0);
+    assert_contains(f.calls[a].body, "\"ShardIteratorType\":\"AFTER_SEQUENCE_NUMBER\"");
+    assert_contains(f.calls[a].body, "\"SequenceNumber\":\"11\"");
+    assert_contains(f.calls[b].body, "\"ShardIteratorType\":\"TRIM_HORIZON\"");
+    answer(a, 200, iterator("itA"));
+    answer(b, 200, iterator("itB"));
+    assert_int_equal(f.gaps, 0); /* nothing missed: the spilled entries stay */
+    run_for(10);
+    int ga = -1, gb = -1;
+    for (int i = 1; i < f.ncalls; i++) {
+        if (strcmp(f.calls[i].op, "GetRecords") != 0 || f.calls[i].answered) continue;
+        if (strstr(f.calls[i].body, "itA")) ga = i;
+        if (strstr(f.calls[i].body, "itB")) gb = i;
+    }
+    assert_true(ga > 0 && gb > 0);
+    cached("z");
+    assert_true(cached("z"));
+    answer(ga, 200, records("z:12", "itA2")); /* written while ddbx was stopped */
+    assert_false(cached("z"));
+    assert_int_equal(f.readies, 0); /* A is not known to be read up to now yet */
+    answer(gb, 200, records("", "itB2"));
+    assert_int_equal(f.readies, 0); /* A's last page had a record */
+    run_for(10);
+    for (int i = ga + 1; i < f.ncalls; i++)
+        if (!f.calls[i].answered && strstr(f.calls[i].body, "itA2"))
+            answer(i, 200, records("", "itA3"));
+    assert_int_equal(f.readies, 1);
+    assert_int_equal(f.gaps, 0);
+    /* the values were taken back once: a start after a kill has a gap */
+    assert_string_equal(meta_value(), "");
+}
+
+static void test_warm_restart_a_shard_ended_meanwhile_waits_for_its_children(void **state)
+{
+    int c = started();
+    answer(c, 200, records("x:10", "it2"));
+    wait_call(c + 1, "GetRecords");
+    restart();
+    watch(true);
+    wait_call(0, "DescribeStream");
+    answer(0, 200, described((const char *const[]){"A/-/20"}, 1)); /* A closed meanwhile */
+    struct fcall *it = wait_call(1, "GetShardIterator");
+    assert_contains(it->body, "\"SequenceNumber\":\"10\"");
+    answer(1, 200, iterator("itA"));
+    wait_call(2, "GetRecords");
+    answer(2, 200, records("y:20", NULL)); /* A's end */
+    assert_int_equal(f.readies, 0);        /* its children are not known yet */
+    wait_call(3, "DescribeStream");
+    answer(3, 200, described((const char *const[]){"A/-/20", "D/A/-"}, 2));
+    struct fcall *d = wait_call(4, "GetShardIterator");
+    assert_contains(d->body, "\"ShardId\":\"D\"");
+    assert_contains(d->body, "TRIM_HORIZON");
+    assert_int_equal(f.readies, 0);
+    answer(4, 200, iterator("itD"));
+    wait_call(5, "GetRecords");
+    answer(5, 200, records("", "itD2"));
+    assert_int_equal(f.readies, 1);
+    assert_int_equal(f.gaps, 0);
+}
+
+static void test_warm_restart_without_usable_positions_is_a_gap(void **state)
+{
+    /* values that are not what a stop kept, then positions a day old */
+    const char *bad[] = {"garbage", "ddbx-stream-positions 1 1000 0 1\nA 12x\n",
+                         "ddbx-stream-positions 1 1000 0 2\nA 12\n", NULL};
+    char old[128];
+    snprintf(old, sizeof(old), "ddbx-stream-positions 1 %llu 0 1\nA 12\n",
+             (unsigned long long)(clock_wall_ms() - 24ull * 3600 * 1000));
+    for (int k = 0; k < 4; k++) {
+        const char *v = k < 3 ? bad[k] : old;
+        if (k) {
+            restart();
+            meta_clear();
+        }
+        started(); /* no value kept yet: LATEST and a gap */
+        restart();
+        assert_non_null(meta_value()); /* under the name the reader uses */
+        for (int i = 0; i < meta.n; i++)
+            if (strstr(meta.name[i], ".0")) fake_meta_put(meta.name[i], v, strlen(v));
+        watch(true);
+        wait_call(0, "DescribeStream");
+        answer(0, 200, described((const char *const[]){"A/-/-"}, 1));
+        struct fcall *it = wait_call(1, "GetShardIterator");
+        assert_contains(it->body, "\"ShardIteratorType\":\"LATEST\"");
+        answer(1, 200, iterator("it1"));
+        assert_int_equal(f.gaps, 1);
+        assert_int_equal(f.readies, 1);
+    }
+}
+
 int main(void)
 {
 #define R(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -633,6 +841,10 @@ int main(void)
         C(test_cluster_takeover_resumes_after_known_positions),
         C(test_cluster_takeover_without_position_is_a_gap),
         C(test_cluster_ownership_lost),
+#define W(t) cmocka_unit_test_setup_teardown(t, setup_warm, teardown_warm)
+        W(test_warm_restart_reads_on_from_the_positions_kept),
+        W(test_warm_restart_a_shard_ended_meanwhile_waits_for_its_children),
+        W(test_warm_restart_without_usable_positions_is_a_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
