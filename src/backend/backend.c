@@ -411,12 +411,16 @@ void backend__finish(struct backend_call *c)
     CHECK_MAGIC(c, CALL_MAGIC);
     struct backend *b = c->b;
     struct backend_result *r = &c->res;
-    if (r->outcome == BACKEND_ANSWERED &&
-        (c->crc_bad || (c->crc_given && crc32_of(r->body.data, r->body.len) != (uint32_t)c->crc))) {
-        r->outcome = BACKEND_IO_ERROR; /* damaged on the way: as if it never came */
-        r->status = 0;
-        r->error = "the backend's answer does not match its x-amz-crc32";
-        buf_reset(&r->body);
+    r->crc_known = false;
+    if (r->outcome == BACKEND_ANSWERED && (c->crc_bad || c->crc_given)) {
+        r->crc = c->crc_bad ? 0 : crc32_of(r->body.data, r->body.len);
+        r->crc_known = !c->crc_bad && r->crc == (uint32_t)c->crc;
+        if (!r->crc_known) { /* damaged on the way: as if it never came */
+            r->outcome = BACKEND_IO_ERROR;
+            r->status = 0;
+            r->error = "the backend's answer does not match its x-amz-crc32";
+            buf_reset(&r->body);
+        }
     }
     r->elapsed_ns = clock_mono_ns() - c->start_ns;
     metrics_hist_observe(HIST_BACKEND, r->elapsed_ns);

@@ -39,6 +39,8 @@ struct backend_result {
     int status;           /* HTTP status when ANSWERED, else 0 */
     struct buf body;      /* owned by the result; a callback may buf_move() it */
     char request_id[128]; /* x-amzn-RequestId, or "" */
+    uint32_t crc;         /* ANSWERED with crc_known: the body's CRC-32, checked */
+    bool crc_known;       /* against its x-amz-crc32 (a relay sends it on as is) */
     uint64_t elapsed_ns;
     const char *error; /* a static description when not ANSWERED */
 };

@@ -268,6 +268,9 @@ int request_backend_take(struct request *r, struct backend_result *res)
     buf_reset(&r->reply);
     buf_move(&r->reply, &res->body);
     snprintf(r->request_id, sizeof(r->request_id), "%s", res->request_id);
+    /* the bytes are the backend's: their CRC was computed when it was checked */
+    r->crc = res->crc;
+    r->crc_set = res->crc_known;
     return res->status;
 }
 

@@ -27,6 +27,8 @@ static void on_result(struct backend_result *res, void *arg)
     g->inside = in_call;
     g->outcome = res->outcome;
     g->status = res->status;
+    g->crc = res->crc;
+    g->crc_known = res->crc_known;
     g->error = res->error;
     snprintf(g->request_id, sizeof(g->request_id), "%s", res->request_id);
     buf_move(&g->body, &res->body);

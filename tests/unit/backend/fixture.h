@@ -32,6 +32,8 @@ struct got {
     struct buf body;
     char request_id[128];
     const char *error;
+    uint32_t crc;
+    bool crc_known;
 };
 
 /* The client every fx_start uses: "auto" (http1 for http://) or "curl". */

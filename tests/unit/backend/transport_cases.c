@@ -267,6 +267,9 @@ static void damaged_answer_is_an_io_error(void **state)
         if (want[i] == BACKEND_ANSWERED) {
             assert_int_equal(g.status, 200);
             assert_string_equal(g.body.data, body);
+            /* checked, it is handed on (a relay sends it without computing it again) */
+            assert_int_equal(g.crc_known, heads[i][0] != '\0');
+            if (g.crc_known) assert_int_equal(g.crc, crc);
         } else {
             assert_int_equal(g.status, 0);
             assert_true(g.body.len == 0);
