@@ -363,6 +363,17 @@ class Ddbx(_Process):
     def metric(self, series, default=0.0):
         return self.metrics().get(series, default)
 
+    @staticmethod
+    def stream_reading(table):
+        """The series that reads 1 while this ddbx reads the table's stream."""
+        return 'ddbx_stream_state{table="%s",state="reading"}' % table
+
+    def wait_stream_reading(self, table, timeout=10):
+        """Waits until this ddbx reads the table's stream (its start drops what
+        it cached of the table)."""
+        wait_until(lambda: self.metric(self.stream_reading(table)) == 1, timeout,
+                   what="the stream reader of " + table)
+
     def metrics_since(self, before):
         """{series: growth since before = metrics()}; a series never seen reads 0."""
         now = self.metrics()

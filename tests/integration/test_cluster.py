@@ -674,7 +674,7 @@ class DdbxCluster(IntegrationTestCase):
         self.table_with_items(["s%d" % i for i in range(5)], stream=True)
         for i in range(3):
             self.c[i].describe_table(TableName=self.table)  # every node watches it
-        reading = 'ddbx_stream_state{table="%s",state="reading"}' % self.table
+        reading = Ddbx.stream_reading(self.table)
         wait_until(lambda: sum(d.metric(reading) for d in self.cl.nodes) == 1, 10, 0.05,
                    "one node reading the stream")
         owner = [d.metric(reading) for d in self.cl.nodes].index(1)

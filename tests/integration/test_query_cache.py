@@ -14,7 +14,7 @@ import unittest
 
 from botocore.exceptions import ClientError
 
-from harness import Ddbx, FaultProxy, IntegrationTestCase, MotoServer, client, wait_until
+from harness import Ddbx, FaultProxy, IntegrationTestCase, MotoServer, client
 from test_cache import stops_cleanly
 
 DDB_ERR = "com.amazonaws.dynamodb.v20120810#"
@@ -78,8 +78,7 @@ class QueryCacheTest(IntegrationTestCase):
 
     def reading(self, table):
         """Waits until ddbx reads the table's stream (its start drops the table's pages)."""
-        series = 'ddbx_stream_state{table="%s",state="reading"}' % table
-        wait_until(lambda: self.ddbx.metric(series) == 1, 10, what="the stream reader of " + table)
+        self.ddbx.wait_stream_reading(table)
 
     def backend_queries(self, since, needle=None):
         """Query and Scan calls that reached moto since `since` (a count of

@@ -446,8 +446,7 @@ class SpillStreamsTest(SpillTestCase):
     def streamed_table(self, d, c):
         t = "spill_%s" % self._testMethodName[5:40]
         create_scores(c, t, stream=True)
-        series = 'ddbx_stream_state{table="%s",state="reading"}' % t
-        wait_until(lambda: d.metric(series) == 1, 10, what="the stream reader")
+        d.wait_stream_reading(t)
         return t
 
     def get(self, c, t, player):

@@ -34,8 +34,7 @@ class StreamsTest(IntegrationTestCase):
         type(self).n += 1
         self.table = "st%d" % self.n
         create_scores(self.c, self.table, stream=True)
-        series = 'ddbx_stream_state{table="%s",state="reading"}' % self.table
-        wait_until(lambda: self.ddbx.metric(series) == 1, 10, what="the stream reader")
+        self.ddbx.wait_stream_reading(self.table)
         fill_boards(self.c, self.table, ["b1", "b2"], players=3)
 
     def get(self, player, board="b1"):
