@@ -111,7 +111,12 @@ struct hold {
 
 struct shard {
     pthread_mutex_t lock;
+    /* The bucket array and its slots are written with atomic stores (under
+     * the lock like every other access) so that cache_prefetch may read them
+     * without it; arrays outgrown stay allocated until teardown (retired),
+     * so such a read never touches freed memory. */
     struct centry **buckets;
+    struct retired *retired;
     uint32_t nbuckets; /* power of two */
     uint32_t count;
     uint32_t nholds;
@@ -121,6 +126,13 @@ struct shard {
     struct cache_fill *fills;
     struct hold *holds;
 } __attribute__((aligned(64)));
+
+/* A bucket array a shard outgrew (its slots are read by cache_prefetch
+ * without the lock, so it is freed at teardown). */
+struct retired {
+    struct retired *next;
+    struct centry **buckets;
+};
 
 static struct {
     struct shard *shards;
@@ -192,6 +204,11 @@ void cache_teardown(void)
             free(h);
         }
         free(sh->buckets);
+        for (struct retired *r = sh->retired, *next; r; r = next) {
+            next = r->next;
+            free(r->buckets);
+            free(r);
+        }
         pthread_mutex_destroy(&sh->lock);
     }
     free(c.shards);
@@ -217,6 +234,13 @@ static bool is_item(const struct cache_key *k)
 static bool same(const void *key, size_t klen, uint64_t hash, const struct cache_key *k)
 {
     return hash == k->hash && klen == k->len && memcmp(key, k->data, k->len) == 0;
+}
+
+/* Every store to a chain link (a bucket slot or an hnext) goes through here:
+ * see struct shard. */
+static void set_link(struct centry **link, struct centry *e)
+{
+    __atomic_store_n(link, e, __ATOMIC_RELAXED);
 }
 
 static struct centry **find_link(struct shard *sh, const struct cache_key *k)
@@ -252,7 +276,7 @@ static void lru_push(struct shard *sh, struct centry *e)
 static void remove_at(struct shard *sh, struct centry **link, struct centry **garbage)
 {
     struct centry *e = *link;
-    *link = e->hnext;
+    set_link(link, e->hnext);
     lru_unlink(sh, e);
     sh->count--;
     sh->bytes -= alloc_cost(e);
@@ -270,17 +294,27 @@ static void grow(struct shard *sh)
 {
     uint32_t n = sh->nbuckets * 2;
     struct centry **b = calloc(n, sizeof(*b));
-    if (!b) return; /* keep the longer chains rather than fail */
+    struct retired *old = malloc(sizeof(*old));
+    if (!b || !old) { /* keep the longer chains rather than fail */
+        free(b);
+        free(old);
+        return;
+    }
     for (uint32_t i = 0; i < sh->nbuckets; i++)
         for (struct centry *e = sh->buckets[i], *next; e; e = next) {
             next = e->hnext;
-            e->hnext = b[e->hash & (n - 1)];
+            set_link(&e->hnext, b[e->hash & (n - 1)]);
             b[e->hash & (n - 1)] = e;
         }
-    free(sh->buckets);
-    sh->bytes += (uint64_t)(n - sh->nbuckets) * sizeof(*b);
-    sh->buckets = b;
-    sh->nbuckets = n;
+    /* retired, not freed: cache_prefetch may be reading it (the retired
+     * arrays add up to less than the live one; counted in the budget) */
+    *old = (struct retired){sh->retired, sh->buckets};
+    sh->retired = old;
+    sh->bytes += (uint64_t)n * sizeof(*b) + sizeof(*old);
+    /* the array before its size: whoever reads the new size (acquire) reads
+     * the new array; an old size with either array stays inside it */
+    __atomic_store_n(&sh->buckets, b, __ATOMIC_RELEASE);
+    __atomic_store_n(&sh->nbuckets, n, __ATOMIC_RELEASE);
 }
 
 /* Detaches every lease of the key (fills, consistent reads, writes): fills
@@ -391,7 +425,7 @@ static void install(struct shard *sh, struct centry *e, const struct cache_key *
     if (*link) remove_at(sh, link, garbage);
     link = find_link(sh, k);
     e->hnext = *link;
-    *link = e;
+    set_link(link, e);
     lru_push(sh, e);
     sh->count++;
     sh->bytes += alloc_cost(e);
@@ -420,6 +454,23 @@ static void install(struct shard *sh, struct centry *e, const struct cache_key *
 }
 
 /* ---- outside the lock ---- */
+
+void cache_prefetch(const struct cache_key *k, int stage)
+{
+    struct shard *sh = shard_of(k->hash);
+    uint32_t n = __atomic_load_n(&sh->nbuckets, __ATOMIC_ACQUIRE);
+    struct centry **slot = &__atomic_load_n(&sh->buckets, __ATOMIC_ACQUIRE)[k->hash & (n - 1)];
+    if (stage == 0) {
+        __builtin_prefetch(slot);
+        return;
+    }
+    /* may be stale or freed by now: a prefetch never faults */
+    const char *e = (const char *)__atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (e) {
+        __builtin_prefetch(e, 1);   /* a hit writes its count and mark */
+        __builtin_prefetch(e + 64); /* the key starts near the end of the first line */
+    }
+}
 
 /* Drops the cache's count of every unlinked entry chained by remove_at. */
 static void free_chain(struct centry *e)

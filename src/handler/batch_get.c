@@ -496,10 +496,40 @@ static void send_misses(struct batch *b)
     handler_call(b->r, "DynamoDB_20120810.BatchGetItem", &body, on_backend, b);
 }
 
+/* The lookups' memory reads overlap instead of following one another
+ * (cache_prefetch): with 100,000 items the lookups were a fifth of a call's
+ * CPU, each waiting for two or three reads from memory in turn. A key's
+ * bucket is fetched as soon as its key is built (build_keys), the entries
+ * the buckets lead to here, just before the lookups. */
+static bool prefetched(const struct bg_table *t)
+{
+    return !t->ks->held && !t->consistent;
+}
+
+static void prefetch_entries(const struct batch *b)
+{
+    for (int ti = 0; ti < b->ntables; ti++) {
+        const struct bg_table *t = &b->tables[ti];
+        if (prefetched(t))
+            for (int i = 0; i < t->nkeys; i++)
+                cache_prefetch(&t->keys[i].k, 1);
+    }
+}
+
+/* The kernel copies a held value into the socket at the end of the call;
+ * fetched now, its lines arrive while the rest of the batch is looked up
+ * and the answer composed, instead of one after another in that copy. */
+static void prefetch_value(const char *v, size_t len)
+{
+    for (size_t off = 0; off < len; off += 64)
+        __builtin_prefetch(v + off);
+}
+
 static void look_up(struct batch *b)
 {
     uint64_t now = item_now();
     b->pending = 1; /* held until every lookup has been started */
+    prefetch_entries(b);
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
         for (int i = 0; i < t->nkeys; i++) {
@@ -526,6 +556,7 @@ static void look_up(struct batch *b)
             if (kind == CACHE_HIT && ref) {
                 request_hold(b->r, ref);
                 k->held = cache_ref_value(ref, &k->len, &k->crc);
+                prefetch_value(k->held, k->len);
                 k->state = KS_FOUND;
                 continue;
             }
@@ -560,6 +591,7 @@ static void build_keys(struct batch *b)
         struct bg_table *t = &b->tables[ti];
         for (int i = 0; i < t->nkeys; i++) {
             if (!item_key_or_answer(r, t->ks, t->keys[i].key, true, &t->keys[i].k)) return;
+            if (prefetched(t)) cache_prefetch(&t->keys[i].k, 0);
             for (int j = 0; j < i; j++) /* the hashes first: keys share their table's prefix */
                 if (t->keys[j].k.hash == t->keys[i].k.hash &&
                     item_same_key(&t->keys[j].k, &t->keys[i].k)) {

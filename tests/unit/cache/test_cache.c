@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -933,6 +934,77 @@ static void test_threads_share_refs(void **state)
     }
 }
 
+/* cache_prefetch reads bucket arrays and slots without the lock while other
+ * threads grow the arrays, link and unlink entries: under ASan/TSan (CI)
+ * any read of freed memory or unordered access is reported. */
+#define GROW_KEYS 20000
+static atomic_bool growing_done;
+
+static void *grower(void *arg)
+{
+    char name[24];
+    for (int i = 0; i < GROW_KEYS; i++) {
+        snprintf(name, sizeof(name), "g%lu-%d", (unsigned long)(uintptr_t)arg, i);
+        struct cache_key k = key(name);
+        cache_put(&k, name, strlen(name), 0);
+        if (i % 7 == 0) cache_invalidate(&k);
+    }
+    return NULL;
+}
+
+static void *prefetcher(void *arg)
+{
+    char name[24];
+    unsigned seed = 1;
+    (void)arg;
+    while (!atomic_load(&growing_done)) {
+        seed = seed * 1103515245u + 12345u;
+        snprintf(name, sizeof(name), "g%u-%u", 1 + (seed >> 30), (seed >> 8) % GROW_KEYS);
+        struct cache_key k = key(name);
+        cache_prefetch(&k, 0);
+        cache_prefetch(&k, 1);
+    }
+    return NULL;
+}
+
+static void test_prefetch_while_growing(void **state)
+{
+    cache_teardown();
+    assert_int_equal(cache_setup(64 * MIB, 1000, 500, 2000, 2), 0);
+    atomic_store(&growing_done, false);
+    pthread_t g[2], p[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&g[i], NULL, grower, (void *)(uintptr_t)(i + 1)), 0);
+        assert_int_equal(pthread_create(&p[i], NULL, prefetcher, NULL), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(g[i], NULL);
+    atomic_store(&growing_done, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(p[i], NULL);
+    /* every entry is still found, with its value, after all that growth */
+    struct buf out = BUF_INIT;
+    char name[24];
+    for (int t = 1; t <= 2; t++)
+        for (int i = 0; i < GROW_KEYS; i++) {
+            snprintf(name, sizeof(name), "g%d-%d", t, i);
+            struct cache_fill *f = NULL;
+            enum cache_kind kind = get(name, 0, &out, &f);
+            if (i % 7 == 0) {
+                assert_int_equal(kind, CACHE_MISS);
+                fill_with(f, NULL, 0);
+                continue;
+            }
+            assert_int_equal(kind, CACHE_HIT);
+            assert_memory_equal(out.data, name, strlen(name));
+        }
+    buf_free(&out);
+    /* outgrown arrays stay allocated until teardown, and are counted */
+    struct cache_stats st;
+    cache_get_stats(&st, 0);
+    assert_true(st.bytes >= st.entries * sizeof(void *) * 2);
+}
+
 static void test_threads_share_shards(void **state)
 {
     /* run under ThreadSanitizer in CI (DDBX_TSAN): every shard structure,
@@ -954,6 +1026,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_miss_fill_hit, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_threads_share_shards, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_threads_share_refs, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_while_growing, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ref_hit_release, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ref_kinds_other_than_hit, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ref_outlives_replacement_and_invalidation, setup_small,
