@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import callgrind, report, servers, spill  # noqa: E402
 from benchlib.measure import NOISY_CPU, Loadgen, build_loadgen, measure, wait_quiet  # noqa: E402
-from benchlib.procs import Reaper, cores  # noqa: E402
+from benchlib.procs import Reaper, cores, descendants  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
@@ -333,7 +333,7 @@ class Bench:
                 if rr:
                     args += ["--rate", f"{rr:.1f}"]
                 waited = wait_quiet(self.all_servers(), a.wait_quiet) if a.wait_quiet > 0 else 0
-                perf = self.start_perf(t) if a.profile and t.name.startswith("ddbx") else None
+                perf = self.start_perf(t) if a.profile else None
                 cg = getattr(t, "callgrind", None)
                 if cg:
                     callgrind.zero(t.servers[0].pid)
@@ -362,12 +362,14 @@ class Bench:
         return list({s.pid: s for t in self.targets for s in t.servers + t.extra}.values())
 
     def start_perf(self, t):
-        """perf record of ddbx's process (all threads), appended run after run."""
+        """perf record of the target's processes (all threads; nginx: master
+        and worker), one file per target and run."""
         self.perf_data = getattr(self, "perf_data", [])
-        path = os.path.join(self.tmp, f"perf-{len(self.perf_data)}.data")
+        path = os.path.join(self.tmp, f"perf-{len(self.perf_data)}-{t.name}.data")
         self.perf_data.append(path)
+        pids = [str(s.pid) for s in t.servers] + [str(c) for s in t.servers for c in descendants(s.pid)]
         p = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4999", "-g", "-p",
-                              str(t.servers[0].pid), "-o", path], stdout=subprocess.DEVNULL,
+                              ",".join(pids), "-o", path], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(0.3)
         return p
