@@ -62,6 +62,13 @@ WORKLOADS = {
 TARGETS = {"backend", "ddbx", "ddbx-base", "ddbx-spill", "nginx", "nginx-proxy"}
 
 
+def backend_core(a):
+    """The core(s) --backend-cpu names (None: not pinned, one-core machines)."""
+    if a.server_cpus is None:
+        return None
+    return {"loadgen": a.loadgen_cpu, "server": a.server_cpus}.get(a.backend_cpu, a.backend_cpu)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", choices=sorted(WORKLOADS), default="catalog")
@@ -114,11 +121,13 @@ def parse_args(argv):
                         "and report the latency there")
     p.add_argument("--rate", type=float, help="constant rate (requests/s) for every run instead of closed loop")
     p.add_argument("--server-cpus", default="1", help="core(s) for the servers under test: ddbx, nginx (1)")
-    p.add_argument("--backend-cpu", choices=["loadgen", "server"],
-                   help="the backend's core: the load generator's (default for moto: moto needs the "
-                        "generator very little, and ddbx relaying must not take CPU from its backend, "
-                        "as it would not from DynamoDB) or the servers' (default for dynalite, which "
-                        "is fast enough that sharing the generator's core would hold it back)")
+    p.add_argument("--backend-cpu",
+                   help="the backend's core: 'loadgen', the load generator's (default for moto: moto "
+                        "needs the generator very little, and ddbx relaying must not take CPU from its "
+                        "backend, as it would not from DynamoDB), 'server', the servers' (default for "
+                        "dynalite, which is fast enough that sharing the generator's core would hold it "
+                        "back), or core numbers: e.g. '--backend-cpu 1 --server-cpus 0' gives the "
+                        "backend a core of its own in every run, as DynamoDB's capacity is its own")
     p.add_argument("--loadgen-cpu", default="0", help="core for the load generator (0)")
     p.add_argument("--out", default=os.path.join(BENCH, "results"), help="report directory (bench/results)")
     p.add_argument("--tag", default="", help="suffix for the report's file name")
@@ -195,7 +204,7 @@ class Bench:
     def start(self):
         a = self.a
         cpu = a.server_cpus
-        backend_cpu = a.loadgen_cpu if a.backend_cpu == "loadgen" else a.server_cpus
+        backend_cpu = backend_core(a)
         self.loadgen = Loadgen(build_loadgen(self.tmp), a.loadgen_cpu, [])
         if a.backend_url:
             self.backend = servers.external_backend(a.backend_url)
@@ -529,7 +538,7 @@ class Bench:
         L = ["## Setup", "",
              f"- Machine: {os.cpu_count()} cores ({cpu_model}), Linux {platform.release()}; ddbx at {git}.",
              f"- Pinning: ddbx and nginx on core(s) {a.server_cpus}, load generator on core {a.loadgen_cpu}, "
-             f"backend on core {a.loadgen_cpu if a.backend_cpu == 'loadgen' else a.server_cpus}."
+             f"backend on core {backend_core(a)}."
              if a.server_cpus is not None else "- Pinning: none (one core).",
              f"- Workload **{a.workload}**: {self.wl['what']}; {a.items:,} items of ~{a.item_size} B, "
              f"zipf {a.zipf}" + (f", {a.boards} boards" if a.workload == "leaderboard" else "")
