@@ -352,4 +352,5 @@ void handler_thread_close(struct handler_thread *t)
     uv_close((uv_handle_t *)&t->async, NULL);
     t->bops->destroy(t->backend);
     t->backend = NULL;
+    buf_free(&t->scratch);
 }

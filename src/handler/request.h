@@ -38,7 +38,8 @@ struct handler_thread {
     pthread_mutex_t lock;
     struct post *posts; /* guarded by lock; FIFO via posts_tail */
     struct post **posts_tail;
-    int active; /* requests dispatched and not yet answered */
+    int active;         /* requests dispatched and not yet answered */
+    struct buf scratch; /* reused by this thread's handlers within a call (item_cache_key) */
 };
 
 /* The calling thread's context (set by handler_thread_init). */

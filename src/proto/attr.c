@@ -420,6 +420,12 @@ int attr_check_value(const struct json *v, int depth, struct attr_check *out,
         out->canonical = false;
     }
     if (rc != 0) return rc < 0 ? -1 : 0;
+    return attr_check_meaning(v, depth, out, err);
+}
+
+int attr_check_meaning(const struct json *v, int depth, struct attr_check *out,
+                       struct attr_error *err)
+{
     struct walk w = {out, err, false};
     meaning(&w, v, depth);
     return w.failed && !out->relay ? -1 : 0;

@@ -52,6 +52,10 @@ int attr_check_item(const struct json *item, struct attr_check *out, struct attr
  * adds to *out (relay, canonical and size accumulate). */
 int attr_check_value(const struct json *v, int depth, struct attr_check *out,
                      struct attr_error *err);
+/* attr_check_value's second pass alone, for a value attr_check_shape passed
+ * (returned 0): its meaning and size. */
+int attr_check_meaning(const struct json *v, int depth, struct attr_check *out,
+                       struct attr_error *err);
 /* Only the first pass, on one AttributeValue: 0 when every member has the
  * JSON type its name calls for, -1 with DynamoDB's SerializationException in
  * err, or ATTR_RELAY when DynamoDB refuses it with words ddbx is not sure of.

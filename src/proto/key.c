@@ -11,11 +11,10 @@ static void put_u16(struct buf *out, size_t n)
     buf_append(out, b, 2);
 }
 
-int key_encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
-                     struct buf *out, struct attr_error *err)
+/* key_encode_value for a value whose shape was checked (0: passed). */
+static int encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
+                        int shape, struct buf *out, struct attr_error *err)
 {
-    int shape = attr_check_shape(value, err); /* DynamoDB's SerializationException */
-    if (shape < 0) return KEY_EINVALID;
     const struct json *m = attr_type_member(value);
     if (shape != 0 || !m || m->keylen != 1 || m->key[0] != ka->type || m->type != JSON_STRING)
         return KEY_EMISMATCH; /* nulls, several or other types: the backend's answer */
@@ -59,6 +58,14 @@ int key_encode_value(const struct key_attr *ka, bool is_range, const struct json
     return KEY_OK;
 }
 
+int key_encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
+                     struct buf *out, struct attr_error *err)
+{
+    int shape = attr_check_shape(value, err); /* DynamoDB's SerializationException */
+    if (shape < 0) return KEY_EINVALID;
+    return encode_value(ka, is_range, value, shape, out, err);
+}
+
 static int encode(const struct key_schema *ks, const struct json *obj, bool exact, struct buf *out,
                   struct attr_error *err)
 {
@@ -72,9 +79,10 @@ static int encode(const struct key_schema *ks, const struct json *obj, bool exac
         if (shape < 0) return KEY_EINVALID;
         if (shape == ATTR_RELAY) return KEY_EMISMATCH;
     }
+    /* (every shape passed the loop above: its meaning next) */
     for (const struct json *a = exact ? obj->child : NULL; a; a = a->next) {
         struct attr_check chk = {0, true, false};
-        if (attr_check_value(a, 0, &chk, err) < 0) return KEY_EINVALID;
+        if (attr_check_meaning(a, 0, &chk, err) < 0) return KEY_EINVALID;
         if (chk.relay) return KEY_EMISMATCH;
     }
     if (exact && obj->len != (uint32_t)ks->nattrs) return KEY_EMISMATCH;
@@ -83,7 +91,10 @@ static int encode(const struct key_schema *ks, const struct json *obj, bool exac
     for (int i = 0; i < ks->nattrs; i++) {
         const struct json *v = json_getn(obj, ks->attr[i].name, ks->attr[i].len);
         if (!v) return KEY_EMISMATCH;
-        int rc = key_encode_value(&ks->attr[i], i == 1, v, out, err);
+        /* a Key's values passed the shape check above; an item's were
+         * checked by attr_check_item, but not by this function */
+        int rc = exact ? encode_value(&ks->attr[i], i == 1, v, 0, out, err)
+                       : key_encode_value(&ks->attr[i], i == 1, v, out, err);
         if (rc != KEY_OK) return rc;
     }
     return KEY_OK;
