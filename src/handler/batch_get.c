@@ -206,6 +206,14 @@ static void append_item(struct batch *b, struct bg_table *t, struct bg_key *k, s
     jw_free(&w);
 }
 
+static bool any_unprocessed(const struct batch *b)
+{
+    for (int ti = 0; ti < b->ntables; ti++)
+        for (int i = 0; i < b->tables[ti].nkeys; i++)
+            if (b->tables[ti].keys[i].state == KS_UNPROCESSED) return true;
+    return false;
+}
+
 /* The answer is assembled from pieces: the Responses lists by appending
  * (each piece a complete JSON value), the rest with the JSON writer. */
 static void compose(struct batch *b)
@@ -221,9 +229,11 @@ static void compose(struct batch *b)
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
         if (ti) buf_append_char(out, ',');
-        jw_init(&w, out);
-        jw_string(&w, t->name->str, t->name->len);
-        jw_free(&w);
+        if (!json_append_plain_string(out, t->name->str, t->name->len)) {
+            jw_init(&w, out);
+            jw_string(&w, t->name->str, t->name->len);
+            jw_free(&w);
+        }
         buf_append_str(out, ":[");
         bool first = true;
         for (int i = 0; i < t->nkeys; i++) {
@@ -244,18 +254,22 @@ static void compose(struct batch *b)
         buf_append_char(out, ']');
     }
     buf_append_str(out, "},\"UnprocessedKeys\":");
-    jw_init(&w, out);
-    jw_object_begin(&w);
-    for (int ti = 0; ti < b->ntables; ti++) {
-        struct bg_table *t = &b->tables[ti];
-        for (int i = 0; i < t->nkeys; i++)
-            if (t->keys[i].state == KS_UNPROCESSED) {
-                write_unprocessed_table(&w, t);
-                break;
-            }
+    if (any_unprocessed(b)) { /* else {}, without setting up the writer */
+        jw_init(&w, out);
+        jw_object_begin(&w);
+        for (int ti = 0; ti < b->ntables; ti++) {
+            struct bg_table *t = &b->tables[ti];
+            for (int i = 0; i < t->nkeys; i++)
+                if (t->keys[i].state == KS_UNPROCESSED) {
+                    write_unprocessed_table(&w, t);
+                    break;
+                }
+        }
+        jw_object_end(&w);
+        jw_free(&w);
+    } else {
+        buf_append_str(out, "{}");
     }
-    jw_object_end(&w);
-    jw_free(&w);
     if (b->rcc) {
         buf_append_str(out, ",\"ConsumedCapacity\":");
         jw_init(&w, out);
@@ -456,20 +470,23 @@ static void on_forwarded(struct request *r, void *arg, const struct cluster_valu
 
 static void send_misses(struct batch *b)
 {
+    int total = 0;
+    for (int ti = 0; ti < b->ntables; ti++)
+        for (int i = 0; i < b->tables[ti].nkeys; i++)
+            total += b->tables[ti].keys[i].fetch;
+    if (!total) return; /* every key answered: no body to compose */
     struct buf body = BUF_INIT;
     struct json_writer w;
     jw_init(&w, &body);
     jw_object_begin(&w);
     jw_cstr(&w, "RequestItems");
     jw_object_begin(&w);
-    int total = 0;
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
         int n = 0;
         for (int i = 0; i < t->nkeys; i++)
             n += t->keys[i].fetch;
         if (!n) continue;
-        total += n;
         jw_string(&w, t->name->str, t->name->len);
         jw_object_begin(&w);
         jw_cstr(&w, "Keys");
@@ -488,10 +505,6 @@ static void send_misses(struct batch *b)
     }
     jw_object_end(&w);
     jw_free(&w);
-    if (!total) {
-        buf_free(&body);
-        return;
-    }
     b->pending++;
     handler_call(b->r, "DynamoDB_20120810.BatchGetItem", &body, on_backend, b);
 }

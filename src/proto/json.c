@@ -511,6 +511,17 @@ static void check(yajl_gen_status st)
     }
 }
 
+bool json_append_plain_string(struct buf *out, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\') return false;
+    buf_reserve(out, len + 2);
+    buf_append_char(out, '"');
+    buf_append(out, s, len);
+    buf_append_char(out, '"');
+    return true;
+}
+
 void jw_init(struct json_writer *w, struct buf *out)
 {
     yajl_gen g = yajl_gen_alloc(NULL);

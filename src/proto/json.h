@@ -103,6 +103,10 @@ struct json_writer {
     struct buf *out;
 };
 
+/* Appends s as a JSON string when it needs no escape (printable ASCII
+ * other than '"' and '\\': what the writer would write, without setting one
+ * up) and returns true; else appends nothing and returns false. */
+bool json_append_plain_string(struct buf *out, const char *s, size_t len);
 void jw_init(struct json_writer *w, struct buf *out);
 void jw_free(struct json_writer *w);
 void jw_object_begin(struct json_writer *w);

@@ -463,6 +463,30 @@ static void test_writer_calls(void **state)
     buf_free(&b);
 }
 
+/* json_append_plain_string writes what the writer would, or nothing */
+static void test_plain_string_as_writer(void **state)
+{
+    const char *cases[] = {"bench", "my-table_1.x", "arn:aws:dynamodb:us-east-1:1:table/t",
+                           "",      "quo\"te",      "back\\slash",
+                           "tab\t", "caf\xc3\xa9",  "del\x7f"};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct buf plain = BUF_INIT, written = BUF_INIT;
+        buf_append_str(&plain, "x");
+        bool ok = json_append_plain_string(&plain, cases[i], strlen(cases[i]));
+        struct json_writer w;
+        jw_init(&w, &written);
+        jw_string(&w, cases[i], strlen(cases[i]));
+        jw_free(&w);
+        if (ok)
+            assert_string_equal(plain.data + 1, written.data);
+        else
+            assert_string_equal(plain.data, "x"); /* nothing appended */
+        assert_int_equal(ok, i < 4);
+        buf_free(&plain);
+        buf_free(&written);
+    }
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -481,6 +505,7 @@ int main(void)
         T(test_equal),
         T(test_writer_roundtrip_and_escaping),
         T(test_writer_calls),
+        T(test_plain_string_as_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
