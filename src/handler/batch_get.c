@@ -653,8 +653,7 @@ void handler_batch_get_item(struct request *r)
                                .nkeys = qt->nkeys};
         b->nkeys += qt->nkeys;
         t->keys = arena_alloc(r->arena, sizeof(*t->keys) * (size_t)qt->nkeys);
-        memset(t->keys, 0, sizeof(*t->keys) * (size_t)qt->nkeys);
-        int i = 0;
+        int i = 0; /* every key is set below (the Keys list has nkeys members) */
         for (const struct json *k = qt->keys->child; k; k = k->next, i++)
             t->keys[i] = (struct bg_key){.b = b, .t = t, .key = k};
         names[ti] = t->name;

@@ -220,12 +220,20 @@ static bool scan_literal(struct scan *s, const char *word, size_t n)
     return true;
 }
 
-static struct json *scan_node(struct scan *s, enum json_type type)
+/* A node; a string or number node carries its text (len bytes at text,
+ * NUL-terminated) in the same allocation. */
+static struct json *scan_node(struct scan *s, enum json_type type, const char *text, size_t len)
 {
     if (!s->arena) return NULL;
-    struct json *n = arena_alloc(s->arena, sizeof(*n));
-    memset(n, 0, sizeof(*n));
-    n->type = type;
+    struct json *n = arena_alloc(s->arena, sizeof(*n) + (text ? len + 1 : 0));
+    *n = (struct json){.type = type};
+    if (text) {
+        char *str = (char *)(n + 1);
+        memcpy(str, text, len);
+        str[len] = '\0';
+        n->str = str;
+        n->len = (uint32_t)len;
+    }
     return n;
 }
 
@@ -287,29 +295,23 @@ static bool scan_value(struct scan *s, struct json **out)
         if (s->depth == JSON_MAX_DEPTH) return false;
         s->p++;
         s->depth++;
-        *out = scan_node(s, object ? JSON_OBJECT : JSON_ARRAY);
+        *out = scan_node(s, object ? JSON_OBJECT : JSON_ARRAY, NULL, 0);
         bool ok = scan_container(s, *out, object);
         s->depth--;
         return ok;
     }
     case '"':
         if (!scan_string(s, &start, &len)) return false;
-        *out = scan_node(s, JSON_STRING);
-        break;
-    case 't': *out = scan_node(s, JSON_TRUE); return scan_literal(s, "true", 4);
-    case 'f': *out = scan_node(s, JSON_FALSE); return scan_literal(s, "false", 5);
-    case 'n': *out = scan_node(s, JSON_NULL); return scan_literal(s, "null", 4);
+        *out = scan_node(s, JSON_STRING, start, len);
+        return true;
+    case 't': *out = scan_node(s, JSON_TRUE, NULL, 0); return scan_literal(s, "true", 4);
+    case 'f': *out = scan_node(s, JSON_FALSE, NULL, 0); return scan_literal(s, "false", 5);
+    case 'n': *out = scan_node(s, JSON_NULL, NULL, 0); return scan_literal(s, "null", 4);
     default:
         if (!scan_number(s)) return false;
-        len = (size_t)(s->p - start);
-        *out = scan_node(s, JSON_NUMBER);
-        break;
+        *out = scan_node(s, JSON_NUMBER, start, (size_t)(s->p - start));
+        return true;
     }
-    if (*out) {
-        (*out)->str = arena_strndup(s->arena, start, len);
-        (*out)->len = (uint32_t)len;
-    }
-    return true;
 }
 
 /* The whole document: one value and white space. */
