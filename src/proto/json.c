@@ -147,6 +147,8 @@ struct scan {
     struct arena *arena; /* NULL: validate only, build nothing */
     const char *p, *end;
     int depth;
+    const char *key; /* the member name of the next node (NULL: none) */
+    size_t keylen;
 };
 
 static void skip_ws(struct scan *s)
@@ -220,18 +222,33 @@ static bool scan_literal(struct scan *s, const char *word, size_t n)
     return true;
 }
 
-/* A node; a string or number node carries its text (len bytes at text,
- * NUL-terminated) in the same allocation. */
+/* Copies len bytes and a NUL to *at; returns the copy and moves *at on. */
+static char *put_text(char **at, const char *text, size_t len)
+{
+    char *copy = *at;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    *at += len + 1;
+    return copy;
+}
+
+/* A node, in one arena allocation with its member name (s->key, taken) and,
+ * for a string or number, its text (len bytes at text); both NUL-terminated. */
 static struct json *scan_node(struct scan *s, enum json_type type, const char *text, size_t len)
 {
+    const char *key = s->key;
+    s->key = NULL;
     if (!s->arena) return NULL;
-    struct json *n = arena_alloc(s->arena, sizeof(*n) + (text ? len + 1 : 0));
+    size_t extra = (key ? s->keylen + 1 : 0) + (text ? len + 1 : 0);
+    struct json *n = arena_alloc(s->arena, sizeof(*n) + extra);
     *n = (struct json){.type = type};
+    char *at = (char *)(n + 1);
+    if (key) {
+        n->key = put_text(&at, key, s->keylen);
+        n->keylen = (uint32_t)s->keylen;
+    }
     if (text) {
-        char *str = (char *)(n + 1);
-        memcpy(str, text, len);
-        str[len] = '\0';
-        n->str = str;
+        n->str = put_text(&at, text, len);
         n->len = (uint32_t)len;
     }
     return n;
@@ -259,12 +276,10 @@ static bool scan_container(struct scan *s, struct json *n, bool object)
             if (s->p >= s->end || *s->p++ != ':') return false;
         }
         struct json *v;
+        s->key = object ? key : NULL; /* scan_node stores it with the value */
+        s->keylen = keylen;
         if (!scan_value(s, &v)) return false;
         if (n) {
-            if (object) {
-                v->key = arena_strndup(s->arena, key, keylen);
-                v->keylen = (uint32_t)keylen;
-            }
             if (last)
                 last->next = v;
             else
