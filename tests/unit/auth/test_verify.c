@@ -238,6 +238,16 @@ static void test_precheck_incomplete_header(void **state)
                         "'Credential' not a valid key=value pair (missing equal-sign) in "
                         "Authorization header: 'AWS4-HMAC-SHA256 Signature=b,    Credential,  "
                         "  SignedHeaders'");
+    /* tabs and bare commas separate too; trailing white space ends the last token */
+    hand_init(&t, "AWS4-HMAC-SHA256\tCredential=x,Signature=y,\tSignedHeaders=host  \t",
+              "20240101T000000Z", NULL);
+    assert_int_equal(verify_precheck(&t.req, &f), 0);
+    hand_init(&t, "AWS4-HMAC-SHA256 Credential=x, Signature=y, SignedHeaders=host, Junk \t ",
+              "20240101T000000Z", NULL);
+    assert_string_equal(refusal(&t, AUTH_MSG_NOT_KEY_VALUE, &f),
+                        "'Junk' not a valid key=value pair (missing equal-sign) in "
+                        "Authorization header: 'AWS4-HMAC-SHA256 Credential=x, Signature=y, "
+                        "SignedHeaders=host, Junk \t '");
     /* an empty SignedHeaders passes the parse, and fails on host later */
     hand_init(&t, "AWS4-HMAC-SHA256 Credential=x, Signature=y, SignedHeaders=", "20240101T000000Z",
               NULL);
