@@ -38,7 +38,9 @@ static const char *token_end(const char *p, const char *end)
         p += strcspn(p, " \t,");
         if (p >= end) return end;
         if (*p) return p;
-        p++; /* a NUL inside the value is part of the token, as before */
+        /* a NUL inside the value is part of the token, as before; one at
+         * the very end (a length that counts the terminator) ends it */
+        if (++p >= end) return end;
     }
 }
 
