@@ -236,8 +236,9 @@ static bool same(const void *key, size_t klen, uint64_t hash, const struct cache
     return hash == k->hash && klen == k->len && memcmp(key, k->data, k->len) == 0;
 }
 
-/* Every store to a chain link (a bucket slot or an hnext) goes through here:
- * see struct shard. */
+/* A store to a link of a linked chain: a bucket slot, or an hnext that
+ * remove_at and install cannot tell from one (cache_prefetch reads slots
+ * without the lock: see struct shard). */
 static void set_link(struct centry **link, struct centry *e)
 {
     __atomic_store_n(link, e, __ATOMIC_RELAXED);
@@ -303,7 +304,7 @@ static void grow(struct shard *sh)
     for (uint32_t i = 0; i < sh->nbuckets; i++)
         for (struct centry *e = sh->buckets[i], *next; e; e = next) {
             next = e->hnext;
-            set_link(&e->hnext, b[e->hash & (n - 1)]);
+            e->hnext = b[e->hash & (n - 1)]; /* b is not published yet */
             b[e->hash & (n - 1)] = e;
         }
     /* retired, not freed: cache_prefetch may be reading it (the retired

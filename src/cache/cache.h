@@ -112,6 +112,9 @@ void cache_key_init(struct cache_key *k, const void *data, size_t len);
  * cache_fill_done(). WAIT: w (if not NULL) was queued on the running fill;
  * with w NULL a running fill gives MISS and a lease of the caller's own.
  * BYPASS: the key is held; no lease; read the backend and cache nothing. */
+enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
+                          uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w);
+
 /* A hint for a batch of lookups: stage 0 brings k's bucket into the CPU's
  * cache, stage 1 (some time after stage 0) the entry it leads to. Calling
  * stage 0 for every key of a batch, then stage 1, then looking them up
@@ -119,9 +122,6 @@ void cache_key_init(struct cache_key *k, const void *data, size_t len);
  * Reads without the lock: what it fetches may be stale, which costs only the
  * fetch. */
 void cache_prefetch(const struct cache_key *k, int stage);
-
-enum cache_kind cache_get(const struct cache_key *k, uint64_t now_ms, struct buf *out,
-                          uint32_t *crc, struct cache_fill **fill, struct cache_waiter *w);
 
 /* A value a hit sends without copying it: the cache's stored bytes, kept
  * alive by the reference until cache_ref_release. Eviction, replacement,

@@ -1005,6 +1005,30 @@ static void test_prefetch_while_growing(void **state)
     assert_true(st.bytes >= st.entries * sizeof(void *) * 2);
 }
 
+/* A shard starts with 64 buckets and doubles them when a 65th entry comes:
+ * that insertion adds the new 128-slot array on top of the entry, and the
+ * outgrown 64-slot array stays counted (retired, not freed). */
+static void test_retired_buckets_counted(void **state)
+{
+    char name[32], value[100];
+    memset(value, 'v', sizeof(value));
+    uint64_t before = 0, delta[66] = {0};
+    for (int i = 1; i <= 65; i++) {
+        struct cache_stats st;
+        cache_get_stats(&st, 0);
+        before = st.bytes;
+        snprintf(name, sizeof(name), "key-%06d", i); /* same length: same entry cost */
+        struct cache_key k = key(name);
+        cache_put(&k, value, sizeof(value), 0);
+        cache_get_stats(&st, 0);
+        assert_int_equal(st.entries, i);
+        delta[i] = st.bytes - before;
+    }
+    assert_int_equal(delta[64], delta[63]); /* no growth: the entry alone */
+    /* growth: the whole new array, the old one not given back */
+    assert_true(delta[65] - delta[64] >= 128 * sizeof(void *));
+}
+
 static void test_threads_share_shards(void **state)
 {
     /* run under ThreadSanitizer in CI (DDBX_TSAN): every shard structure,
@@ -1027,6 +1051,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threads_share_shards, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_threads_share_refs, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch_while_growing, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_retired_buckets_counted, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ref_hit_release, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ref_kinds_other_than_hit, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_ref_outlives_replacement_and_invalidation, setup_small,
