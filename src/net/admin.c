@@ -22,7 +22,7 @@
 #include "util/common.h"
 #include "util/log.h"
 
-static uv_tcp_t listener;
+static struct sock_listener listener;
 static struct conn_pool pool;
 static bool started;
 static char *token; /* NULL: /metrics is open */
@@ -63,9 +63,9 @@ static void serve_admin(struct conn *c, struct request *r, const struct http_req
 
 static const struct service admin_service = {"admin", false, serve_admin};
 
-static void on_connection(uv_stream_t *server, int status)
+static void on_connection(struct sock_listener *l, int fd)
 {
-    if (status == 0) conn_accept(&pool, server);
+    conn_accept(&pool, fd);
 }
 
 /* The first line of the token file, which must be readable by its owner only. */
@@ -127,10 +127,12 @@ int admin_start(uv_loop_t *loop, const struct config *cfg)
         log_warn("the admin port %s is reachable beyond this host and /metrics is open: "
                  "consider --admin-token",
                  cfg->admin);
-    conn_pool_init(&pool, &admin_service, NULL, cfg);
-    uv_tcp_init(loop, &listener);
-    int rc = uv_tcp_bind(&listener, (struct sockaddr *)&addr, 0);
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&listener, 64, on_connection);
+    int fd = sock_listen_fd((const struct sockaddr *)&addr, addrlen, false, 64);
+    int rc = fd < 0 ? -errno : conn_pool_init(&pool, loop, &admin_service, NULL, cfg);
+    if (rc < 0 && fd >= 0)
+        close(fd);
+    else if (rc == 0 && (rc = sock_listener_start(&listener, loop, fd, on_connection)) < 0)
+        conn_pool_stop(&pool); /* closes the pool's epoll instance */
     if (rc < 0) {
         log_error("cannot listen on admin address %s: %s", cfg->admin, uv_strerror(rc));
         free(token);
@@ -149,6 +151,6 @@ void admin_stop(void)
     token = NULL;
     if (!started) return;
     started = false;
-    uv_close((uv_handle_t *)&listener, NULL);
+    sock_listener_close(&listener, NULL);
     conn_pool_stop(&pool);
 }

@@ -18,10 +18,15 @@
  * With TLS (pool->tls) every byte read goes through net/tls.h first and
  * every byte written is sealed by it; the states above are the same.
  *
- * A connection holds references: its TCP handle, its timer, and the request
+ * Sockets are net/sock.h's (edge-triggered, so requests are served in the
+ * order they came), timers libuv's.
+ *
+ * A connection holds references: its socket, its timer, and the request
  * being served. It is freed when all three are gone, so a client that hangs
  * up while its request waits on the backend never leaves the handler with a
- * dangling request.
+ * dangling request. The timer's reference goes last, from a uv_close
+ * callback, so a connection outlives the loop iteration that closed it (as
+ * net/sock.h asks).
  */
 #include "net/conn.h"
 
@@ -49,7 +54,7 @@ enum timer_mode { T_NONE, T_IDLE, T_HEADER, T_LINGER };
 
 struct conn {
     uint32_t magic;
-    uv_tcp_t tcp;
+    struct sock sock;
     uv_timer_t timer;
     struct conn_pool *pool;
     struct conn *prev, *next;
@@ -58,7 +63,7 @@ struct conn {
     struct buf head; /* status line and headers of the reply being written */
     struct request req;
     struct arena arena;
-    uv_write_t wr;
+    struct sock_write wr;
     int refs;
     enum timer_mode timer_mode;
     bool busy; /* a request is being served or its reply written */
@@ -75,7 +80,6 @@ struct conn {
     enum conn_cors cors;
     uint64_t linger_deadline_ms;
     size_t linger_bytes;
-    uv_shutdown_t shutdown;
     struct tls_conn *tls; /* NULL: plain TCP */
     struct buf raw;       /* TLS: the bytes of one read, before decryption (freed after
                            * each read, so an idle TLS connection holds no 64 KiB for it) */
@@ -84,7 +88,7 @@ struct conn {
 
 /* A write whose bytes could not all go at once: the rest, owned until sent. */
 struct owned_write {
-    uv_write_t req;
+    struct sock_write req;
     struct conn *c;
     bool reply; /* completes the current reply */
     char data[];
@@ -97,10 +101,13 @@ static void conn_close(struct conn *c);
 static void start_reading(struct conn *c);
 static void begin_linger(struct conn *c);
 
-void conn_pool_init(struct conn_pool *pool, const struct service *svc,
-                    struct handler_thread *thread, const struct config *cfg)
+int conn_pool_init(struct conn_pool *pool, uv_loop_t *loop, const struct service *svc,
+                   struct handler_thread *thread, const struct config *cfg)
 {
     memset(pool, 0, sizeof(*pool));
+    pool->loop = loop;
+    int rc = sock_loop_init(&pool->sockets, loop);
+    if (rc < 0) return rc;
     pool->svc = svc;
     pool->thread = thread;
     pool->idle_timeout_ms = cfg->idle_timeout;
@@ -114,6 +121,16 @@ void conn_pool_init(struct conn_pool *pool, const struct service *svc,
              "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
              status, conn_reason(status), body.len, body.data);
     buf_free(&body);
+    return 0;
+}
+
+/* A stopping pool with no connection left: its sockets' poll closes, then
+ * the owner hears. */
+static void pool_check_empty(struct conn_pool *pool)
+{
+    if (!pool->stopping || pool->count > 0) return;
+    sock_loop_close(&pool->sockets);
+    if (pool->on_empty) pool->on_empty(pool);
 }
 
 static void conn_unref(struct conn *c)
@@ -177,7 +194,7 @@ static void conn_close(struct conn *c)
         buf_reset(&c->sealed);
         tls_conn_close_notify(c->tls, &c->sealed);
         uv_buf_t b = uv_buf_init(c->sealed.data, (unsigned)c->sealed.len);
-        if (b.len) uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (b.len) sock_try_write(&c->sock, &b, 1);
     }
     c->closing = true;
     struct conn_pool *pool = c->pool;
@@ -191,9 +208,10 @@ static void conn_close(struct conn *c)
         atomic_fetch_sub(&open_total, 1);
         METRIC_DECR(client_connections);
     }
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    sock_close(&c->sock); /* a queued reply's write ends now, canceled */
+    conn_unref(c);        /* the socket's reference; the timer's keeps c to the next iteration */
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    if (pool->stopping && pool->count == 0 && pool->on_empty) pool->on_empty(pool);
+    pool_check_empty(pool);
 }
 
 static const struct {
@@ -255,7 +273,7 @@ static void write_done(struct conn *c)
         conn_unref(c);
         return;
     }
-    c->refs--; /* the request's reference; the tcp handle and timer still hold it */
+    c->refs--; /* the request's reference; the socket and timer still hold it */
     if (c->close_after && c->linger && !c->eof) {
         begin_linger(c);
         return;
@@ -278,14 +296,14 @@ static void reply_written(struct conn *c, int status)
     write_done(c);
 }
 
-static void on_write(uv_write_t *w, int status)
+static void on_write(struct sock_write *w, int status)
 {
     struct conn *c = w->data;
     CHECK_MAGIC(c, CONN_MAGIC);
     reply_written(c, status);
 }
 
-static void on_owned_write(uv_write_t *w, int status)
+static void on_owned_write(struct sock_write *w, int status)
 {
     struct owned_write *o = container_of(w, struct owned_write, req);
     struct conn *c = o->c;
@@ -303,7 +321,7 @@ static void send_bytes(struct conn *c, const char *data, size_t len, bool reply)
     size_t done = 0;
     if (!c->closing && len) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        int w = sock_try_write(&c->sock, &b, 1);
         if (w < 0 && w != UV_EAGAIN) {
             if (reply) reply_written(c, w);
             return;
@@ -319,7 +337,7 @@ static void send_bytes(struct conn *c, const char *data, size_t len, bool reply)
     o->reply = reply;
     memcpy(o->data, data + done, len - done);
     uv_buf_t b = uv_buf_init(o->data, (unsigned)(len - done));
-    int rc = uv_write(&o->req, (uv_stream_t *)&c->tcp, &b, 1, on_owned_write);
+    int rc = sock_write(&c->sock, &o->req, &b, 1, on_owned_write);
     if (rc < 0) {
         free(o);
         if (reply) reply_written(c, rc);
@@ -349,8 +367,6 @@ static void send_other(struct conn *c, const char *data, size_t len)
         send_bytes(c, data, len, false);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status) {}
-
 /* After a refusal: shut the sending side (with a close_notify first over
  * TLS) and read and discard until the client closes, stays silent for
  * LINGER_IDLE_MS, or LINGER_MAX_MS or LINGER_MAX_BYTES pass. */
@@ -363,7 +379,7 @@ static void begin_linger(struct conn *c)
         tls_conn_close_notify(c->tls, &c->sealed);
         send_bytes(c, c->sealed.data, c->sealed.len, false);
     }
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+    if (sock_shutdown(&c->sock) < 0) {
         conn_close(c);
         return;
     }
@@ -391,11 +407,11 @@ static void linger_discard(struct conn *c, size_t n)
 }
 
 /* Writes bufs: directly when the socket takes them all (the common case),
- * else queues the rest with uv_write. Completion runs write_done. */
+ * else queues the rest with sock_write. Completion runs write_done. */
 static void write_bufs(struct conn *c, uv_buf_t *bufs, unsigned n)
 {
     c->writing = true;
-    int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    int w = sock_try_write(&c->sock, bufs, n);
     size_t done = w > 0 ? (size_t)w : 0;
     if (w < 0 && w != UV_EAGAIN) {
         c->close_after = true;
@@ -412,7 +428,7 @@ static void write_bufs(struct conn *c, uv_buf_t *bufs, unsigned n)
     bufs[i].base += done;
     bufs[i].len -= done;
     c->wr.data = c;
-    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, bufs + i, n - i, on_write) < 0) {
+    if (sock_write(&c->sock, &c->wr, bufs + i, n - i, on_write) < 0) {
         c->close_after = true;
         write_done(c);
     }
@@ -457,8 +473,8 @@ static uint32_t body_crc(const struct request *r)
 
 /* The uv_bufs of the reply: the head, then the body (r->reply, or its
  * pieces, the cache's bytes among them, written where they are stored).
- * Returns how many. libuv copies the array when it queues a write, so the
- * arena's copy need only last the call. */
+ * Returns how many. sock_write copies the array when it queues a write, so
+ * the arena's copy need only last the call. */
 static unsigned reply_bufs(struct conn *c, struct request *r, uv_buf_t *two, uv_buf_t **bufs)
 {
     struct buf *h = &c->head;
@@ -619,9 +635,9 @@ static void conn_process(struct conn *c)
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+static void on_alloc(struct sock *s, uv_buf_t *out)
 {
-    struct conn *c = h->data;
+    struct conn *c = s->data;
     CHECK_MAGIC(c, CONN_MAGIC);
     struct buf *b = c->tls ? &c->raw : &c->in; /* TLS: ciphertext apart, decrypted into in */
     if (c->tls || c->lingering) buf_reset(b);
@@ -633,7 +649,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 static void got_bytes(struct conn *c)
 {
     if (c->busy && c->in.len >= READ_PAUSE_BYTES) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        sock_read_stop(&c->sock);
         c->read_paused = true;
     }
     if (!c->busy) conn_process(c);
@@ -669,7 +685,7 @@ static void on_read_tls(struct conn *c, size_t n)
         return;
     }
     if (st == TLS_ECLOSED) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        sock_read_stop(&c->sock);
         c->eof = true;
         if (!c->busy) conn_process(c);
         return;
@@ -677,7 +693,7 @@ static void on_read_tls(struct conn *c, size_t n)
     got_bytes(c);
 }
 
-static void on_read_bytes(struct conn *c, uv_stream_t *s, ssize_t n)
+static void on_read_bytes(struct conn *c, ssize_t n)
 {
     if (n > 0 && c->lingering) {
         linger_discard(c, (size_t)n);
@@ -694,7 +710,7 @@ static void on_read_bytes(struct conn *c, uv_stream_t *s, ssize_t n)
         return;
     }
     if (n == 0) return;
-    uv_read_stop(s);
+    sock_read_stop(&c->sock);
     if (n != UV_EOF || c->lingering) {
         conn_close(c);
         return;
@@ -703,27 +719,27 @@ static void on_read_bytes(struct conn *c, uv_stream_t *s, ssize_t n)
     if (!c->busy) conn_process(c); /* frames what is left, then closes */
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+static void on_read(struct sock *s, ssize_t n)
 {
     struct conn *c = s->data;
     CHECK_MAGIC(c, CONN_MAGIC);
-    on_read_bytes(c, s, n);
+    on_read_bytes(c, n);
     if (c->tls) buf_free(&c->raw); /* c lives on: handles close later, in the loop */
 }
 
 static void start_reading(struct conn *c)
 {
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    sock_read_start(&c->sock, on_alloc, on_read);
 }
 
-void conn_accept(struct conn_pool *pool, uv_stream_t *server)
+void conn_accept(struct conn_pool *pool, int fd)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
     c->magic = CONN_MAGIC;
     c->pool = pool;
-    uv_tcp_init(server->loop, &c->tcp);
-    c->tcp.data = c;
-    uv_timer_init(server->loop, &c->timer);
+    int opened = sock_open(&c->sock, &pool->sockets, fd);
+    c->sock.data = c;
+    uv_timer_init(pool->loop, &c->timer);
     c->timer.data = c;
     c->refs = 2;
     http_request_init(&c->http, pool->max_header, HTTP_MAX_BODY);
@@ -738,11 +754,12 @@ void conn_accept(struct conn_pool *pool, uv_stream_t *server)
         METRIC_INCR(client_connections);
         over = (uint64_t)atomic_fetch_add(&open_total, 1) >= pool->max_connections;
     }
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+    if (opened < 0) {
+        log_warn("cannot serve a connection: %s", uv_strerror(opened));
         conn_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
+    sock_nodelay(&c->sock);
     if (pool->tls) c->tls = tls_conn_new(pool->tls);
     start_reading(c);
     if (over) {
@@ -763,5 +780,5 @@ void conn_pool_stop(struct conn_pool *pool)
         next = c->next;
         if (!c->busy && !c->http.started) conn_close(c);
     }
-    if (pool->count == 0 && pool->on_empty) pool->on_empty(pool);
+    pool_check_empty(pool);
 }

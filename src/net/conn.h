@@ -14,6 +14,7 @@
 
 #include "handler/request.h"
 #include "net/http.h"
+#include "net/sock.h"
 
 struct tls_server;
 
@@ -28,6 +29,8 @@ struct service {
 
 /* The connections of one loop (a worker's or the admin port's). */
 struct conn_pool {
+    uv_loop_t *loop;
+    struct sock_loop sockets; /* the connections' sockets (closed when stopped and empty) */
     const struct service *svc;
     struct handler_thread *thread; /* NULL for the admin port */
     struct conn *head;
@@ -44,10 +47,11 @@ struct conn_pool {
     uint64_t date_sec;
 };
 
-void conn_pool_init(struct conn_pool *pool, const struct service *svc,
-                    struct handler_thread *thread, const struct config *cfg);
-/* Accepts one connection from `server` into the pool. */
-void conn_accept(struct conn_pool *pool, uv_stream_t *server);
+/* 0, or a UV error when the sockets' epoll instance cannot be created. */
+int conn_pool_init(struct conn_pool *pool, uv_loop_t *loop, const struct service *svc,
+                   struct handler_thread *thread, const struct config *cfg);
+/* Serves the accepted, non-blocking socket fd in the pool (which owns it). */
+void conn_accept(struct conn_pool *pool, int fd);
 /* Begins stopping: idle connections close now, busy ones after their reply. */
 void conn_pool_stop(struct conn_pool *pool);
 

@@ -33,7 +33,7 @@ struct worker {
     int fd;
     pthread_t tid;
     uv_loop_t loop;
-    uv_tcp_t listener;
+    struct sock_listener listener;
     uv_async_t wake;
     uv_timer_t drain; /* while stopping, polls for detached backend calls to end */
     struct conn_pool pool;
@@ -50,33 +50,11 @@ static int nworkers;
 static int bound_port;
 static struct tls_server *api_tls; /* --tls-cert: every worker's connections use it */
 
-/* A listening SO_REUSEPORT socket bound to addr: its descriptor, or
- * DDBX_ERR with errno set. */
-static int bind_socket(const struct sockaddr_storage *addr, socklen_t len)
+static void on_connection(struct sock_listener *l, int fd)
 {
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return DDBX_ERR;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, 1024) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return DDBX_ERR;
-    }
-    return fd;
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-    struct worker *w = server->data;
+    struct worker *w = l->data;
     CHECK_MAGIC(w, WORKER_MAGIC);
-    if (status < 0) {
-        log_warn("accept: %s", uv_strerror(status));
-        return;
-    }
-    conn_accept(&w->pool, server);
+    conn_accept(&w->pool, fd);
 }
 
 static void finish_if_idle(struct worker *w);
@@ -108,9 +86,9 @@ static void on_pool_empty(struct conn_pool *pool)
     finish_if_idle(w);
 }
 
-static void on_listener_closed(uv_handle_t *h)
+static void on_listener_closed(struct sock_listener *l)
 {
-    struct worker *w = h->data;
+    struct worker *w = l->data;
     CHECK_MAGIC(w, WORKER_MAGIC);
     w->listener_closed = true;
     finish_if_idle(w);
@@ -121,7 +99,7 @@ static void on_wake(uv_async_t *a)
     struct worker *w = a->data;
     CHECK_MAGIC(w, WORKER_MAGIC);
     if (!w->stop_requested || w->pool.stopping) return;
-    uv_close((uv_handle_t *)&w->listener, on_listener_closed);
+    sock_listener_close(&w->listener, on_listener_closed);
     conn_pool_stop(&w->pool);
 }
 
@@ -137,7 +115,11 @@ static void *worker_main(void *arg)
     metrics_thread_register();
     uv_loop_init(&w->loop);
     handler_thread_init(&w->ht, &w->loop, w->index);
-    conn_pool_init(&w->pool, &api_service, &w->ht, w->cfg);
+    int rc = conn_pool_init(&w->pool, &w->loop, &api_service, &w->ht, w->cfg);
+    if (rc < 0) {
+        log_error("worker %d: %s", w->index, uv_strerror(rc));
+        abort();
+    }
     w->pool.max_connections = w->cfg->max_connections ? w->cfg->max_connections : UINT64_MAX;
     w->pool.tls = api_tls;
     w->pool.on_empty = on_pool_empty;
@@ -146,10 +128,8 @@ static void *worker_main(void *arg)
     w->wake.data = w;
     uv_timer_init(&w->loop, &w->drain);
     w->drain.data = w;
-    uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
-    if (uv_tcp_open(&w->listener, w->fd) < 0 ||
-        uv_listen((uv_stream_t *)&w->listener, 1024, on_connection) < 0) {
+    if (sock_listener_start(&w->listener, &w->loop, w->fd, on_connection) < 0) {
         log_error("worker %d cannot listen", w->index);
         abort();
     }
@@ -212,7 +192,8 @@ int server_start(const struct config *cfg)
         w->magic = WORKER_MAGIC;
         w->index = i;
         w->cfg = cfg;
-        w->fd = bind_socket(&addr, addrlen);
+        /* SO_REUSEPORT: every worker listens on the port, the kernel spreads connections */
+        w->fd = sock_listen_fd((const struct sockaddr *)&addr, addrlen, true, 1024);
         if (w->fd < 0) {
             log_error("cannot listen on %s: %s", cfg->listen, strerror(errno));
             return DDBX_ERR;

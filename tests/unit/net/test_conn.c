@@ -29,7 +29,7 @@
 
 struct server {
     uv_loop_t loop;
-    uv_tcp_t listener;
+    struct sock_listener listener;
     uv_async_t stop;
     struct conn_pool pool;
     struct config cfg;
@@ -103,14 +103,14 @@ static void serve_stub(struct conn *c, struct request *r, const struct http_requ
 
 static const struct service stub_service = {"stub", true, serve_stub};
 
-static void on_connection(uv_stream_t *server, int status)
+static void on_connection(struct sock_listener *l, int fd)
 {
-    if (status == 0) conn_accept(&srv.pool, server);
+    conn_accept(&srv.pool, fd);
 }
 
 static void on_stop(uv_async_t *a)
 {
-    uv_close((uv_handle_t *)&srv.listener, NULL);
+    sock_listener_close(&srv.listener, NULL);
     uv_close((uv_handle_t *)&srv.stop, NULL);
     conn_pool_stop(&srv.pool);
 }
@@ -118,16 +118,16 @@ static void on_stop(uv_async_t *a)
 static void *server_main(void *arg)
 {
     srv.metrics = metrics_thread_register();
-    conn_pool_init(&srv.pool, &stub_service, NULL, &srv.cfg);
+    assert_int_equal(conn_pool_init(&srv.pool, &srv.loop, &stub_service, NULL, &srv.cfg), 0);
     srv.pool.max_connections = srv.max_connections;
     srv.pool.tls = srv.tls;
     uv_async_init(&srv.loop, &srv.stop, on_stop);
-    uv_tcp_init(&srv.loop, &srv.listener);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(uv_tcp_bind(&srv.listener, (struct sockaddr *)&a, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&srv.listener, 64, on_connection), 0);
-    int len = sizeof(a);
-    uv_tcp_getsockname(&srv.listener, (struct sockaddr *)&a, &len);
+    int fd = sock_listen_fd((struct sockaddr *)&a, sizeof(a), false, 64);
+    assert_true(fd >= 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    assert_int_equal(sock_listener_start(&srv.listener, &srv.loop, fd, on_connection), 0);
     pthread_mutex_lock(&srv.lock);
     srv.port = ntohs(a.sin_port);
     srv.started = true;
