@@ -133,7 +133,7 @@ static void crc_catch_up(struct answer_crc *acc, const struct buf *out)
     if (acc->done == out->len) return;
     if (acc->pending) {
         uint32_t c = crc32_of(out->data + acc->done, 1);
-        acc->crc = (uint32_t)crc32_combine_op(acc->a, acc->b ^ c, crc_shift_op(acc->n));
+        acc->crc = crc_combine_op(acc->a, acc->b ^ c, (uint32_t)crc_shift_op(acc->n));
         acc->pending = false;
         acc->done++;
     }

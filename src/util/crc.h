@@ -1,6 +1,7 @@
 /*
  * crc.h: CRC-32 as DynamoDB's x-amz-crc32 header carries it (zlib's CRC-32,
- * IEEE polynomial), over whole bodies or stored values.
+ * IEEE polynomial), over whole bodies or stored values, and the CRC of a
+ * concatenation from the CRCs of its parts.
  */
 #ifndef DDBX_UTIL_CRC_H
 #define DDBX_UTIL_CRC_H
@@ -13,5 +14,13 @@ static inline uint32_t crc32_of(const void *data, size_t len)
 {
     return (uint32_t)crc32(0, (const Bytef *)data, (uInt)len);
 }
+
+/* crc32_combine_op(crc1, crc2, op) as zlib computes it, op being
+ * crc32_combine_gen64(len2): the CRC of A B from crc1 = crc(A) and
+ * crc2 = crc(B). zlib multiplies bit by bit (about 370 instructions, a
+ * tenth of a BatchGetItem call's, one per item); with the CPU's carry-less
+ * multiply (PCLMULQDQ) it is a multiply and four table steps. Same answer
+ * either way (zlib's when the CPU has no PCLMULQDQ). */
+uint32_t crc_combine_op(uint32_t crc1, uint32_t crc2, uint32_t op);
 
 #endif
