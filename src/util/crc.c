@@ -31,7 +31,7 @@ __attribute__((constructor)) static void crc_init(void)
 #include <immintrin.h>
 
 __attribute__((target("pclmul,sse2"))) static uint32_t combine_clmul(uint32_t crc1, uint32_t crc2,
-                                                                      uint32_t op)
+                                                                     uint32_t op)
 {
     __m128i p = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)op), _mm_cvtsi32_si128((int)crc1), 0);
     uint64_t r = (uint64_t)_mm_cvtsi128_si64(p) << 1;

@@ -32,8 +32,14 @@ static void test_matches_zlib(void **state)
 
 static void test_edges(void **state)
 {
-    uint32_t ops[] = {0, 1, 0x80000000u, 0xffffffffu, 0x0000ffffu, 0xffff0000u,
-                      (uint32_t)crc32_combine_gen64(0), (uint32_t)crc32_combine_gen64(1)};
+    uint32_t ops[] = {0,
+                      1,
+                      0x80000000u,
+                      0xffffffffu,
+                      0x0000ffffu,
+                      0xffff0000u,
+                      (uint32_t)crc32_combine_gen64(0),
+                      (uint32_t)crc32_combine_gen64(1)};
     uint32_t vals[] = {0, 1, 0x80000000u, 0xffffffffu, 0xedb88320u, 0x12345678u};
     for (size_t i = 0; i < ARRAY_LEN(ops); i++)
         for (size_t j = 0; j < ARRAY_LEN(vals); j++)
