@@ -56,12 +56,13 @@ class ZeroCopyTest(IntegrationTestCase):
     def test_pipelined_hits_in_order(self):
         keys = ["k%d" % i for i in range(25)]
         self.c.batch_get_item(RequestItems=batch_body(keys)["RequestItems"])  # cache them all
+        self.c.get_item(**get_body("big"))
         before = self.hits()
         conn = RawHttp(self.ddbx.port)
         self.addCleanup(conn.close)
         reqs = [("GetItem", get_body("k3")), ("BatchGetItem", batch_body(keys)),
                 ("GetItem", get_body("k24")), ("GetItem", get_body("absent")),
-                ("BatchGetItem", batch_body(["k0", "absent", "k1"]))]
+                ("BatchGetItem", batch_body(["k0", "absent", "k1", "big"]))]
         conn.send(b"".join(api_request(op, body) for op, body in reqs))
         answers = [self.assertCrc(conn.read_response()) for _ in reqs]
         self.assertEqual(answers[0]["Item"]["v"]["S"], "v3")
@@ -69,8 +70,11 @@ class ZeroCopyTest(IntegrationTestCase):
         self.assertEqual(got, sorted("v%d" % i for i in range(25)))
         self.assertEqual(answers[2]["Item"]["v"]["S"], "v24")
         self.assertEqual(answers[3], {})
+        # small items are copied into the answer, a large one spliced from the cache
         self.assertEqual(sorted(it["pk"]["S"] for it in answers[4]["Responses"][TABLE]),
-                         ["k0", "k1"])
+                         ["big", "k0", "k1"])
+        big = [it for it in answers[4]["Responses"][TABLE] if it["pk"]["S"] == "big"][0]
+        self.assertEqual(big["v"]["S"], "a" * BIG)
         self.assertGreaterEqual(self.hits() - before, 1 + 25 + 1 + 2)
 
     def stuck_connection(self, n):

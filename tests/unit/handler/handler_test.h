@@ -331,10 +331,10 @@ static inline struct ht_req *ht_put(const char *t, const char *pk, const char *v
 /* {"Item":{"pk":{"S":pk},"v":{"S":v}}}: a GetItem answer (and a cached value) */
 static inline const char *ht_item(const char *pk, const char *v)
 {
-    static char b[4][256];
+    static char b[4][16384]; /* values up to 16 KB (test_batch_get's large items) */
     static int n;
     char *out = b[n++ % 4];
-    snprintf(out, 256, "{\"Item\":{\"pk\":{\"S\":\"%s\"},\"v\":{\"S\":\"%s\"}}}", pk, v);
+    snprintf(out, sizeof(b[0]), "{\"Item\":{\"pk\":{\"S\":\"%s\"},\"v\":{\"S\":\"%s\"}}}", pk, v);
     return out;
 }
 

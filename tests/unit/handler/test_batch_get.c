@@ -142,15 +142,20 @@ static void test_answer_crc_over_spliced_and_projected_items(void **state)
     assert_contains(q->body, "\"ConsumedCapacity\":[");
 }
 
-/* As the network layer serves it (r->zero_copy): every whole cached item is
- * its stored bytes between ddbx's text, each held by the request until
- * written; projected tables and items read from the backend are copies. */
+/* As the network layer serves it (r->zero_copy): every whole cached item of
+ * SPLICE_MIN bytes or more is its stored bytes between ddbx's text, each
+ * held by the request until written; smaller ones are copied into the text
+ * (a buffer each would cost the kernel more than the copy); projected
+ * tables and items read from the backend are copies. */
 static void test_hits_are_written_from_the_cache(void **state)
 {
     bool was = ht.zero_copy;
     ht.zero_copy = true;
-    ht_cached("t", "a", "1");
-    ht_cached("t", "b", "2");
+    static char big1[5001], big2[5001], want[12000];
+    memset(big1, '1', 5000);
+    memset(big2, '2', 5000);
+    ht_cached("t", "a", big1);
+    ht_cached("t", "b", big2);
     ht_cached("u", "a", "3");
     int c = ht.ncalls;
     struct ht_req *q =
@@ -158,22 +163,39 @@ static void test_hits_are_written_from_the_cache(void **state)
                 "{\"RequestItems\":{\"t\":{\"Keys\":" KEYS_AB "},"
                 "\"u\":{\"Keys\":[{\"pk\":{\"S\":\"a\"}}],\"ProjectionExpression\":\"v\"}}}");
     assert_int_equal(ht.ncalls, c);
-    ht_replied(q, 200,
-               "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"1\"}},"
-               "{\"pk\":{\"S\":\"b\"},\"v\":{\"S\":\"2\"}}],\"u\":[{\"v\":{\"S\":\"3\"}}]},"
-               "\"UnprocessedKeys\":{}}");
+    snprintf(want, sizeof(want),
+             "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"%s\"}},"
+             "{\"pk\":{\"S\":\"b\"},\"v\":{\"S\":\"%s\"}}],\"u\":[{\"v\":{\"S\":\"3\"}}]},"
+             "\"UnprocessedKeys\":{}}",
+             big1, big2);
+    ht_replied(q, 200, want);
     assert_true(q->crc_set);
     assert_int_equal(q->refs, 2);   /* t's two items; u's is projected from a copy */
     assert_int_equal(q->pieces, 5); /* text, item, text, item, text */
+    /* small items: copied into the text; still held until written */
+    ht_cached("t", "c", "1");
+    ht_cached("t", "d", "2");
+    c = ht.ncalls;
+    q = ht_send("BatchGetItem", "{\"RequestItems\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":\"c\"}},"
+                                "{\"pk\":{\"S\":\"d\"}}]}}}");
+    assert_int_equal(ht.ncalls, c);
+    ht_replied(q, 200,
+               "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"c\"},\"v\":{\"S\":\"1\"}},"
+               "{\"pk\":{\"S\":\"d\"},\"v\":{\"S\":\"2\"}}]},\"UnprocessedKeys\":{}}");
+    assert_true(q->crc_set);
+    assert_int_equal(q->pieces, 0); /* the body is the reply buffer alone */
+    assert_int_equal(q->refs, 2);
     /* a hit and a miss: the miss's item is composed from the backend's answer */
     q = ht_send("BatchGetItem", "{\"RequestItems\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":\"a\"}},"
                                 "{\"pk\":{\"S\":\"z\"}}]}}}");
     ht_answer(c, 200,
               "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"z\"},\"v\":{\"S\":\"9\"}}]},"
               "\"UnprocessedKeys\":{}}");
-    ht_replied(q, 200,
-               "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"1\"}},"
-               "{\"pk\":{\"S\":\"z\"},\"v\":{\"S\":\"9\"}}]},\"UnprocessedKeys\":{}}");
+    snprintf(want, sizeof(want),
+             "{\"Responses\":{\"t\":[{\"pk\":{\"S\":\"a\"},\"v\":{\"S\":\"%s\"}},"
+             "{\"pk\":{\"S\":\"z\"},\"v\":{\"S\":\"9\"}}]},\"UnprocessedKeys\":{}}",
+             big1);
+    ht_replied(q, 200, want);
     assert_int_equal(q->refs, 1);
     ht.zero_copy = was;
 }
