@@ -134,13 +134,14 @@ static void crc_catch_up(struct answer_crc *acc, const struct buf *out)
 {
     if (acc->done == out->len) return;
     if (acc->pending) {
-        uint32_t c = crc32_of(out->data + acc->done, 1);
+        uint32_t c = crc32_of_byte((unsigned char)out->data[acc->done]);
         acc->crc = crc_combine_op(acc->a, acc->b ^ c, (uint32_t)crc_shift_op(acc->n));
         acc->pending = false;
         acc->done++;
     }
-    acc->crc = (uint32_t)crc32(acc->crc, (const Bytef *)out->data + acc->done,
-                               (uInt)(out->len - acc->done));
+    if (acc->done < out->len) /* between two items there is only their comma */
+        acc->crc = (uint32_t)crc32(acc->crc, (const Bytef *)out->data + acc->done,
+                                   (uInt)(out->len - acc->done));
     acc->done = out->len;
 }
 

@@ -15,6 +15,14 @@ static inline uint32_t crc32_of(const void *data, size_t len)
     return (uint32_t)crc32(0, (const Bytef *)data, (uInt)len);
 }
 
+extern const z_crc_t *crc_byte_table; /* zlib's byte table (get_crc_table), set at load */
+
+/* crc32_of(&b, 1) from the table, without a call into zlib. */
+static inline uint32_t crc32_of_byte(unsigned char b)
+{
+    return (uint32_t)crc_byte_table[b ^ 0xff] ^ 0xff000000u;
+}
+
 /* crc32_combine_op(crc1, crc2, op) as zlib computes it, op being
  * crc32_combine_gen64(len2): the CRC of A B from crc1 = crc(A) and
  * crc2 = crc(B). zlib multiplies bit by bit (about 370 instructions, a

@@ -2,7 +2,8 @@
  * test_crc.c: crc_combine_op (util/crc.h) gives zlib's crc32_combine_op's
  * answer for random CRCs and lengths, the CRC of a concatenation from its
  * parts' CRCs, and the edge values (zero CRCs, lengths 0 and 1, a length
- * whose operator has every bit of one half set).
+ * whose operator has every bit of one half set); the CRC of one byte from
+ * the table.
  */
 #include "testutil.h"
 
@@ -62,12 +63,21 @@ static void test_concatenation(void **state)
     }
 }
 
+static void test_one_byte(void **state)
+{
+    for (int b = 0; b < 256; b++) {
+        unsigned char c = (unsigned char)b;
+        assert_int_equal(crc32_of_byte(c), crc32_of(&c, 1));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_zlib),
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_concatenation),
+        cmocka_unit_test(test_one_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
