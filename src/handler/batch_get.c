@@ -19,10 +19,10 @@
  * Cached values of tables asked for whole items are not copied under the
  * shard lock when the network layer writes pieces (r->zero_copy): each key
  * holds a reference to its cache entry (cache_get_ref, handed to the
- * request, released once the answer is written); an item of SPLICE_MIN
- * bytes or more is then written from its stored bytes, spliced out of
- * {"Item":...} between ddbx's text (one writev), a smaller one copied into
- * the text from the held bytes (see SPLICE_MIN for why). Other
+ * request, released once the answer is written), and each item is spliced
+ * out of {"Item":...} into the answer between ddbx's text (request_splice:
+ * one writev; an item under 4 KB is copied into the text from the held
+ * bytes, which costs less than a writev buffer). Other
  * values (read from the backend, woken from another's fill, from a peer, or
  * to be projected) are copied into the batch's value buffer, and an
  * unprojected one once more into the answer. The answer's CRC-32 (x-amz-crc32) is
@@ -183,16 +183,6 @@ static void write_unprocessed_table(struct json_writer *w, struct bg_table *t)
     jw_object_end(w);
 }
 
-/* Held values shorter than this are copied into the answer rather than
- * written from where they are stored. The kernel's writev pays about 33 ns
- * per buffer (a loopback writev of 25 KB: 7.3 us of system time in 2
- * buffers, 8.9 us in 51), and an answer of spliced items is two buffers an
- * item (the item, then the comma): for 1 KB items, copying them (their lines
- * were prefetched at lookup) and writing one buffer cost 14.2 us of CPU per
- * 25-item call against 15.9 us spliced (medians of four A/B rounds). Large
- * items stay spliced: their copy would cost more than a buffer. */
-#define SPLICE_MIN 4096
-
 /* Appends one item of the answer: the cached bytes themselves when the table
  * asks for whole items (the item spliced out of its value, no parse), else
  * the projection of the parsed item. */
@@ -206,7 +196,7 @@ static void append_item(struct batch *b, struct bg_table *t, struct bg_key *k, s
      * (item_value_compose), whose first bytes, next to its key, say so */
     if (!t->proj && k->len > ITEM_PREFIX_LEN + 1 && memcmp(v, item_prefix, ITEM_PREFIX_LEN) == 0 &&
         (k->held || v[k->len - 1] == '}')) {
-        crc_splice(acc, out, v, k->len, k->crc, k->held && k->len >= SPLICE_MIN ? b->r : NULL);
+        crc_splice(acc, out, v, k->len, k->crc, k->held ? b->r : NULL);
         return;
     }
     const struct json *item = item_value_item(b->r, v, k->len);

@@ -142,11 +142,27 @@ static void close_text(struct request *r)
     r->text_mark = r->reply.len;
 }
 
+/* A piece shorter than this that follows text is copied into the text
+ * instead. The network layer writes each piece and each run of text as one
+ * writev buffer, and the kernel pays about 33 ns a buffer (a loopback writev
+ * of 25 KB: 6.8-7.1 us of system time in 2 buffers, 8.5-9.0 us in 51;
+ * bench/micro/writev_buffers): a BatchGetItem answer of spliced 1 KB items,
+ * two buffers an item (the item, then the comma), cost 15.9 us of CPU per
+ * 25-item call against 14.2 us with the items copied (their lines
+ * prefetched at lookup; medians of four A/B rounds). A piece that starts the
+ * body (a GetItem hit's value) is spliced whatever its size: copying it
+ * would save no buffer. */
+#define SPLICE_MIN 4096
+
 void request_splice(struct request *r, const char *data, size_t len)
 {
     if (!r->zero_copy) {
         log_error("request_splice without zero_copy");
         abort();
+    }
+    if (len < SPLICE_MIN && r->reply.len > 0) {
+        buf_append(&r->reply, data, len);
+        return;
     }
     close_text(r);
     if (!len) return;

@@ -114,7 +114,9 @@ struct request {
 /* With r->zero_copy only: the body goes on with data[0..len), after what has
  * been appended to r->reply so far (reply's later appends follow it). data is
  * borrowed until the reply is written: the cache's bytes held by request_hold,
- * or memory that lives as long as the request. */
+ * or memory that lives as long as the request. A piece under 4 KB that
+ * follows text is copied into r->reply at once instead (a writev buffer
+ * costs the kernel more than the copy; request.c, SPLICE_MIN). */
 void request_splice(struct request *r, const char *data, size_t len);
 /* r keeps the cache reference until request_release (it owns it from now). */
 void request_hold(struct request *r, struct cache_ref *ref);

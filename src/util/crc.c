@@ -51,6 +51,11 @@ __attribute__((target("pclmul,sse2"))) static uint32_t combine_clmul(uint32_t cr
 }
 #endif
 
+bool crc_combine_uses_clmul(void)
+{
+    return has_clmul;
+}
+
 uint32_t crc_combine_op(uint32_t crc1, uint32_t crc2, uint32_t op)
 {
 #if defined(__x86_64__)

@@ -6,6 +6,7 @@
 #ifndef DDBX_UTIL_CRC_H
 #define DDBX_UTIL_CRC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <zlib.h>
@@ -30,5 +31,8 @@ static inline uint32_t crc32_of_byte(unsigned char b)
  * multiply (PCLMULQDQ) it is a multiply and four table steps. Same answer
  * either way (zlib's when the CPU has no PCLMULQDQ). */
 uint32_t crc_combine_op(uint32_t crc1, uint32_t crc2, uint32_t op);
+/* Whether crc_combine_op multiplies with PCLMULQDQ here (test_crc checks the
+ * fast path is the one it compares with zlib). */
+bool crc_combine_uses_clmul(void);
 
 #endif

@@ -143,7 +143,7 @@ static void test_answer_crc_over_spliced_and_projected_items(void **state)
 }
 
 /* As the network layer serves it (r->zero_copy): every whole cached item of
- * SPLICE_MIN bytes or more is its stored bytes between ddbx's text, each
+ * 4 KB or more is its stored bytes between ddbx's text (request_splice), each
  * held by the request until written; smaller ones are copied into the text
  * (a buffer each would cost the kernel more than the copy); projected
  * tables and items read from the backend are copies. */

@@ -10,13 +10,15 @@
  * per-event read budget is read to the end without new bytes; a queued
  * write goes out whole, in order, after the bytes written directly, and its
  * callback runs from the loop; closing cancels queued writes; a shutdown
- * waits for the queue; the listener accepts non-blocking descriptors.
+ * waits for the queue; the listener accepts non-blocking descriptors, and
+ * out of descriptors stops polling for a moment instead of spinning.
  */
 #include "testutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -256,22 +258,65 @@ static void on_accept(struct sock_listener *l, int fd)
     accepted_fd = fd;
 }
 
+/* A listener on a loopback port (its address in *a) and a client socket,
+ * not yet connected: returned. */
+static int listen_and_socket(struct sock_listener *l, struct sockaddr_in *a)
+{
+    *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = sock_listen_fd((struct sockaddr *)a, sizeof(*a), false, 8);
+    assert_true(fd >= 0);
+    socklen_t len = sizeof(*a);
+    getsockname(fd, (struct sockaddr *)a, &len);
+    assert_int_equal(sock_listener_start(l, &loop, fd, on_accept), 0);
+    accepted_fd = -1;
+    return socket(AF_INET, SOCK_STREAM, 0);
+}
+
 static void test_listener(void **state)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = sock_listen_fd((struct sockaddr *)&a, sizeof(a), false, 8);
-    assert_true(fd >= 0);
-    socklen_t len = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &len);
+    struct sockaddr_in a;
     struct sock_listener l;
-    assert_int_equal(sock_listener_start(&l, &loop, fd, on_accept), 0);
-    int c = socket(AF_INET, SOCK_STREAM, 0);
+    int c = listen_and_socket(&l, &a);
     assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
     for (int i = 0; i < 1000 && accepted_fd < 0; i++)
         turn();
     assert_true(accepted_fd >= 0);
     assert_true(fcntl(accepted_fd, F_GETFL) & O_NONBLOCK);
     close(accepted_fd);
+    close(c);
+    sock_listener_close(&l, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+/* Out of descriptors, the listener stops polling (a pending connection would
+ * wake it at once, again and again) and accepts again a moment later. */
+static void test_listener_pauses_when_out_of_descriptors(void **state)
+{
+    struct sockaddr_in a;
+    struct sock_listener l;
+    int c = listen_and_socket(&l, &a);
+    int next = dup(0); /* the lowest free descriptor: the limit goes just there */
+    close(next);
+    struct rlimit was, low;
+    getrlimit(RLIMIT_NOFILE, &was);
+    low = was;
+    low.rlim_cur = (rlim_t)next;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    for (int i = 0; i < 20; i++)
+        turn();
+    bool paused = !uv_is_active((uv_handle_t *)&l.poll);
+    int during = accepted_fd;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    assert_int_equal(during, -1);
+    assert_true(paused);
+    for (int i = 0; i < 100 && accepted_fd < 0; i++) {
+        usleep(10000);
+        turn();
+    }
+    assert_true(accepted_fd >= 0); /* after the pause */
+    close(accepted_fd);
+    accepted_fd = -1;
     close(c);
     sock_listener_close(&l, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
@@ -288,6 +333,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_cancels_queued_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_waits_for_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listener, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listener_pauses_when_out_of_descriptors, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
