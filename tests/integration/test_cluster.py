@@ -45,7 +45,7 @@ import time
 import unittest
 
 from harness import (REPO, Ddbx, FaultProxy, IntegrationTestCase, MotoServer, _die_with_parent,
-                     client, create_table, free_port, wait_until)
+                     client, create_table, free_ports, wait_until)
 from test_cache import stops_cleanly
 
 NODE_BIN = os.environ.get("CLUSTER_NODE_BIN",
@@ -154,7 +154,7 @@ def healthy(nodes, n=3):
 
 class ClusterLoopback(unittest.TestCase):
     def setUp(self):
-        ports = sorted(free_port() for _ in range(3))
+        ports = sorted(free_ports(3))
         # node 3 names itself "localhost": it finds its own entry by address
         self.entries = ["127.0.0.1:%d" % ports[0], "127.0.0.1:%d" % ports[1],
                         "localhost:%d" % ports[2]]
@@ -362,7 +362,7 @@ class DdbxMembership(unittest.TestCase):
     """The ddbx binary with --peers: membership shows in /metrics."""
 
     def test_three_ddbx_nodes(self):
-        ports = sorted(free_port() for _ in range(3))
+        ports = sorted(free_ports(3))
         peers = ",".join("127.0.0.1:%d" % p for p in ports)
         nodes = []
         for p in ports:
@@ -400,7 +400,7 @@ class Cluster:
                  threads=1):
         self.backend = backend
         self.flags = list(flags)
-        self.peer_ports = [free_port() for _ in range(3)]
+        self.peer_ports = free_ports(3)
         peer_hosts = peer_hosts or hosts
         self.entries = ["%s:%d" % (h, p) for h, p in zip(peer_hosts, self.peer_ports)]
         self.nodes = []
