@@ -599,21 +599,39 @@ static void look_up(struct batch *b)
     finish(b);
 }
 
+/* Whether key i of t repeats one before it. `seen` is an open-addressing
+ * table of mask + 1 slots (at least twice t's keys) holding key indexes + 1,
+ * by hash: comparing every pair was 300 comparisons for 25 keys (callgrind). */
+static bool repeated(const struct bg_table *t, int i, uint32_t *seen, size_t mask)
+{
+    const struct cache_key *k = &t->keys[i].k;
+    size_t s = (size_t)k->hash & mask;
+    for (; seen[s]; s = (s + 1) & mask) {
+        const struct cache_key *o = &t->keys[seen[s] - 1].k;
+        if (o->hash == k->hash && item_same_key(o, k)) return true;
+    }
+    seen[s] = (uint32_t)i + 1;
+    return false;
+}
+
 /* Builds every key's cache key; answers or relays when one cannot be. */
 static void build_keys(struct batch *b)
 {
     struct request *r = b->r;
     for (int ti = 0; ti < b->ntables; ti++) {
         struct bg_table *t = &b->tables[ti];
+        size_t slots = 64;
+        while (slots < 2 * (size_t)t->nkeys)
+            slots *= 2;
+        uint32_t *seen = arena_alloc(r->arena, slots * sizeof(*seen));
+        memset(seen, 0, slots * sizeof(*seen));
         for (int i = 0; i < t->nkeys; i++) {
             if (!item_key_or_answer(r, t->ks, t->keys[i].key, true, &t->keys[i].k)) return;
             if (prefetched(t)) cache_prefetch(&t->keys[i].k, 0);
-            for (int j = 0; j < i; j++) /* the hashes first: keys share their table's prefix */
-                if (t->keys[j].k.hash == t->keys[i].k.hash &&
-                    item_same_key(&t->keys[j].k, &t->keys[i].k)) {
-                    item_send_duplicate_keys(r);
-                    return;
-                }
+            if (repeated(t, i, seen, slots - 1)) {
+                item_send_duplicate_keys(r);
+                return;
+            }
         }
     }
     look_up(b);

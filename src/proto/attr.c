@@ -47,13 +47,19 @@ enum shape {
 
 static const struct type {
     const char *name;
+    size_t len; /* of name */
     enum shape shape;
     enum shape element; /* of a list or a map */
 } types[] = {
-    {"S", SH_STRING, SH_VALUE},     {"N", SH_STRING, SH_VALUE},     {"B", SH_BINARY, SH_VALUE},
-    {"BOOL", SH_BOOLEAN, SH_VALUE}, {"NULL", SH_BOOLEAN, SH_VALUE}, {"SS", SH_LIST, SH_STRING},
-    {"NS", SH_LIST, SH_STRING},     {"BS", SH_LIST, SH_BINARY},     {"L", SH_LIST, SH_VALUE},
-    {"M", SH_MAP, SH_VALUE},
+#define T(name, shape, element)                                                                    \
+    {                                                                                              \
+        name, sizeof(name) - 1, shape, element                                                     \
+    }
+    T("S", SH_STRING, SH_VALUE),     T("N", SH_STRING, SH_VALUE),     T("B", SH_BINARY, SH_VALUE),
+    T("BOOL", SH_BOOLEAN, SH_VALUE), T("NULL", SH_BOOLEAN, SH_VALUE), T("SS", SH_LIST, SH_STRING),
+    T("NS", SH_LIST, SH_STRING),     T("BS", SH_LIST, SH_BINARY),     T("L", SH_LIST, SH_VALUE),
+    T("M", SH_MAP, SH_VALUE),
+#undef T
 };
 
 /* SH_* results besides 0 and -1: the walk stops, the item is relayed. */
@@ -77,16 +83,10 @@ int attr_fail_limit(struct attr_error *err, enum ddb_limit l)
     return -1;
 }
 
-const struct json *attr_type_member(const struct json *v)
-{
-    if (!v || v->type != JSON_OBJECT || v->len != 1) return NULL;
-    return v->child;
-}
-
 static const struct type *type_named(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (strlen(types[i].name) == len && memcmp(types[i].name, name, len) == 0) return &types[i];
+        if (types[i].len == len && memcmp(types[i].name, name, len) == 0) return &types[i];
     return NULL;
 }
 

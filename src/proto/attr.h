@@ -73,7 +73,11 @@ int attr_fail_limit(struct attr_error *err, enum ddb_limit l);
 void attr_number_error(struct attr_error *err, int status, const char *s, size_t len);
 /* The single member of an AttributeValue ({"S":"x"} -> the "S" member), or
  * NULL if v is not an object with exactly one member. */
-const struct json *attr_type_member(const struct json *v);
+static inline const struct json *attr_type_member(const struct json *v)
+{
+    if (!v || v->type != JSON_OBJECT || v->len != 1) return NULL;
+    return v->child;
+}
 /* The decoded length of standard base64 text (padded), or -1 if invalid. */
 long attr_base64_length(const char *s, size_t len);
 /* True when s is valid base64 in its one canonical text (unused bits of the

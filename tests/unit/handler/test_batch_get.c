@@ -106,6 +106,34 @@ static void test_limits_and_duplicates(void **state)
     assert_contains(q->body, "Provided list of item keys contains duplicates");
 }
 
+/* Duplicates are found by hash among many keys (build_keys): a repeat of
+ * an early key at the end of 99, and the same key in two tables is none. */
+static void test_duplicates_among_many_keys(void **state)
+{
+    char body[8192];
+    for (int dup = 0; dup < 2; dup++) {
+        size_t n = (size_t)snprintf(body, sizeof(body), "{\"RequestItems\":{\"t\":{\"Keys\":[");
+        for (int i = 0; i < 98; i++)
+            n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"pk\":{\"S\":\"k%d\"}}",
+                                  i ? "," : "", i);
+        snprintf(body + n, sizeof(body) - n,
+                 ",{\"pk\":{\"S\":\"k%d\"}}]},\"u\":{\"Keys\":[{\"pk\":{\"S\":\"k3\"}}]}}}",
+                 dup ? 3 : 98);
+        int c = ht.ncalls;
+        struct ht_req *q = ht_send("BatchGetItem", body);
+        if (dup) {
+            assert_int_equal(ht.ncalls, c);
+            assert_int_equal(q->status, 400);
+            assert_contains(q->body, "Provided list of item keys contains duplicates");
+            continue;
+        }
+        assert_int_equal(ht.ncalls, c + 1); /* 100 distinct keys: one backend read */
+        ht_expect(c, "BatchGetItem", "\"k98\"");
+        ht_answer(c, 200, "{\"Responses\":{\"t\":[],\"u\":[]},\"UnprocessedKeys\":{}}");
+        ht_replied(q, 200, "{\"Responses\":{\"t\":[],\"u\":[]},\"UnprocessedKeys\":{}}");
+    }
+}
+
 /* The answer's x-amz-crc32 is built without reading spliced items (from
  * their stored CRCs): items of many lengths, next to each other, between
  * projected ones and ConsumedCapacity, must still give the body's CRC
@@ -209,6 +237,7 @@ int main(void)
         B(test_consistent_tables_always_read),
         B(test_a_waiter_reads_its_own_key_when_the_shared_read_fails),
         B(test_limits_and_duplicates),
+        B(test_duplicates_among_many_keys),
         B(test_answer_crc_over_spliced_and_projected_items),
         B(test_hits_are_written_from_the_cache),
     };
