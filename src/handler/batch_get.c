@@ -16,6 +16,11 @@
  *                    failed, and keys past the 16 MB answer limit, in
  *                    DynamoDB's shape, for the application to resend
  *
+ * A request in the shape SDKs send most is read without a JSON tree
+ * (ddb_scan_batch_get): each key is kept as its text and its cache key built
+ * from it (item_cache_key_text); its tree is parsed only when the key must be
+ * written out again (key_of: to the backend, an owner, UnprocessedKeys).
+ *
  * Cached values of tables asked for whole items are not copied under the
  * shard lock when the network layer writes pieces (r->zero_copy): each key
  * holds a reference to its cache entry (cache_get_ref, handed to the
@@ -50,7 +55,8 @@ struct bg_table;
 struct bg_key {
     struct batch *b;
     struct bg_table *t;
-    const struct json *key; /* the caller's Key object */
+    const struct json *key;      /* the caller's Key object (NULL until key_of parses text) */
+    const struct key_text *text; /* or, read without a tree, its text */
     struct cache_key k;
     enum key_state state;
     size_t off, len;         /* KS_FOUND: {"Item":...} at b->values.data + off, */
@@ -91,6 +97,20 @@ static void finish(struct batch *b);
 static const char *value_of(const struct batch *b, const struct bg_key *k)
 {
     return k->held ? k->held : b->values.data + k->off;
+}
+
+/* k's Key as a tree: a key read as text is parsed when it is needed (it
+ * goes to the backend or an owner, or comes back unprocessed), which hits
+ * never are. ddb_scan_batch_get read it as JSON the fast path accepts. */
+static const struct json *key_of(struct batch *b, struct bg_key *k)
+{
+    if (!k->key) {
+        struct json *doc = NULL;
+        if (json_parse(b->r->arena, k->text->json, k->text->len, &doc, NULL, 0) != JSON_OK)
+            abort(); /* it was read as JSON, which the parser accepts */
+        k->key = doc;
+    }
+    return k->key;
 }
 
 /* ---- composing the answer ---- */
@@ -169,14 +189,14 @@ static void crc_splice(struct answer_crc *acc, struct buf *out, const char *v, s
     acc->done = out->len;
 }
 
-static void write_unprocessed_table(struct json_writer *w, struct bg_table *t)
+static void write_unprocessed_table(struct batch *b, struct json_writer *w, struct bg_table *t)
 {
     jw_string(w, t->name->str, t->name->len);
     jw_object_begin(w);
     jw_cstr(w, "Keys");
     jw_array_begin(w);
     for (int i = 0; i < t->nkeys; i++)
-        if (t->keys[i].state == KS_UNPROCESSED) jw_value(w, t->keys[i].key);
+        if (t->keys[i].state == KS_UNPROCESSED) jw_value(w, key_of(b, &t->keys[i]));
     jw_array_end(w);
     for (const struct json *m = t->params->child; m; m = m->next)
         if (!(m->keylen == 4 && memcmp(m->key, "Keys", 4) == 0)) jw_member(w, m);
@@ -264,7 +284,7 @@ static void compose(struct batch *b)
             struct bg_table *t = &b->tables[ti];
             for (int i = 0; i < t->nkeys; i++)
                 if (t->keys[i].state == KS_UNPROCESSED) {
-                    write_unprocessed_table(&w, t);
+                    write_unprocessed_table(b, &w, t);
                     break;
                 }
         }
@@ -495,7 +515,7 @@ static void send_misses(struct batch *b)
         jw_cstr(&w, "Keys");
         jw_array_begin(&w);
         for (int i = 0; i < t->nkeys; i++)
-            if (t->keys[i].fetch) jw_value(&w, t->keys[i].key);
+            if (t->keys[i].fetch) jw_value(&w, key_of(b, &t->keys[i]));
         jw_array_end(&w);
         jw_cstr(&w, "ConsistentRead");
         jw_bool(&w, t->consistent || handler_options()->fill_consistent);
@@ -581,7 +601,8 @@ static void look_up(struct batch *b)
             case CACHE_NEGATIVE: k->state = KS_ABSENT; break;
             case CACHE_WAIT: b->pending++; break;
             case CACHE_MISS: /* k->fill is ours; another node may own the key (cluster.h) */
-                if (cluster_forward_get(b->r, &k->k, k->fill, t->name, k->key, on_forwarded, k)) {
+                if (cluster_forward_get(b->r, &k->k, k->fill, t->name, key_of(b, k), on_forwarded,
+                                        k)) {
                     b->pending++;
                     b->forwarded++;
                     break;
@@ -626,7 +647,12 @@ static void build_keys(struct batch *b)
         uint32_t *seen = arena_alloc(r->arena, slots * sizeof(*seen));
         memset(seen, 0, slots * sizeof(*seen));
         for (int i = 0; i < t->nkeys; i++) {
-            if (!item_key_or_answer(r, t->ks, t->keys[i].key, true, &t->keys[i].k)) return;
+            struct bg_key *k = &t->keys[i];
+            /* a key read as text, when its text says it all; else the tree's
+             * own answer, errors included */
+            if (!(k->text && item_cache_key_text(r, t->ks, k->text, &k->k)) &&
+                !item_key_or_answer(r, t->ks, key_of(b, k), true, &k->k))
+                return;
             if (prefetched(t)) cache_prefetch(&t->keys[i].k, 0);
             if (repeated(t, i, seen, slots - 1)) {
                 item_send_duplicate_keys(r);
@@ -658,7 +684,9 @@ void handler_batch_get_item(struct request *r)
     b->r = r;
     struct ddb_batch_get q;
     struct attr_error err;
-    int rc = ddb_parse_batch_get(r->arena, r->body, r->body_len, &q, &err);
+    int rc = ddb_scan_batch_get(r->arena, r->body, r->body_len, &q)
+                 ? DDB_PARAMS_OK
+                 : ddb_parse_batch_get(r->arena, r->body, r->body_len, &q, &err);
     if (!item_params_ok(r, rc, &err)) return;
     b->rcc = q.rcc;
     b->ntables = q.ntables;
@@ -675,8 +703,10 @@ void handler_batch_get_item(struct request *r)
         b->nkeys += qt->nkeys;
         t->keys = arena_alloc(r->arena, sizeof(*t->keys) * (size_t)qt->nkeys);
         int i = 0; /* every key is set below (the Keys list has nkeys members) */
-        for (const struct json *k = qt->keys->child; k; k = k->next, i++)
+        for (const struct json *k = qt->keys ? qt->keys->child : NULL; k; k = k->next, i++)
             t->keys[i] = (struct bg_key){.b = b, .t = t, .key = k};
+        for (; qt->text && i < qt->nkeys; i++)
+            t->keys[i] = (struct bg_key){.b = b, .t = t, .text = &qt->text[i]};
         names[ti] = t->name;
     }
     schema_get_all(r, names, b->ntables, on_schemas, b);

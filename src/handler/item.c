@@ -63,23 +63,44 @@ void item_value_from_answer(struct buf *out, const struct json *doc, const struc
     item_value_compose(out, item);
 }
 
+/* Copies the key built in b to r's arena as k. */
+static void keep_key(struct request *r, const struct key_schema *ks, const struct buf *b,
+                     struct cache_key *k)
+{
+    char *copy = arena_alloc(r->arena, b->len);
+    memcpy(copy, b->data, b->len);
+    cache_key_init(k, copy, b->len);
+    k->epoch = ks->epoch;
+}
+
+/* The buffer keys are built in: the thread's scratch buffer, or `local`. */
+static struct buf *key_buffer(struct buf *local)
+{
+    /* a BatchGetItem builds 25 keys, and a buffer of their own cost each a
+     * malloc and a free (callgrind) */
+    struct buf *b = handler_current ? &handler_current->scratch : local;
+    buf_reset(b);
+    return b;
+}
+
 int item_cache_key(struct request *r, const struct key_schema *ks, const struct json *obj,
                    bool exact, struct cache_key *k, struct attr_error *err)
 {
-    /* built in the thread's scratch buffer, then copied to the request's
-     * arena: a BatchGetItem builds 25 keys, and a buffer of their own cost
-     * each a malloc and a free (callgrind) */
-    struct buf local = BUF_INIT, *b = handler_current ? &handler_current->scratch : &local;
-    buf_reset(b);
+    struct buf local = BUF_INIT, *b = key_buffer(&local);
     int rc = exact ? key_from_key(ks, obj, b, err) : key_from_item(ks, obj, b, err);
-    if (rc == KEY_OK) {
-        char *copy = arena_alloc(r->arena, b->len);
-        memcpy(copy, b->data, b->len);
-        cache_key_init(k, copy, b->len);
-        k->epoch = ks->epoch;
-    }
+    if (rc == KEY_OK) keep_key(r, ks, b, k);
     buf_free(&local);
     return rc;
+}
+
+bool item_cache_key_text(struct request *r, const struct key_schema *ks, const struct key_text *key,
+                         struct cache_key *k)
+{
+    struct buf local = BUF_INIT, *b = key_buffer(&local);
+    bool ok = key_from_text(ks, key, b) == KEY_OK;
+    if (ok) keep_key(r, ks, b, k);
+    buf_free(&local);
+    return ok;
 }
 
 bool item_key_or_answer(struct request *r, const struct key_schema *ks, const struct json *obj,

@@ -40,6 +40,10 @@ void item_value_from_answer(struct buf *out, const struct json *doc, const struc
  * request's life. */
 int item_cache_key(struct request *r, const struct key_schema *ks, const struct json *obj,
                    bool exact, struct cache_key *k, struct attr_error *err);
+/* The same for a Key read as text (proto/key.h, key_from_text); false when
+ * only item_cache_key on the parsed Key can say what to answer. */
+bool item_cache_key_text(struct request *r, const struct key_schema *ks, const struct key_text *key,
+                         struct cache_key *k);
 /* item_cache_key, answering for the caller when it fails: a limit's error,
  * or the request relayed (a key that does not match the schema is the
  * backend's to refuse). Returns false when the request was answered. */

@@ -153,55 +153,13 @@ struct scan {
 
 static void skip_ws(struct scan *s)
 {
-    /* most documents have no white space between tokens: one test for them */
-    if (s->p < s->end && (unsigned char)*s->p > ' ') return;
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
-        s->p++;
-}
-
-/* The bytes of x that are a quote, a backslash, a control character or not
- * ASCII printable (0x7f and up), each marked by its high bit: one of them
- * ends a fast-path string or makes the fast path give up (bit tricks from
- * "Bit Twiddling Hacks", haszero/hasless: no library has them). A mark can
- * be wrong only above a true one (a borrow runs upwards), so the lowest
- * mark is always the first such byte. */
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "scan_string reads 8 bytes as a word");
-
-static inline uint64_t special8(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-#define HASZERO(v) (((v)-ones) & ~(v)&highs)
-    uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\'), del = x ^ (ones * 0x7f);
-    uint64_t below = (x - ones * 0x20) & ~x & highs; /* a byte under 0x20 */
-    return HASZERO(quote) | HASZERO(slash) | HASZERO(del) | below | (x & highs);
-#undef HASZERO
+    s->p = json_skip_ws(s->p, s->end);
 }
 
 /* A string at s->p ('"'): its bytes are [*start, *start + *len). */
 static bool scan_string(struct scan *s, const char **start, size_t *len)
 {
-    const char *p = s->p + 1;
-    *start = p;
-    for (;;) {
-        if (s->end - p < 8) { /* the last bytes, one by one */
-            while (p < s->end && (unsigned char)*p >= 0x20 && (unsigned char)*p <= 0x7e &&
-                   *p != '"' && *p != '\\')
-                p++;
-            break;
-        }
-        uint64_t x;
-        memcpy(&x, p, 8);
-        uint64_t m = special8(x);
-        if (m) { /* little-endian: the lowest mark is the first byte */
-            p += __builtin_ctzll(m) >> 3;
-            break;
-        }
-        p += 8;
-    }
-    if (p == s->end || *p != '"') return false;
-    *len = (size_t)(p - *start);
-    s->p = p + 1;
-    return true;
+    return json_plain_string(&s->p, s->end, start, len);
 }
 
 static bool scan_digits(struct scan *s)

@@ -61,6 +61,68 @@ int json__parse_fast(struct arena *a, const char *data, size_t len, struct json 
 int json__parse_yajl(struct arena *a, const char *data, size_t len, struct json **out, char *err,
                      size_t errlen);
 
+/* The fast path's tokens, for json.c and for scanners that read one known
+ * request shape without a tree (proto/params.c, ddb_scan_batch_get): what
+ * they accept, json__parse_fast accepts as the same strings. */
+
+/* p moved past JSON white space. */
+static inline const char *json_skip_ws(const char *p, const char *end)
+{
+    /* most documents have no white space between tokens: one test for them */
+    if (p < end && (unsigned char)*p > ' ') return p;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "json_plain_string reads 8-byte words");
+
+/* The bytes of x that are a quote, a backslash, a control character or not
+ * ASCII printable (0x7f and up), each marked by its high bit: one of them
+ * ends a plain string or makes it not plain (bit tricks from "Bit Twiddling
+ * Hacks", haszero/hasless: no library has them). A mark can be wrong only
+ * above a true one (a borrow runs upwards), so the lowest mark is always the
+ * first such byte. */
+static inline uint64_t json__special8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+#define JSON__HASZERO(v) (((v)-ones) & ~(v)&highs)
+    uint64_t quote = x ^ (ones * '"'), slash = x ^ (ones * '\\'), del = x ^ (ones * 0x7f);
+    uint64_t below = (x - ones * 0x20) & ~x & highs; /* a byte under 0x20 */
+    return JSON__HASZERO(quote) | JSON__HASZERO(slash) | JSON__HASZERO(del) | below | (x & highs);
+#undef JSON__HASZERO
+}
+
+/* A string of printable ASCII without escapes at *p (its opening quote):
+ * its bytes are [*start, *start + *len), and *p is moved past its closing
+ * quote. False for any other string (escapes, UTF-8) or none. */
+static inline bool json_plain_string(const char **p, const char *end, const char **start,
+                                     size_t *len)
+{
+    const char *q = *p + 1;
+    *start = q;
+    for (;;) {
+        if (end - q < 8) { /* the last bytes, one by one */
+            while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q <= 0x7e && *q != '"' &&
+                   *q != '\\')
+                q++;
+            break;
+        }
+        uint64_t x;
+        memcpy(&x, q, 8);
+        uint64_t m = json__special8(x);
+        if (m) { /* little-endian: the lowest mark is the first byte */
+            q += __builtin_ctzll(m) >> 3;
+            break;
+        }
+        q += 8;
+    }
+    if (q == end || *q != '"') return false;
+    *len = (size_t)(q - *start);
+    *p = q + 1;
+    return true;
+}
+
 /* Member `key` of an object, or NULL (also when obj is NULL or no object). */
 const struct json *json_get(const struct json *obj, const char *key);
 const struct json *json_getn(const struct json *obj, const char *key, size_t keylen);

@@ -11,20 +11,17 @@ static void put_u16(struct buf *out, size_t n)
     buf_append(out, b, 2);
 }
 
-/* key_encode_value for a value whose shape was checked (0: passed). */
-static int encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
-                        int shape, struct buf *out, struct attr_error *err)
+/* A key attribute's string value s[0..len), of type letter `type`. */
+static int encode_scalar(const struct key_attr *ka, bool is_range, const char *s, size_t len,
+                         struct buf *out, struct attr_error *err)
 {
-    const struct json *m = attr_type_member(value);
-    if (shape != 0 || !m || m->keylen != 1 || m->key[0] != ka->type || m->type != JSON_STRING)
-        return KEY_EMISMATCH; /* nulls, several or other types: the backend's answer */
     size_t max = is_range ? KEY_RANGE_MAX : KEY_HASH_MAX;
     buf_append_char(out, ka->type);
     if (ka->type == 'N') {
         struct number n;
-        int rc = number_parse(m->str, m->len, &n);
+        int rc = number_parse(s, len, &n);
         if (rc != NUMBER_OK) {
-            attr_number_error(err, rc, m->str, m->len);
+            attr_number_error(err, rc, s, len);
             return KEY_EINVALID;
         }
         uint8_t kb[NUMBER_KEY_MAX];
@@ -33,29 +30,39 @@ static int encode_value(const struct key_attr *ka, bool is_range, const struct j
         buf_append(out, kb, kl);
         return KEY_OK;
     }
-    size_t len = m->len;
+    size_t bytes = len;
     if (ka->type == 'B') {
         /* a non-canonical text ("QR==") would share a key with the canonical
          * one; whether DynamoDB accepts it is the backend's to say (the shape
          * check let only valid base64 through) */
-        if (!attr_base64_canonical(m->str, m->len)) return KEY_EMISMATCH;
-        len = (size_t)attr_base64_length(m->str, m->len);
+        if (!attr_base64_canonical(s, len)) return KEY_EMISMATCH;
+        bytes = (size_t)attr_base64_length(s, len);
     }
-    if (len == 0) return KEY_EMISMATCH; /* empty key values: the backend's error */
-    if (len > max) {
+    if (bytes == 0) return KEY_EMISMATCH; /* empty key values: the backend's error */
+    if (bytes > max) {
         attr_fail_limit(err, is_range ? DDB_LIMIT_range_key_bytes : DDB_LIMIT_hash_key_bytes);
         return KEY_EINVALID;
     }
-    put_u16(out, len);
+    put_u16(out, bytes);
     if (ka->type == 'S') {
-        buf_append(out, m->str, m->len);
+        buf_append(out, s, len);
     } else {
-        buf_reserve(out, len + 4);
-        attr_base64_decode(m->str, m->len, (unsigned char *)out->data + out->len);
-        out->len += len;
+        buf_reserve(out, bytes + 4);
+        attr_base64_decode(s, len, (unsigned char *)out->data + out->len);
+        out->len += bytes;
         out->data[out->len] = '\0';
     }
     return KEY_OK;
+}
+
+/* key_encode_value for a value whose shape was checked (0: passed). */
+static int encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
+                        int shape, struct buf *out, struct attr_error *err)
+{
+    const struct json *m = attr_type_member(value);
+    if (shape != 0 || !m || m->keylen != 1 || m->key[0] != ka->type || m->type != JSON_STRING)
+        return KEY_EMISMATCH; /* nulls, several or other types: the backend's answer */
+    return encode_scalar(ka, is_range, m->str, m->len, out, err);
 }
 
 int key_encode_value(const struct key_attr *ka, bool is_range, const struct json *value,
@@ -114,6 +121,34 @@ int key_from_key(const struct key_schema *ks, const struct json *key, struct buf
                  struct attr_error *err)
 {
     return encode(ks, key, true, out, err);
+}
+
+/* The same checks as encode()'s for a Key whose members are all {"S":...}
+ * or {"N":...} strings (what ddb_scan_batch_get lets through): their shapes
+ * pass; an "N" fails its meaning exactly when number_parse refuses it, which
+ * encode_scalar finds too. Any refusal is left to key_from_key's own words. */
+int key_from_text(const struct key_schema *ks, const struct key_text *key, struct buf *out)
+{
+    if (key->nattrs != ks->nattrs) return KEY_EMISMATCH;
+    size_t start = out->len;
+    buf_append(out, ks->table, ks->table_len);
+    buf_append_char(out, '\0');
+    for (int i = 0; i < ks->nattrs; i++) {
+        const struct key_attr *ka = &ks->attr[i];
+        int j = 0;
+        while (j < key->nattrs && !(key->attr[j].name_len == ka->len &&
+                                    memcmp(key->attr[j].name, ka->name, ka->len) == 0))
+            j++;
+        struct attr_error err;
+        if (j == key->nattrs || key->attr[j].type != ka->type ||
+            encode_scalar(ka, i == 1, key->attr[j].value, key->attr[j].value_len, out, &err) !=
+                KEY_OK) {
+            out->len = start;
+            if (out->data) out->data[start] = '\0';
+            return KEY_EMISMATCH;
+        }
+    }
+    return KEY_OK;
 }
 
 int key_from_item(const struct key_schema *ks, const struct json *item, struct buf *out,

@@ -35,6 +35,20 @@ struct key_schema {
     struct key_attr attr[2]; /* [0] HASH, [1] RANGE */
 };
 
+/* A Key as text, read without a tree (proto/params.h, ddb_scan_batch_get):
+ * the object's JSON, and each member's name, type letter ('S' or 'N') and
+ * string value, pointing into the request's body. */
+struct key_text {
+    const char *json; /* {...}, len bytes */
+    uint32_t len;
+    int nattrs; /* 1 or 2, with distinct names */
+    struct {
+        const char *name, *value;
+        uint32_t name_len, value_len;
+        char type;
+    } attr[2];
+};
+
 enum key_status {
     KEY_OK = 0,
     KEY_EINVALID = -1,  /* a limit DynamoDB enforces: err says what to answer */
@@ -45,6 +59,11 @@ enum key_status {
  * Appends the cache key to out. Returns a key_status. */
 int key_from_key(const struct key_schema *ks, const struct json *key, struct buf *out,
                  struct attr_error *err);
+/* key_from_key for a Key read as text: KEY_OK with the bytes key_from_key
+ * appends for the same Key, or KEY_EMISMATCH whenever key_from_key would not
+ * return KEY_OK (or this cannot be sure it would): the caller then asks
+ * key_from_key of the parsed Key for its answer. Nothing is appended then. */
+int key_from_text(const struct key_schema *ks, const struct key_text *key, struct buf *out);
 /* From an item: the key attributes are taken, the others ignored. */
 int key_from_item(const struct key_schema *ks, const struct json *item, struct buf *out,
                   struct attr_error *err);

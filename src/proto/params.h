@@ -22,6 +22,7 @@
 
 #include "proto/attr.h"
 #include "proto/json.h"
+#include "proto/key.h"
 #include "proto/projection.h"
 #include "util/arena.h"
 
@@ -51,9 +52,10 @@ int ddb_parse_get_item(struct arena *a, const char *body, size_t len, struct ddb
                        struct attr_error *err);
 
 struct ddb_batch_get_table {
-    const struct json *name;   /* the RequestItems member's name, as a string node */
-    const struct json *params; /* the member: Keys, ConsistentRead, projection */
-    const struct json *keys;   /* the Keys array */
+    const struct json *name;     /* the RequestItems member's name, as a string node */
+    const struct json *params;   /* the member: Keys, ConsistentRead, projection */
+    const struct json *keys;     /* the Keys array, or NULL: */
+    const struct key_text *text; /* ddb_scan_batch_get's keys, as text */
     int nkeys;
     bool consistent;
     struct projection *proj;
@@ -65,6 +67,14 @@ struct ddb_batch_get {
 };
 int ddb_parse_batch_get(struct arena *a, const char *body, size_t len, struct ddb_batch_get *out,
                         struct attr_error *err);
+/* The shape SDKs send most, read without a tree: RequestItems whose tables
+ * hold only Keys, each Key one or two members {"S"|"N":"..."} of plain
+ * strings (json_plain_string), and ReturnConsumedCapacity. True with *out
+ * what ddb_parse_batch_get would give with DDB_PARAMS_OK, the keys as text
+ * (params an empty object, keys NULL); false for anything else, which
+ * ddb_parse_batch_get is then to read (it decides every error). Parsing a
+ * key's text gives the node ddb_parse_batch_get would have built. */
+bool ddb_scan_batch_get(struct arena *a, const char *body, size_t len, struct ddb_batch_get *out);
 
 enum ddb_write_kind {
     DDB_WRITE_PUT,    /* obj is the item written */

@@ -393,6 +393,67 @@ static void test_invalid_values(void **state)
     }
 }
 
+/* A Key as ddb_scan_batch_get reads it: one or two members of type S or N. */
+static struct key_text text_of(const char *json, const char *n1, char t1, const char *v1,
+                               const char *n2, char t2, const char *v2)
+{
+    struct key_text k = {.json = json, .len = (uint32_t)strlen(json), .nattrs = n2 ? 2 : 1};
+    k.attr[0].name = n1, k.attr[0].name_len = (uint32_t)strlen(n1), k.attr[0].type = t1;
+    k.attr[0].value = v1, k.attr[0].value_len = (uint32_t)strlen(v1);
+    if (n2) {
+        k.attr[1].name = n2, k.attr[1].name_len = (uint32_t)strlen(n2), k.attr[1].type = t2;
+        k.attr[1].value = v2, k.attr[1].value_len = (uint32_t)strlen(v2);
+    }
+    return k;
+}
+
+/* key_from_text gives key_from_key's bytes, or KEY_EMISMATCH (nothing
+ * appended) wherever key_from_key would not say KEY_OK. */
+static void test_from_text(void **state)
+{
+    struct arena *a = *state;
+    struct key_schema s = schema("t", 1, "pk", 'S', NULL, 0);
+    struct key_schema sn = schema("t", 1, "pk", 'S', "sk", 'N');
+    struct buf want = BUF_INIT, got = BUF_INIT;
+    struct key_text k = text_of("", "pk", 'S', "abc", NULL, 0, NULL);
+    key_ok(a, &s, FROM_KEY, "{\"pk\":{\"S\":\"abc\"}}", &want);
+    assert_int_equal(key_from_text(&s, &k, &got), KEY_OK);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    /* a number by its value, the members in either order */
+    key_ok(a, &sn, FROM_KEY, "{\"pk\":{\"S\":\"a\"},\"sk\":{\"N\":\"1.5\"}}", &want);
+    k = text_of("", "sk", 'N', "15E-1", "pk", 'S', "a");
+    buf_reset(&got);
+    assert_int_equal(key_from_text(&sn, &k, &got), KEY_OK);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    /* refusals leave out as it was */
+    char long_value[KEY_HASH_MAX + 2];
+    memset(long_value, 'x', sizeof(long_value) - 1);
+    long_value[sizeof(long_value) - 1] = '\0';
+    struct {
+        const struct key_schema *ks;
+        struct key_text k;
+    } refused[] = {
+        {&s, text_of("", "id", 'S', "a", NULL, 0, NULL)},        /* another name */
+        {&s, text_of("", "pk", 'N', "1", NULL, 0, NULL)},        /* another type */
+        {&s, text_of("", "pk", 'S', "", NULL, 0, NULL)},         /* empty */
+        {&s, text_of("", "pk", 'S', long_value, NULL, 0, NULL)}, /* over the limit */
+        {&s, text_of("", "pk", 'S', "a", "x", 'S', "b")},        /* more members */
+        {&sn, text_of("", "pk", 'S', "a", NULL, 0, NULL)},       /* fewer */
+        {&sn, text_of("", "pk", 'S', "a", "sk", 'N', "abc")},    /* not a number */
+        {&sn, text_of("", "pk", 'S', "a", "sk", 'N', "1e200")},  /* out of range */
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        buf_reset(&got);
+        buf_append_str(&got, "before");
+        assert_int_equal(key_from_text(refused[i].ks, &refused[i].k, &got), KEY_EMISMATCH);
+        assert_string_equal(got.data, "before");
+    }
+    buf_free(&want);
+    buf_free(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +465,7 @@ int main(void)
         ARENA_TEST(test_from_item),
         ARENA_TEST(test_size_limits),
         ARENA_TEST(test_invalid_values),
+        ARENA_TEST(test_from_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
