@@ -119,23 +119,12 @@ void request_make_id(char *out, size_t outlen)
 
 /* ---- replies ---- */
 
-/* Room for one more in an arena array of n (of cap) elements of size sz. */
-static void *grow_arena_array(struct arena *a, void *arr, unsigned n, unsigned *cap, size_t sz)
-{
-    if (n < *cap) return arr;
-    unsigned ncap = *cap ? *cap * 2 : 16;
-    void *bigger = arena_alloc(a, sz * ncap);
-    if (n) memcpy(bigger, arr, sz * n);
-    *cap = ncap;
-    return bigger;
-}
-
 /* Ends the text run reply[text_mark..len) as a piece. */
 static void close_text(struct request *r)
 {
     if (r->reply.len == r->text_mark) return;
     r->pieces =
-        grow_arena_array(r->arena, r->pieces, r->npieces, &r->pieces_cap, sizeof(*r->pieces));
+        arena_grow_array(r->arena, r->pieces, r->npieces, &r->pieces_cap, sizeof(*r->pieces));
     r->pieces[r->npieces++] =
         (struct request_piece){NULL, r->text_mark, r->reply.len - r->text_mark};
     r->pieces_len += r->reply.len - r->text_mark;
@@ -167,14 +156,14 @@ void request_splice(struct request *r, const char *data, size_t len)
     close_text(r);
     if (!len) return;
     r->pieces =
-        grow_arena_array(r->arena, r->pieces, r->npieces, &r->pieces_cap, sizeof(*r->pieces));
+        arena_grow_array(r->arena, r->pieces, r->npieces, &r->pieces_cap, sizeof(*r->pieces));
     r->pieces[r->npieces++] = (struct request_piece){data, 0, len};
     r->pieces_len += len;
 }
 
 void request_hold(struct request *r, struct cache_ref *ref)
 {
-    r->refs = grow_arena_array(r->arena, r->refs, r->nrefs, &r->refs_cap, sizeof(*r->refs));
+    r->refs = arena_grow_array(r->arena, r->refs, r->nrefs, &r->refs_cap, sizeof(*r->refs));
     r->refs[r->nrefs++] = ref;
 }
 

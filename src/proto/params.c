@@ -243,22 +243,12 @@ static bool scan_key(struct bscan *s, struct key_text *k)
     return true;
 }
 
-/* Grows an arena array of n elements (room for *cap) to hold one more. */
-static void *grow(struct arena *a, void *arr, int n, int *cap, size_t size)
-{
-    if (n < *cap) return arr;
-    *cap = *cap ? *cap * 2 : 8;
-    void *bigger = arena_alloc(a, (size_t)*cap * size);
-    if (n) memcpy(bigger, arr, (size_t)n * size);
-    return bigger;
-}
-
 /* {"<table>":{"Keys":[<key>,...]},...}, tables of distinct names. */
 static bool scan_tables(struct arena *a, struct bscan *s, struct ddb_batch_get *out)
 {
     static const struct json no_params = {.type = JSON_OBJECT};
     uint64_t limit = ddb_limit(DDB_LIMIT_batch_get_keys), total = 0;
-    int tcap = 0;
+    unsigned tcap = 0;
     if (!next_is(s, '{')) return false;
     do {
         const char *name, *keys;
@@ -272,19 +262,20 @@ static bool scan_tables(struct arena *a, struct bscan *s, struct ddb_batch_get *
                 memcmp(out->tables[i].name->str, name, nlen) == 0)
                 return false;
         struct key_text *text = NULL;
-        int n = 0, cap = 0;
+        unsigned n = 0, cap = 0;
         do {
             if (++total > limit) return false; /* the limits' errors are the tree's to give */
-            text = grow(a, text, n, &cap, sizeof(*text));
+            text = arena_grow_array(a, text, n, &cap, sizeof(*text));
             if (!scan_key(s, &text[n++])) return false;
         } while (next_is(s, ','));
         if (!next_is(s, ']') || !next_is(s, '}')) return false;
         struct json *node = arena_alloc(a, sizeof(*node));
         *node = (struct json){
             .type = JSON_STRING, .len = (uint32_t)nlen, .str = arena_strndup(a, name, nlen)};
-        out->tables = grow(a, out->tables, out->ntables, &tcap, sizeof(*out->tables));
+        out->tables =
+            arena_grow_array(a, out->tables, (unsigned)out->ntables, &tcap, sizeof(*out->tables));
         out->tables[out->ntables++] = (struct ddb_batch_get_table){
-            .name = node, .params = &no_params, .text = text, .nkeys = n};
+            .name = node, .params = &no_params, .text = text, .nkeys = (int)n};
     } while (next_is(s, ','));
     return next_is(s, '}');
 }

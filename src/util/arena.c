@@ -68,3 +68,13 @@ void arena_free(struct arena *a)
     }
     a->used = 0;
 }
+
+void *arena_grow_array(struct arena *a, void *arr, unsigned n, unsigned *cap, size_t sz)
+{
+    if (n < *cap) return arr;
+    unsigned ncap = *cap ? *cap * 2 : 16;
+    void *bigger = arena_alloc(a, sz * ncap);
+    if (n) memcpy(bigger, arr, sz * n);
+    *cap = ncap;
+    return bigger;
+}

@@ -20,6 +20,9 @@ void arena_init(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);
 /* Copies s[0..n) and NUL-terminates it. */
 char *arena_strndup(struct arena *a, const char *s, size_t n);
+/* An array of n elements of size sz (room for *cap) with room for one more:
+ * arr itself, or a copy twice as large (the old one stays until reset). */
+void *arena_grow_array(struct arena *a, void *arr, unsigned n, unsigned *cap, size_t sz);
 void arena_reset(struct arena *a);
 void arena_free(struct arena *a);
 

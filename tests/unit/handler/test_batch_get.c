@@ -106,6 +106,44 @@ static void test_limits_and_duplicates(void **state)
     assert_contains(q->body, "Provided list of item keys contains duplicates");
 }
 
+/* A key read as text (the shape ddb_scan_batch_get reads) that its text
+ * cannot key is judged by the tree, as it would have been: a limit is
+ * ddbx's error, a key not matching the schema is relayed as it came, and a
+ * text key that goes to the backend is written out as the caller sent it. */
+static void test_keys_read_as_text_fall_back_to_the_tree(void **state)
+{
+    char body[4096], value[2050];
+    memset(value, 'x', sizeof(value) - 1);
+    value[sizeof(value) - 1] = '\0'; /* 2049 bytes: over the hash key limit */
+    snprintf(
+        body, sizeof(body),
+        "{\"RequestItems\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":\"a\"}},{\"pk\":{\"S\":\"%s\"}}]}}}",
+        value);
+    int c = ht.ncalls;
+    struct ht_req *q = ht_send("BatchGetItem", body);
+    assert_int_equal(ht.ncalls, c);
+    assert_int_equal(q->status, 400);
+    assert_contains(q->body, "ValidationException");
+    assert_contains(q->body, "Size of hashkey has exceeded the maximum size limit of2048 bytes");
+    const char *mismatch = "{\"RequestItems\":{\"t\":{\"Keys\":[{\"id\":{\"S\":\"a\"}}]}}}";
+    q = ht_send("BatchGetItem", mismatch);
+    ht_expect(c, "BatchGetItem", NULL);
+    assert_string_equal(ht_call(c)->body.data, mismatch); /* relayed byte for byte */
+    const char *err = ht_error("ValidationException");
+    ht_answer(c, 400, err);
+    ht_replied(q, 400, err);
+    /* a miss sends the caller's key, white space and all, parsed from its text */
+    q = ht_send("BatchGetItem",
+                "{\"RequestItems\":{\"t\":{\"Keys\":[ { \"pk\" : { \"S\" : \"m1\" } } ]}}}");
+    ht_expect(c + 1, "BatchGetItem", "\"Keys\":[{\"pk\":{\"S\":\"m1\"}}]");
+    ht_answer(c + 1, 200,
+              "{\"Responses\":{\"t\":[]},\"UnprocessedKeys\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":"
+              "\"m1\"}}]}}}");
+    ht_replied(q, 200,
+               "{\"Responses\":{\"t\":[]},\"UnprocessedKeys\":{\"t\":{\"Keys\":[{\"pk\":{\"S\":"
+               "\"m1\"}}]}}}");
+}
+
 /* Duplicates are found by hash among many keys (build_keys): a repeat of
  * an early key at the end of 99, and the same key in two tables is none. */
 static void test_duplicates_among_many_keys(void **state)
@@ -238,6 +276,7 @@ int main(void)
         B(test_a_waiter_reads_its_own_key_when_the_shared_read_fails),
         B(test_limits_and_duplicates),
         B(test_duplicates_among_many_keys),
+        B(test_keys_read_as_text_fall_back_to_the_tree),
         B(test_answer_crc_over_spliced_and_projected_items),
         B(test_hits_are_written_from_the_cache),
     };
